@@ -1,0 +1,90 @@
+"""`sync-pipeline` command line: the emulator, the demo, the Dagster UI and maintenance commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _scale(value: str) -> str | int:
+    if value == "demo":
+        return "demo"
+    try:
+        number = int(value.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--scale must be 'demo' or a record count, not {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError("--scale must be a positive record count")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sync-pipeline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    emulator = commands.add_parser("emulator", help="the local Salesforce emulator")
+    emulator_commands = emulator.add_subparsers(dest="emulator_command", required=True)
+    serve = emulator_commands.add_parser("serve", help="run the emulator in the foreground (127.0.0.1 only)")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--seed", type=int, default=7, help="seed of the generated org (deterministic)")
+    serve.add_argument("--scale", type=_scale, default="demo", help="'demo' or a number of Leads+Contacts")
+    serve.add_argument("--faults", default=None, help="e.g. latency_ms=50,error_rate=0.01,lock_ids=00Q...;00Q...")
+    serve.add_argument("--username", default=None)
+    serve.add_argument("--password", default=None)
+    serve.add_argument("--security-token", default=None)
+
+    commands.add_parser("demo", help="start the emulator with the demo seed and show what the org holds")
+    commands.add_parser("dev", help="start the emulator and the Dagster UI; Ctrl-C stops both")
+
+    db = commands.add_parser("db", help="the marketing database")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="create or migrate the marketing database to the latest schema")
+
+    org = commands.add_parser("org", help="the Salesforce org this database is bound to")
+    org_commands = org.add_subparsers(dest="org_command", required=True)
+    org_commands.add_parser("show", help="print the bound org")
+    org_commands.add_parser("reset", help="unbind the org (after a deliberate switch of organizations)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "emulator":
+        from sync_pipeline.emulator.server import serve
+
+        serve(
+            args.port,
+            seed=args.seed,
+            scale=args.scale,
+            faults=args.faults,
+            username=args.username,
+            password=args.password,
+            security_token=args.security_token,
+        )
+        return 0
+    if args.command == "demo":
+        from sync_pipeline.demo import run_demo
+
+        return run_demo()
+    if args.command == "dev":
+        from sync_pipeline.dev import run_dev
+
+        return run_dev()
+    if args.command == "db":
+        from sync_pipeline.store.engine import make_engine
+        from sync_pipeline.store.migrate import upgrade_to_head
+
+        engine = make_engine()
+        upgrade_to_head(engine)
+        print(f"marketing database at {engine.url.render_as_string(hide_password=True)} is at the latest schema")
+        return 0
+    if args.command == "org":
+        from sync_pipeline.org_binding import reset_org_command, show_org_command
+
+        return show_org_command() if args.org_command == "show" else reset_org_command()
+    return 2  # argparse makes this unreachable
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""The Salesforce connection: one login per run through simple-salesforce, with API-usage accounting.
+
+The login code path is always the production one (SOAP login with username, password + security token, domain
+``login``/``test``/My Domain). When ``SALESFORCE_EMULATOR_URL`` is set, the same client talks to the local emulator
+through a transport adapter (see :mod:`sync_pipeline.salesforce.transport`); nothing else in the project knows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+import requests
+from pydantic import Field, PrivateAttr
+from requests.adapters import HTTPAdapter
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
+from urllib3.util.retry import Retry
+
+from sync_pipeline.salesforce.errors import SalesforceDisconnected
+from sync_pipeline.salesforce.transport import emulator_session
+
+DEFAULT_API_VERSION = "62.0"
+# Paths that are logins, not API calls: Salesforce does not count them against the daily allocation.
+_LOGIN_PATHS = ("/services/Soap/u/", "/services/oauth2/token")
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+
+# Login fault codes, in the words a data engineer can act on.
+_LOGIN_REASONS: dict[str, str] = {
+    "INVALID_LOGIN": "invalid username, password or security token, or the user is locked out or inactive",
+    "INVALID_OPERATION_WITH_EXPIRED_PASSWORD": "the password has expired",
+    "LOGIN_MUST_USE_SECURITY_TOKEN": "the security token is missing or wrong",
+    "PASSWORD_LOCKOUT": "the user is locked out after too many failed logins",
+    "API_DISABLED_FOR_ORG": "the API is not enabled for this org or user",
+    "LOGIN_MUST_USE_MFA": "the user must log in with multi-factor authentication",
+    "INVALID_SSO_GATEWAY_URL": "the user is bound to single sign-on",
+}
+
+
+@dataclass
+class ApiUsage:
+    """API calls made through one connection, and the org's allocation as Salesforce last reported it."""
+
+    calls: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    org_used: int | None = None
+    org_limit: int | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, response: requests.Response) -> None:
+        path = requests.utils.urlparse(response.url).path
+        if any(marker in path for marker in _LOGIN_PATHS):
+            return
+        with self._lock:
+            self.calls += 1
+            kind = _call_kind(path)
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+            match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
+            if match:
+                self.org_used, self.org_limit = int(match.group(1)), int(match.group(2))
+
+    def as_metadata(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"api_calls": self.calls, "api_calls_by_kind": dict(sorted(self.by_kind.items()))}
+        if self.org_limit:
+            out["org_api_usage"] = f"{self.org_used}/{self.org_limit}"
+        return out
+
+
+def _call_kind(path: str) -> str:
+    """A short label for an API path: query, sobjects, composite, jobs/query, jobs/ingest, analytics, limits..."""
+    parts = [p for p in path.split("/") if p]
+    # /services/data/vXX.X/<kind>/...
+    if len(parts) >= 4 and parts[0] == "services" and parts[1] == "data":
+        kind = parts[3]
+        if kind == "jobs" and len(parts) >= 5:
+            return f"jobs/{parts[4]}"
+        return "query" if kind == "queryAll" else kind
+    return parts[1] if len(parts) > 1 else "other"
+
+
+@dataclass
+class SalesforceConnection:
+    """A logged-in client plus what the run needs to know about the org and its API usage."""
+
+    client: Salesforce
+    usage: ApiUsage
+    org_id: str
+    org_name: str
+    is_sandbox: bool
+    instance_host: str
+
+
+class SalesforceResource(dg.ConfigurableResource):
+    """Connects to the Salesforce org (or the local emulator when ``SALESFORCE_EMULATOR_URL`` is set).
+
+    Secrets come from the environment through ``dagster.EnvVar`` and never appear in logs, metadata or errors.
+    """
+
+    username: str = Field(description="Salesforce username (env SALESFORCE_USERNAME).")
+    password: str = Field(description="Salesforce password (env SALESFORCE_PASSWORD).")
+    security_token: str = Field(
+        default="", description="Security token appended to the password at login (env SALESFORCE_SECURITY_TOKEN)."
+    )
+    domain: str = Field(
+        default="", description="'login' (default), 'test' for sandboxes, or a My Domain (env SALESFORCE_DOMAIN)."
+    )
+    emulator_url: str = Field(
+        default="", description="Route all traffic to this local emulator (env SALESFORCE_EMULATOR_URL)."
+    )
+    api_version: str = Field(default=DEFAULT_API_VERSION, description="Salesforce API version.")
+
+    _connection: SalesforceConnection | None = PrivateAttr(default=None)
+
+    def connect(self) -> SalesforceConnection:
+        """Log in once (cached on this resource instance) and read the org's identity."""
+        if self._connection is None:
+            self._connection = open_connection(
+                username=self.username,
+                password=self.password,
+                security_token=self.security_token,
+                domain=self.domain or os.environ.get("SALESFORCE_DOMAIN", "") or "login",
+                emulator_url=self.emulator_url or os.environ.get("SALESFORCE_EMULATOR_URL", ""),
+                api_version=self.api_version,
+            )
+        return self._connection
+
+
+def production_session() -> requests.Session:
+    """A session that retries idempotent reads on transient faults (5xx, resets) with backoff."""
+    session = requests.Session()
+    retry = Retry(
+        total=4,
+        connect=4,
+        read=2,
+        backoff_factor=0.3,
+        status_forcelist=(502, 503, 504),
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        raise_on_status=False,
+    )
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    return session
+
+
+def open_connection(
+    *,
+    username: str,
+    password: str,
+    security_token: str,
+    domain: str = "login",
+    emulator_url: str = "",
+    api_version: str = DEFAULT_API_VERSION,
+) -> SalesforceConnection:
+    """Log in with the SOAP username/password flow and identify the org.
+
+    Raises :class:`SalesforceDisconnected` with a reason a person can act on; secrets are never part of it.
+    """
+    session = emulator_session(emulator_url) if emulator_url else production_session()
+    usage = ApiUsage()
+    session.hooks["response"].append(lambda response, *args, **kwargs: usage.record(response))
+    try:
+        client = Salesforce(
+            username=username,
+            password=password,
+            security_token=security_token,
+            domain=domain,
+            version=api_version,
+            session=session,
+        )
+    except SalesforceAuthenticationFailed as exc:
+        code = str(exc.code)
+        reason = _LOGIN_REASONS.get(code, f"login refused ({code})")
+        raise SalesforceDisconnected(reason, code=code) from None
+    except requests.RequestException as exc:
+        where = emulator_url or f"{domain}.salesforce.com"
+        raise SalesforceDisconnected(
+            f"Salesforce cannot be reached at {where} ({type(exc).__name__})",
+            code="UNREACHABLE",
+            fix="check the network or SALESFORCE_EMULATOR_URL",
+        ) from None
+    try:
+        org = client.query("SELECT Id, Name, IsSandbox FROM Organization LIMIT 1")["records"][0]
+    except SalesforceError as exc:
+        raise SalesforceDisconnected(
+            f"logged in but could not read the organization ({type(exc).__name__}, HTTP {exc.status})",
+            code="ORG_UNREADABLE",
+            fix="give the integration user the API Enabled and View Setup permissions",
+        ) from None
+    return SalesforceConnection(
+        client=client,
+        usage=usage,
+        org_id=str(org["Id"]),
+        org_name=str(org.get("Name") or ""),
+        is_sandbox=bool(org.get("IsSandbox")),
+        instance_host=str(client.sf_instance),
+    )

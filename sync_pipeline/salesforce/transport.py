@@ -1,0 +1,45 @@
+"""Route simple-salesforce traffic to a plain-HTTP Salesforce emulator.
+
+simple-salesforce builds every URL as ``https://<host>/...`` and logs in at ``https://<domain>.salesforce.com``.
+To reach a local emulator without touching that code path, we hand it a ``requests.Session`` whose ``https://``
+adapter rewrites each request to the emulator's ``http://host:port``, keeping the original host in a header so the
+emulator can tell a sandbox login (``test.salesforce.com``) from a production one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+ORIGINAL_HOST_HEADER = "X-Emulator-Original-Host"
+
+
+class EmulatorAdapter(HTTPAdapter):
+    """Send every request to one plain-HTTP netloc, remembering the host it was meant for."""
+
+    def __init__(self, target_netloc: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.target_netloc = target_netloc
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        parts = urlsplit(request.url or "")
+        request.headers[ORIGINAL_HOST_HEADER] = parts.netloc
+        request.url = urlunsplit(("http", self.target_netloc, parts.path, parts.query, parts.fragment))
+        return super().send(request, **kwargs)
+
+
+def emulator_session(base_url: str) -> requests.Session:
+    """A session that sends all Salesforce traffic to the emulator at ``base_url`` (e.g. http://127.0.0.1:8765).
+
+    ``trust_env`` is off so proxy and CA-bundle variables of the machine cannot hijack loopback traffic.
+    """
+    netloc = urlsplit(base_url).netloc or base_url
+    session = requests.Session()
+    session.trust_env = False
+    adapter = EmulatorAdapter(netloc)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
