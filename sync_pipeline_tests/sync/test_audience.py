@@ -1,0 +1,91 @@
+import pandas as pd
+
+from sync_pipeline.sync.audience import assign_keys, build_audience, newer_only, normalize_email
+
+NO_LINKS = pd.DataFrame({"crm_id": [], "contact_key": [], "email": []}, dtype="string")
+
+
+def records(*rows):
+    base = {"is_deleted": False, "is_converted": False, "converted_contact_id": None, "first_name": None}
+    return pd.DataFrame([{**base, **row} for row in rows])
+
+
+def lead(crm_id, email, stamp, **extra):
+    return {"crm_id": crm_id, "crm_type": "Lead", "email": email, "system_modstamp": stamp, **extra}
+
+
+def contact(crm_id, email, stamp, **extra):
+    return {"crm_id": crm_id, "crm_type": "Contact", "email": email, "system_modstamp": stamp, **extra}
+
+
+def test_email_is_trimmed_and_lowercased():
+    assert list(normalize_email(pd.Series([" Ann@Example.COM ", "", None]))) == ["ann@example.com", pd.NA, pd.NA]
+
+
+def test_new_people_get_the_id_of_their_primary_record_and_duplicates_by_email_merge():
+    frame = records(
+        lead("00Q1", "ann@x.com", "2026-01-01"),
+        lead("00Q2", "ANN@x.com ", "2026-02-01"),  # same person, newer
+        contact("0031", "ann@x.com", "2025-01-01"),  # a Contact beats Leads whatever its age
+        lead("00Q3", "bo@x.com", "2026-01-01"),
+    )
+    keys = assign_keys(frame, NO_LINKS)
+    assert list(keys) == ["0031", "0031", "0031", "00Q3"]
+    audience = build_audience(frame, keys).set_index("contact_key")
+    assert audience.loc["0031", "crm_id"] == "0031"
+    assert audience.loc["0031", "crm_type"] == "Contact"
+    assert audience.loc["0031", "email"] == "ann@x.com"
+    assert len(audience) == 2
+
+
+def test_known_links_are_kept():
+    links = pd.DataFrame({"crm_id": ["00Q1"], "contact_key": ["K-ann"], "email": ["ann@x.com"]})
+    frame = records(lead("00Q1", "ann@x.com", "2026-01-01"), lead("00Q9", "ann@x.com", "2026-03-01"))
+    assert list(assign_keys(frame, links)) == ["K-ann", "K-ann"]
+
+
+def test_converted_lead_becomes_its_contact_and_keeps_its_key():
+    links = pd.DataFrame({"crm_id": ["00Q1"], "contact_key": ["K-ann"], "email": ["ann@x.com"]})
+    frame = records(
+        lead("00Q1", "ann@x.com", "2026-03-01", is_converted=True, converted_contact_id="0035"),
+        contact("0035", "ann.lee@corp.com", "2026-03-01", first_name="Ann"),  # email changed at conversion
+    )
+    keys = assign_keys(frame, links)
+    assert list(keys) == ["K-ann", "K-ann"]
+    person = build_audience(frame, keys).set_index("contact_key").loc["K-ann"]
+    assert person["crm_type"] == "Contact"
+    assert person["crm_id"] == "0035"
+    assert person["email"] == "ann.lee@corp.com"
+
+
+def test_conversion_in_the_same_batch_as_first_sight():
+    frame = records(
+        lead("00Q1", "ann@x.com", "2026-03-01", is_converted=True, converted_contact_id="0035"),
+        contact("0035", "other@corp.com", "2026-03-01"),
+    )
+    assert list(assign_keys(frame, NO_LINKS)) == ["00Q1", "00Q1"]
+
+
+def test_person_with_all_records_deleted_is_inactive_and_live_record_wins():
+    frame = records(
+        lead("00Q1", "ann@x.com", "2026-03-01", is_deleted=True),
+        lead("00Q2", "bo@x.com", "2026-03-01", is_deleted=True),
+        lead("00Q3", "bo@x.com", "2026-01-01"),
+    )
+    keys = assign_keys(frame, NO_LINKS)
+    audience = build_audience(frame, keys).set_index("contact_key")
+    assert not audience.loc["00Q1", "is_active"]
+    bo_key = keys.iloc[1]
+    assert audience.loc[bo_key, "is_active"]
+    assert audience.loc[bo_key, "crm_id"] == "00Q3"
+
+
+def test_records_without_email_are_their_own_person():
+    frame = records(lead("00Q1", None, "2026-01-01"), lead("00Q2", None, "2026-01-01"))
+    assert list(assign_keys(frame, NO_LINKS)) == ["00Q1", "00Q2"]
+
+
+def test_stale_rows_never_overwrite_newer_ones():
+    incoming = records(lead("00Q1", "a@x.com", "2026-01-01"), lead("00Q2", "b@x.com", "2026-05-01"))
+    stored = pd.Series({"00Q1": "2026-02-01", "00Q2": "2026-05-01"})
+    assert list(newer_only(incoming, stored)["crm_id"]) == ["00Q2"]
