@@ -1,0 +1,107 @@
+"""Switchable faults: the same keys on the command line (``--faults``) and at run time (``POST /__emulator__/faults``).
+
+A spec on the command line is ``key=value,key=value`` (lists with ``;``), e.g.
+``latency_ms=20,error_rate=0.05,lock_ids=00Q5e0000000001AAA;00Q5e0000000002AAA``; JSON keys are the same.
+Random faults draw from a generator seeded by the org seed, so a run with the same seed fails the same requests.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from sync_pipeline.emulator import ids
+
+LOGIN_FAULTS = {
+    "INVALID_LOGIN": "Invalid username, password, security token; or user locked out.",
+    "INVALID_OPERATION_WITH_EXPIRED_PASSWORD": "The users password has expired, you must call SetPassword before "
+                                               "attempting any other API operations",
+    "LOGIN_MUST_USE_SECURITY_TOKEN": "Invalid username, password, security token; or user locked out. Are you at a "
+                                     "new location? When accessing Salesforce--either via a desktop client or the "
+                                     "API--from outside of your company's trusted networks, you must add a security "
+                                     "token to your password to log in.",
+    "PASSWORD_LOCKOUT": "Your account has been locked out because of too many failed login attempts.",
+    "API_DISABLED_FOR_ORG": "API is not enabled for this Organization or Partner",
+}
+
+
+class FaultSpecError(ValueError):
+    """A fault key or value the emulator does not know."""
+
+
+@dataclass
+class Faults:
+    latency_ms: int = 0
+    error_rate: float = 0.0
+    reset_rate: float = 0.0
+    expire_sessions: bool = False
+    daily_api_limit: int = 100_000
+    lock_ids: list[str] = field(default_factory=list)
+    reject_email_domain: str | None = None
+    login_fault: str | None = None  # one of LOGIN_FAULTS: every login answers with it
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply the keys given; keys left out stay as they are."""
+        known = {f.name: f for f in fields(self)}
+        for key, value in changes.items():
+            if key not in known:
+                raise FaultSpecError(f"unknown fault '{key}'; known faults: {', '.join(sorted(known))}")
+            setattr(self, key, _coerce(key, value))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    try:
+        if key in ("latency_ms", "daily_api_limit"):
+            number = int(value)
+            if number < 0:
+                raise ValueError
+            return number
+        if key in ("error_rate", "reset_rate"):
+            rate = float(value)
+            if not 0 <= rate <= 1:
+                raise ValueError
+            return rate
+        if key == "expire_sessions":
+            if isinstance(value, str):
+                return value.lower() in ("1", "true", "yes")
+            return bool(value)
+        if key == "lock_ids":
+            items = value.split(";") if isinstance(value, str) else list(value)
+            normalized = [ids.normalize(str(item).strip()) for item in items if str(item).strip()]
+            if any(item is None for item in normalized):
+                raise ValueError
+            return normalized
+        if key == "login_fault":
+            if value in (None, "", "none"):
+                return None
+            if value not in LOGIN_FAULTS:
+                raise FaultSpecError(f"login_fault must be one of {', '.join(LOGIN_FAULTS)}, not '{value}'")
+            return value
+        return value or None
+    except (TypeError, ValueError):
+        raise FaultSpecError(f"fault '{key}' has an invalid value: {value!r}") from None
+
+
+def parse_fault_spec(spec: str | None) -> dict[str, Any]:
+    """``key=value,...`` or a JSON object → a dict of fault changes."""
+    if not spec:
+        return {}
+    spec = spec.strip()
+    if spec.startswith("{"):
+        parsed = json.loads(spec)
+        if not isinstance(parsed, dict):
+            raise FaultSpecError("a JSON fault spec must be an object")
+        return parsed
+    out: dict[str, Any] = {}
+    for part in spec.split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise FaultSpecError(f"fault '{part}' needs a value: write key=value")
+        key, value = part.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out

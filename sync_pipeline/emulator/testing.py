@@ -1,0 +1,87 @@
+"""An emulator on a free loopback port in a background thread, for tests, the demo and benchmarks."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import uvicorn
+from simple_salesforce import Salesforce
+
+from sync_pipeline.emulator.app import Credentials, build_emulator
+from sync_pipeline.emulator.server import Emulator, EmulatorApp
+from sync_pipeline.salesforce.transport import emulator_session
+
+
+@dataclass
+class RunningEmulator:
+    url: str
+    credentials: Credentials
+    state: Emulator
+    summary: dict[str, Any]
+
+    @property
+    def username(self) -> str:
+        return self.credentials.username
+
+    @property
+    def password(self) -> str:
+        return self.credentials.password
+
+    @property
+    def security_token(self) -> str:
+        return self.credentials.security_token
+
+    @property
+    def domain(self) -> str:
+        return "test" if self.state.org.is_sandbox else "login"
+
+    def salesforce(self, version: str = "62.0", **kwargs: Any) -> Salesforce:
+        """The real client, logged in through the production SOAP login path."""
+        return Salesforce(username=self.username, password=self.password, security_token=self.security_token,
+                          domain=kwargs.pop("domain", self.domain), version=version,
+                          session=emulator_session(self.url), **kwargs)
+
+    def admin(self, method: str, name: str, payload: dict[str, Any] | None = None) -> Any:
+        session = requests.Session()
+        session.trust_env = False
+        response = session.request(method, f"{self.url}/__emulator__/{name}", json=payload, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def env(self) -> dict[str, str]:
+        return {"SALESFORCE_EMULATOR_URL": self.url, "SALESFORCE_USERNAME": self.username,
+                "SALESFORCE_PASSWORD": self.password, "SALESFORCE_SECURITY_TOKEN": self.security_token,
+                "SALESFORCE_DOMAIN": self.domain}
+
+
+@contextmanager
+def running_emulator(**options: Any) -> Iterator[RunningEmulator]:
+    """Build (see ``build_emulator``) and serve an emulator until the block ends."""
+    emulator, summary = build_emulator(**options)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(EmulatorApp(emulator), log_level="critical", lifespan="off",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the emulator did not start")
+        time.sleep(0.01)
+    try:
+        yield RunningEmulator(f"http://127.0.0.1:{port}", options.get("credentials") or Credentials(), emulator,
+                              summary)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
