@@ -74,7 +74,7 @@ class Org:
         self.integration_user_id = integration_user_id
         self.lock = threading.RLock()
         self.db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA journal_mode=MEMORY")  # all-or-none needs a rollback journal
         self.db.execute("PRAGMA synchronous=OFF")
         self.sequences: dict[str, int] = {name: 0 for name in OBJECTS}
         self.lock_ids: set[str] = set()
