@@ -43,3 +43,24 @@ def make_id(prefix: str, sequence: int) -> str:
         n, rem = divmod(n, 62)
         digits.append(_BASE62[rem])
     return to_18(prefix + POD + "".join(reversed(digits)))
+
+
+def make_ids(prefix: str, start: int, count: int) -> list[str]:
+    """``make_id(prefix, n)`` for n in start..start+count-1, computed column-wise (a million ids in a second)."""
+    import numpy as np
+
+    numbers = np.arange(start, start + count, dtype=np.int64)
+    chars = np.empty((count, 18), dtype=np.uint8)
+    head = (prefix + POD).encode()
+    chars[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
+    alphabet = np.frombuffer(_BASE62.encode(), dtype=np.uint8)
+    for position in range(14, 4, -1):
+        numbers, remainder = np.divmod(numbers, 62)
+        chars[:, position] = alphabet[remainder]
+    upper = (chars[:, :15] >= ord("A")) & (chars[:, :15] <= ord("Z"))
+    suffix_alphabet = np.frombuffer(_SUFFIX_ALPHABET.encode(), dtype=np.uint8)
+    weights = 1 << np.arange(5)
+    for chunk in range(3):
+        bits = (upper[:, chunk * 5 : chunk * 5 + 5] * weights).sum(axis=1)
+        chars[:, 15 + chunk] = suffix_alphabet[bits]
+    return [value.decode() for value in chars.view("S18").ravel().tolist()]

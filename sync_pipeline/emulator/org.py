@@ -21,7 +21,11 @@ from sync_pipeline.emulator.soql import CompiledQuery, datetime_to_storage, quot
 
 EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _DATETIME_INPUT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$")
-UNCHANGED = object()  # a Bulk CSV empty cell on update: leave the field as it is
+UNCHANGED = object()
+# Reference fields that are looked up from the parent's side (children of a record, campaign members...).
+_CHILD_LOOKUPS = {"Contact": ("AccountId",), "Opportunity": ("AccountId",),
+                  "OpportunityContactRole": ("OpportunityId", "ContactId"),
+                  "CampaignMember": ("CampaignId", "LeadId", "ContactId", "LeadOrContactId"), "Task": ("WhoId",)}  # a Bulk CSV empty cell on update: leave the field as it is
 
 
 @dataclass
@@ -86,24 +90,27 @@ class Org:
     def _create_tables(self) -> None:
         for name, spec in OBJECTS.items():
             columns = [f"{quote_identifier(f.name)} {sql_type(f)}" for f in spec.fields.values()]
-            columns[0] = "Id TEXT PRIMARY KEY COLLATE NOCASE"
+            columns[0] = "Id TEXT COLLATE NOCASE"  # unique index built after loading: much faster for a big seed
             columns.append("_deleted_at TEXT")
             self.db.execute(f"CREATE TABLE {quote_identifier(name)} ({', '.join(columns)})")
         self.db.execute("CREATE TABLE _cursor_rows (cursor INTEGER, seq INTEGER, rid INTEGER, "
                         "PRIMARY KEY (cursor, seq)) WITHOUT ROWID")
 
     def create_indexes(self) -> None:
-        """Indexes for the filters a sync uses; created after a bulk seed because loading is faster without them."""
+        """Indexes for the lookups a sync and the write paths make; built once, after the seed is loaded."""
         for name, spec in OBJECTS.items():
-            wanted = ["SystemModstamp", "_deleted_at"] + [
+            table = quote_identifier(name)
+            self.db.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {quote_identifier(f'ix_{name}_Id')} ON {table} (Id)")
+            self.db.execute(f"CREATE INDEX IF NOT EXISTS {quote_identifier(f'ix_{name}_deleted')} ON {table} "
+                            "(_deleted_at) WHERE _deleted_at IS NOT NULL")
+            wanted = ["SystemModstamp"] + [
                 f.name for f in spec.fields.values()
-                if f.type == "reference" and f.name not in ("CreatedById", "LastModifiedById")
-                or f.external_id or f.name == "Email"
+                if f.external_id or f.name == "Email"
+                or (f.type == "reference" and f.name in _CHILD_LOOKUPS.get(name, ()))
             ]
             for column in wanted:
-                self.db.execute(
-                    f"CREATE INDEX IF NOT EXISTS {quote_identifier(f'ix_{name}_{column}')} "
-                    f"ON {quote_identifier(name)} ({quote_identifier(column)})")
+                self.db.execute(f"CREATE INDEX IF NOT EXISTS {quote_identifier(f'ix_{name}_{column}')} "
+                                f"ON {table} ({quote_identifier(column)})")
 
     def next_id(self, object_name: str) -> str:
         self.sequences[object_name] += 1

@@ -99,7 +99,7 @@ class _Columns:
 
 
 def _ids(prefix: str, count: int, start: int = 1) -> list[str]:
-    return [ids.make_id(prefix, n) for n in range(start, start + count)]
+    return ids.make_ids(prefix, start, count)
 
 
 def generate(org: Org, *, seed: int, scale: str | int = "demo", anchor: datetime | None = None,
@@ -280,6 +280,7 @@ def generate(org: Org, *, seed: int, scale: str | int = "demo", anchor: datetime
     counts["Campaign"] = len(campaign_ids)
     members_per_campaign = max(20, min(leads_n // 25, 40_000))
     member_rows = []
+    member_ids = _ids("00v", members_per_campaign * len(CAMPAIGNS) + len(CAMPAIGNS))
     member_stamps = cols.timestamps(members_per_campaign * len(CAMPAIGNS), 90)
     sequence = 0
     for campaign_index, campaign_id in enumerate(campaign_ids):
@@ -297,7 +298,7 @@ def generate(org: Org, *, seed: int, scale: str | int = "demo", anchor: datetime
                 who, first_name, last_name, email, optout_flag, company = (
                     contact_ids[index], c_first[index], c_last[index], c_emails[index], c_optout[index], None)
             did_respond = responded[position]
-            member_rows.append((ids.make_id("00v", sequence), campaign_id, who if kind == "Lead" else None,
+            member_rows.append((member_ids[sequence - 1], campaign_id, who if kind == "Lead" else None,
                                 who if kind == "Contact" else None, "Responded" if did_respond else "Sent",
                                 int(did_respond), stamp[:10] if did_respond else None, kind, who, first_name,
                                 last_name, email, company, optout_flag, 0, stamp, user, stamp, user, stamp))
