@@ -13,9 +13,9 @@ def _scale(value: str) -> str | int:
     try:
         number = int(value.replace("_", ""))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--scale must be 'demo' or a record count, not {value!r}") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError("--scale must be a positive record count")
+        raise argparse.ArgumentTypeError(f"--scale must be 'demo' or a number of Leads, not {value!r}") from None
+    if number < 10:
+        raise argparse.ArgumentTypeError("--scale must be 'demo' or a number of Leads of at least 10")
     return number
 
 
@@ -28,11 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = emulator_commands.add_parser("serve", help="run the emulator in the foreground (127.0.0.1 only)")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--seed", type=int, default=7, help="seed of the generated org (deterministic)")
-    serve.add_argument("--scale", type=_scale, default="demo", help="'demo' or a number of Leads+Contacts")
+    serve.add_argument("--scale", type=_scale, default="demo", help="'demo' (3,000 Leads) or a number of Leads (with a quarter as many Contacts)")
     serve.add_argument("--faults", default=None, help="e.g. latency_ms=50,error_rate=0.01,lock_ids=00Q...;00Q...")
     serve.add_argument("--username", default=None)
     serve.add_argument("--password", default=None)
     serve.add_argument("--security-token", default=None)
+    serve.add_argument("--sandbox", action="store_true", help="a sandbox org: log in with SALESFORCE_DOMAIN=test")
+    serve.add_argument("--events", default=None, help="also write the seed's engagement events to this JSONL file")
 
     commands.add_parser("demo", help="start the emulator with the demo seed and show what the org holds")
     commands.add_parser("dev", help="start the emulator and the Dagster UI; Ctrl-C stops both")
@@ -51,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "emulator":
-        from sync_pipeline.emulator.server import serve
+        from pathlib import Path
+
+        from sync_pipeline.emulator.app import serve
 
         serve(
             args.port,
@@ -61,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             username=args.username,
             password=args.password,
             security_token=args.security_token,
+            sandbox=args.sandbox,
+            events_path=Path(args.events) if args.events else None,
         )
         return 0
     if args.command == "demo":
@@ -72,10 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_dev()
     if args.command == "db":
-        from sync_pipeline.store.engine import make_engine
+        from sync_pipeline.store.engine import default_database_url, make_engine
         from sync_pipeline.store.migrate import upgrade_to_head
 
-        engine = make_engine()
+        engine = make_engine(default_database_url())
         upgrade_to_head(engine)
         print(f"marketing database at {engine.url.render_as_string(hide_password=True)} is at the latest schema")
         return 0

@@ -1,11 +1,14 @@
 """`sync-pipeline demo`: start the emulator with the demo seed and show, through the real client, what the org holds.
 
-This is what the demo does today: it reads the org (record counts per object, the saved reports, the rows of the
+This is what the demo does today: it generates the demo org and its marketing-side engagement events (written to
+``data/events/``), then reads the org (record counts per object, the saved reports, the first rows of the
 "Prospects in Active Opportunities" report) with the same connection code a real org uses. It does not yet run the
 sync job.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from simple_salesforce import Salesforce, format_soql
 
@@ -26,12 +29,12 @@ DEMO_OBJECTS = (
     "Task",
 )
 SHOWCASE_REPORT = "Prospects in Active Opportunities"
+EVENTS_PATH = Path("data/events/demo-seed-7.jsonl")
 
 
 def _count(client: Salesforce, soql: str, *, include_deleted: bool = False) -> int:
-    return int(client.query_all(soql, include_deleted=include_deleted)["totalSize"]) if include_deleted else int(
-        client.query(soql)["totalSize"]
-    )
+    # query(), not query_all(): query_all recounts the records it fetched, and COUNT() fetches none.
+    return int(client.query(soql, include_deleted=include_deleted)["totalSize"])
 
 
 def print_org_summary(connection: SalesforceConnection) -> None:
@@ -64,13 +67,14 @@ def print_org_summary(connection: SalesforceConnection) -> None:
 
 def run_demo() -> int:
     print(f"Starting the Salesforce emulator with the demo org (seed {DEMO_SEED})...")
-    with running_emulator(seed=DEMO_SEED, scale="demo") as emulator:
+    with running_emulator(seed=DEMO_SEED, scale="demo", events_path=EVENTS_PATH) as emulator:
         print(f"Emulator at {emulator.url}, login {emulator.username}")
+        print(f"Wrote {emulator.summary['events']:,} marketing engagement events to {EVENTS_PATH}\n")
         connection = open_connection(
             username=emulator.username,
             password=emulator.password,
             security_token=emulator.security_token,
-            domain="login",
+            domain=emulator.domain,
             emulator_url=emulator.url,
         )
         print_org_summary(connection)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -23,8 +23,8 @@ def _under_ci() -> bool:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """URL of a fresh, empty PostgreSQL database, dropped after the session."""
+def postgres_database() -> Iterator[Callable[[], str]]:
+    """A factory of fresh, empty PostgreSQL databases (URL each), all dropped after the session."""
     admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -35,20 +35,32 @@ def postgres_url() -> Iterator[str]:
         if _under_ci():
             pytest.fail(f"PostgreSQL tests are mandatory under CI; {reason}")
         pytest.skip(reason)
-    name = f"sync_pipeline_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))  # identifier we generated, not user input
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"sync_pipeline_test_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))  # identifier we generated, not user input
+        created.append(name)
+        return admin.url.set(database=name).render_as_string(hide_password=False)
+
     try:
-        yield url
+        yield create
     finally:
         with admin.connect() as conn:
-            conn.execute(
-                sa.text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            for name in created:
+                conn.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": name},
+                )
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_database: Callable[[], str]) -> str:
+    """URL of a fresh, empty PostgreSQL database shared by the session."""
+    return postgres_database()

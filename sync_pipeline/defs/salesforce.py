@@ -1,7 +1,5 @@
 """Salesforce-side assets: the connection state of the org."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
