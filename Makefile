@@ -32,5 +32,9 @@ test: $(STAMP)
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/sync-pipeline dev
 
+## bench: the performance figures (emulator generation and Bulk query at 1,000,000 Leads)
+bench: $(STAMP)
+	$(BIN)/sync-pipeline bench --scale 1000000
+
 clean:
 	rm -rf $(VENV) .dagster_home .pytest_cache data/marketing.db data/exports data/events

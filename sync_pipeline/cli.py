@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--sandbox", action="store_true", help="a sandbox org: log in with SALESFORCE_DOMAIN=test")
     serve.add_argument("--events", default=None, help="also write the seed's engagement events to this JSONL file")
 
+    bench = commands.add_parser("bench", help="measure the performance bars and print the figures")
+    bench.add_argument("--scale", type=_scale, default=1_000_000, help="number of Leads of the emulated org")
+
     commands.add_parser("demo", help="start the emulator with the demo seed and show what the org holds")
     commands.add_parser("dev", help="start the emulator and the Dagster UI; Ctrl-C stops both")
 
@@ -69,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             events_path=Path(args.events) if args.events else None,
         )
         return 0
+    if args.command == "bench":
+        from sync_pipeline.emulator.bench import main as bench_main
+
+        return bench_main(int(args.scale) if args.scale != "demo" else 3000)
     if args.command == "demo":
         from sync_pipeline.demo import run_demo
 
