@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/sync-pipeline demo
 
 ## test: the whole test suite (PostgreSQL tests skip outside CI when no server answers)
-test: $(STAMP)
+test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/pytest -q
 
 ## dev: the emulator plus the Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops both)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,14 +22,15 @@ SECRET_PASSWORD = "Very-Secret-Password-42"
 SECRET_TOKEN = "SecretTokenValue0042"
 
 
-def test_definitions_load_and_validate() -> None:
+def test_definitions_load_and_validate(tmp_path: Path) -> None:
     from sync_pipeline.definitions import defs
 
     job = defs.resolve_job_def("salesforce_sync")
     assert job.tags["sync_pipeline/salesforce"] == "sync"
     assert dg.AssetKey("salesforce_connection") in {k for k in defs.resolve_asset_graph().get_all_asset_keys()}
     result = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-m",
-                             "sync_pipeline.definitions"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+                             "sync_pipeline.definitions"], cwd=ROOT, capture_output=True, text=True, timeout=180,
+                            env={**os.environ, "DAGSTER_HOME": str(tmp_path)})
     assert result.returncode == 0, result.stdout + result.stderr
 
 
