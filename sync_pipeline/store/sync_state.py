@@ -43,6 +43,7 @@ class ObjectSyncState:
     cursor_id: str | None  # the last Id at the cursor, to break ties between equal stamps
     last_full_sync_at: datetime | None
     mapped_fields_hash: str | None  # the set of pulled fields then; a change forces a full sync
+    last_deleted_check_at: datetime | None = None  # the last getDeleted call for this object
 
 
 def read_org_state(conn: sa.Connection) -> OrgState | None:
@@ -99,6 +100,7 @@ def read_sync_state(conn: sa.Connection, object_name: str) -> ObjectSyncState | 
         cursor_id=row["cursor_id"],
         last_full_sync_at=row["last_full_sync_at"],
         mapped_fields_hash=row["mapped_fields_hash"],
+        last_deleted_check_at=row["last_deleted_check_at"],
     )
 
 
@@ -131,3 +133,10 @@ def write_sync_state(
     if full_sync:
         updated.append("last_full_sync_at")
     bulk_upsert(conn, sync_state, [row], ["object_name"], update_columns=updated)
+
+
+def write_deleted_check(conn: sa.Connection, object_name: str, checked_at: datetime) -> None:
+    """Remember when getDeleted was last asked for this object (the pull asks at most once a day)."""
+    conn.execute(
+        sa.update(sync_state).where(sync_state.c.object_name == object_name).values(last_deleted_check_at=checked_at)
+    )

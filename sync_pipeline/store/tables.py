@@ -55,6 +55,7 @@ sync_state = sa.Table(
     sa.Column("last_full_sync_at", UtcDateTime, nullable=True),
     sa.Column("mapped_fields_hash", sa.String(SHA256_HEX_LENGTH), nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("last_deleted_check_at", UtcDateTime, nullable=True),  # the last getDeleted call (once a day)
 )
 
 # Pulled values that failed validation, with the reason; the rest of their batch went through.
@@ -70,4 +71,88 @@ quarantine = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("quarantined_at", UtcDateTime, nullable=False),
     sa.Index("ix_quarantine_object_name_record_id", "object_name", "record_id"),
+)
+
+# One row per person (contact_key), built from Salesforce Leads and Contacts. Mapped custom fields are added as
+# columns at run time (store/audience.py); behavioral_score belongs to the marketing side (scoring writes it).
+all_contacts = sa.Table(
+    "all_contacts",
+    metadata,
+    sa.Column("contact_key", sa.String(SALESFORCE_ID_LENGTH), primary_key=True),
+    sa.Column("email", sa.Text, nullable=True, index=True),
+    sa.Column("crm_type", sa.String(16), nullable=False),
+    sa.Column("crm_id", sa.String(SALESFORCE_ID_LENGTH), nullable=False, index=True),
+    sa.Column("first_name", sa.Text, nullable=True),
+    sa.Column("last_name", sa.Text, nullable=True),
+    sa.Column("company", sa.Text, nullable=True),
+    sa.Column("owner_id", sa.String(SALESFORCE_ID_LENGTH), nullable=True),
+    sa.Column("behavioral_score", sa.Float, nullable=True),
+    sa.Column("lead_score", sa.Float, nullable=True),
+    sa.Column("opted_out", sa.Boolean, nullable=False),
+    sa.Column("hard_bounced", sa.Boolean, nullable=False),
+    sa.Column("hard_bounce_reason", sa.Text, nullable=True),
+    sa.Column("hard_bounced_at", UtcDateTime, nullable=True),
+    sa.Column("is_active", sa.Boolean, nullable=False),
+    sa.Column("system_modstamp", UtcDateTime, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Every Salesforce Lead or Contact and the person it belongs to: keys stay stable from one sync to the next.
+contact_links = sa.Table(
+    "contact_links",
+    metadata,
+    sa.Column("crm_id", sa.String(SALESFORCE_ID_LENGTH), primary_key=True),
+    sa.Column("crm_type", sa.String(16), nullable=False),
+    sa.Column("contact_key", sa.String(SALESFORCE_ID_LENGTH), nullable=False, index=True),
+    sa.Column("email", sa.Text, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Marketing list membership; the list's columns are added at run time. Removed members stay as inactive history.
+list_members = sa.Table(
+    "list_members",
+    metadata,
+    sa.Column("list_name", sa.String(255), primary_key=True),
+    sa.Column("crm_id", sa.String(SALESFORCE_ID_LENGTH), primary_key=True),
+    sa.Column("contact_key", sa.String(SALESFORCE_ID_LENGTH), nullable=True, index=True),
+    sa.Column("crm_type", sa.String(16), nullable=False),
+    sa.Column("is_active", sa.Boolean, nullable=False),
+    sa.Column("added_at", UtcDateTime, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=True),
+    sa.Column("removed_at", UtcDateTime, nullable=True),
+)
+
+# Salesforce Users who own records (owner mapping), refreshed every sync.
+sales_users = sa.Table(
+    "sales_users",
+    metadata,
+    sa.Column("user_id", sa.String(SALESFORCE_ID_LENGTH), primary_key=True),
+    sa.Column("name", sa.Text, nullable=True),
+    sa.Column("email", sa.Text, nullable=True),
+    sa.Column("username", sa.Text, nullable=True),
+    sa.Column("title", sa.Text, nullable=True),
+    sa.Column("department", sa.Text, nullable=True),
+    sa.Column("is_active", sa.Boolean, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# The detail rows of saved reports (cells keyed by report column), and how each report's last pull went.
+report_rows = sa.Table(
+    "report_rows",
+    metadata,
+    sa.Column("report_name", sa.String(255), primary_key=True),
+    sa.Column("row_number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("crm_id", sa.String(SALESFORCE_ID_LENGTH), nullable=True),
+    sa.Column("cells", sa.JSON(none_as_null=True), nullable=False),
+    sa.Column("pulled_at", UtcDateTime, nullable=False),
+)
+report_pulls = sa.Table(
+    "report_pulls",
+    metadata,
+    sa.Column("report_name", sa.String(255), primary_key=True),
+    sa.Column("report_id", sa.String(SALESFORCE_ID_LENGTH), nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("total_rows", sa.Integer, nullable=True),
+    sa.Column("truncated", sa.Boolean, nullable=False),
+    sa.Column("pulled_at", UtcDateTime, nullable=False),
 )

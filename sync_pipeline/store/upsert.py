@@ -9,7 +9,10 @@ converges to the same table instead of duplicating rows. Semantics, identical on
   other columns keep their stored values. ``update_columns=[]`` makes the write insert-only;
 - a key repeated within one batch is written once, with its LAST occurrence (PostgreSQL's ON CONFLICT refuses to
   touch one row twice in a statement, and "last wins" is what a sequence of single upserts would have produced);
-- the return value is the number of distinct keys written (inserted or updated).
+- with ``only_if_newer=<column>``, an existing row is updated only when the batch's value of that column is newer
+  than or equal to the stored one: a stale copy of a record (an old page re-read, a late retry) never overwrites a
+  newer one;
+- the return value is the number of distinct keys in the batch (offered for insert or update).
 
 How it is written:
 
@@ -31,6 +34,7 @@ the offset of an aware datetime (dict rows are normalised here for that reason).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import uuid
@@ -65,6 +69,7 @@ class _Batch:
     keys: tuple[str, ...]
     updates: tuple[str, ...]
     rows: list[dict[str, Any]] | pa.Table
+    newer_column: str | None = None
 
     @property
     def size(self) -> int:
@@ -87,9 +92,14 @@ def bulk_upsert(
     *,
     update_columns: Sequence[str] | None = None,
     copy_threshold: int = DEFAULT_COPY_THRESHOLD,
+    only_if_newer: str | None = None,
 ) -> int:
-    """Insert or update ``rows`` in ``table`` by ``key_columns``; returns the number of distinct keys written."""
+    """Insert or update ``rows`` in ``table`` by ``key_columns``; returns the number of distinct keys offered."""
     batch = _prepare(table, rows, key_columns, update_columns)
+    if only_if_newer is not None:
+        if only_if_newer not in batch.columns:
+            raise ValueError(f"only_if_newer column {only_if_newer!r} is not a column of the batch")
+        batch = dataclasses.replace(batch, newer_column=only_if_newer)
     if batch.size == 0:
         return 0
     dialect = conn.dialect.name
@@ -215,15 +225,18 @@ def _values_upsert(conn: sa.Connection, table: sa.Table, batch: _Batch) -> None:
 
 def _on_conflict_statement(dialect: str, table: sa.Table, batch: _Batch) -> sa.Insert:
     insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    return _on_conflict(insert, batch)
+    return _on_conflict(insert, table, batch)
 
 
-def _on_conflict(insert: postgresql.Insert | sqlite.Insert, batch: _Batch) -> sa.Insert:
+def _on_conflict(insert: postgresql.Insert | sqlite.Insert, table: sa.Table, batch: _Batch) -> sa.Insert:
     """Existing keys take the batch's update columns; with no update columns they are left alone."""
     if not batch.updates:
         return insert.on_conflict_do_nothing(index_elements=list(batch.keys))
+    where = None
+    if batch.newer_column is not None:
+        where = table.c[batch.newer_column] <= insert.excluded[batch.newer_column]
     return insert.on_conflict_do_update(
-        index_elements=list(batch.keys), set_={c: insert.excluded[c] for c in batch.updates}
+        index_elements=list(batch.keys), set_={c: insert.excluded[c] for c in batch.updates}, where=where
     )
 
 
@@ -291,4 +304,4 @@ def _csv_column(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
 
 def _merge_statement(table: sa.Table, staging: str, batch: _Batch) -> sa.Insert:
     source = sa.table(staging, *(sa.column(c) for c in batch.columns))
-    return _on_conflict(postgresql.insert(table).from_select(list(batch.columns), sa.select(*source.c)), batch)
+    return _on_conflict(postgresql.insert(table).from_select(list(batch.columns), sa.select(*source.c)), table, batch)

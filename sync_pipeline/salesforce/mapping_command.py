@@ -1,0 +1,143 @@
+"""`sync-pipeline mapping suggest`: write a starting ``contact_mapping`` from the org's describe metadata.
+
+Connects with the credentials of the environment (the same ones a sync uses), reads the describes of Lead, Contact
+and Account (three API calls), and writes the suggested ``contact_mapping:`` section to a file for the engineer to
+review and copy into the settings file. The suggestion itself is pure: :mod:`sync_pipeline.sync.mapping_suggest`.
+
+Exit codes: 0 written; 1 the org could not be read, or the file exists and ``force`` was not given; 2 a required
+environment variable is missing. Errors go to stderr; secrets are never printed.
+
+Decisions where the design is silent: an existing file is never replaced without ``--force`` (it is likely an edited
+mapping), and the check happens before connecting, so a refused run costs no API call. Missing parent directories
+are created. An Account describe the user may not read only drops the Account fields (with a note); Lead and Contact
+are required.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError
+
+from sync_pipeline.salesforce.connect import SalesforceResource
+from sync_pipeline.salesforce.errors import SalesforceDisconnected
+from sync_pipeline.sync.mapping_suggest import render_mapping_yaml, suggest_mapping
+
+REQUIRED_ENV = ("SALESFORCE_USERNAME", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN")
+ENV_FIX = {
+    "SALESFORCE_USERNAME": "set it to the integration user's username",
+    "SALESFORCE_PASSWORD": "set it to the integration user's password",
+    "SALESFORCE_SECURITY_TOKEN": (
+        "set it to the user's security token (an empty value if the org trusts this network's IP range)"
+    ),
+}
+
+
+class DescribeFailed(Exception):
+    """A describe the suggestion needs could not be read."""
+
+
+def _error(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _missing_environment() -> list[str]:
+    """The required variables that are unset (the token may be set to empty; username and password may not)."""
+    missing = []
+    for name in REQUIRED_ENV:
+        value = os.environ.get(name)
+        if value is None or (not value.strip() and name != "SALESFORCE_SECURITY_TOKEN"):
+            missing.append(name)
+    return missing
+
+
+def _describe(client: Salesforce, object_name: str) -> dict[str, Any]:
+    try:
+        result = client.restful(f"sobjects/{object_name}/describe")
+    except SalesforceError as exc:
+        raise DescribeFailed(
+            f"could not read the describe of {object_name} ({type(exc).__name__}, HTTP {exc.status}) — give the "
+            f"integration user read access to {object_name} and the View Setup permission"
+        ) from None
+    except requests.RequestException as exc:
+        raise DescribeFailed(
+            f"could not read the describe of {object_name} ({type(exc).__name__}) — check the network and retry"
+        ) from None
+    if not isinstance(result, dict) or not isinstance(result.get("fields"), list):
+        raise DescribeFailed(f"the describe of {object_name} has no field list — check the org's API version")
+    return result
+
+
+def _write(output: Path, text: str, *, force: bool) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # "x" refuses a file created since the check; with force, replace whatever is there.
+    with output.open("w" if force else "x", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _refusal(output: Path) -> str:
+    return (
+        f"{output} already exists; not overwriting it (it may hold your edited mapping) — "
+        "write to another file, or pass --force to replace it"
+    )
+
+
+def suggest_mapping_command(output: Path, *, force: bool = False) -> int:
+    """Write the suggested ``contact_mapping`` of the org in the environment to ``output``; the exit code."""
+    if output.is_dir():
+        _error(f"{output} is a directory — name the file to write, e.g. {output / 'mapping.yaml'}")
+        return 1
+    if output.exists() and not force:
+        _error(_refusal(output))
+        return 1
+    missing = _missing_environment()
+    if missing:
+        for name in missing:
+            _error(f"{name} is not set — {ENV_FIX[name]}")
+        return 2
+
+    resource = SalesforceResource(
+        username=os.environ["SALESFORCE_USERNAME"],
+        password=os.environ["SALESFORCE_PASSWORD"],
+        security_token=os.environ["SALESFORCE_SECURITY_TOKEN"],
+    )
+    try:
+        connection = resource.connect()
+        lead = _describe(connection.client, "Lead")
+        contact = _describe(connection.client, "Contact")
+        extra_notes: list[str] = []
+        try:
+            account: dict[str, Any] | None = _describe(connection.client, "Account")
+        except DescribeFailed as exc:
+            account = None
+            extra_notes.append(f"the Account fields are not suggested: {exc}")
+    except SalesforceDisconnected as exc:
+        _error(str(exc))
+        return 1
+    except DescribeFailed as exc:
+        _error(str(exc))
+        return 1
+
+    mapping = suggest_mapping(lead, contact, account)
+    notes = [*extra_notes, *mapping.notes]
+    try:
+        _write(output, render_mapping_yaml(mapping, notes), force=force)
+    except FileExistsError:
+        _error(_refusal(output))
+        return 1
+
+    org = f"org {connection.org_name} ({connection.org_id})" if connection.org_name else f"org {connection.org_id}"
+    count = len(mapping)
+    print(f"wrote a suggested contact_mapping of {count} field{'s' if count != 1 else ''} from {org} to {output}")
+    for note in notes:
+        print(f"note: {note}")
+    print(
+        "review it (remove what you do not want to sync, check types and directions), then copy it into your "
+        "settings file (SYNC_SETTINGS, default data/sync.yaml)"
+    )
+    return 0

@@ -1,0 +1,121 @@
+"""Reading records page by page, as Arrow tables of text in the mirror format (see ``sync.mirror``).
+
+Two paths give the same pages: REST ``queryAll`` (2,000 records a call, no job overhead: small change sets) and
+Bulk API 2.0 (hundreds of thousands of records a call: full pulls and big change sets). Memory stays bounded: one
+page is held at a time, plus the next one being fetched in the background while the caller writes (see
+:func:`prefetched`), so download and database writes overlap.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+from simple_salesforce import Salesforce
+
+from sync_pipeline.sync.mirror import parse_bulk_csv
+
+BULK_PAGE_RECORDS = 200_000
+BULK_FIRST_POLL_SECONDS = 0.5  # the client sleeps this long before asking whether the job is done
+
+
+def count(client: Salesforce, soql: str, *, include_deleted: bool = True) -> int:
+    """The rows a ``SELECT COUNT() ...`` matches (one API call). ``query``, not ``query_all``: it recounts."""
+    return int(client.query(soql, include_deleted=include_deleted)["totalSize"])
+
+
+def rest_pages(client: Salesforce, soql: str, fields: list[str], *, include_deleted: bool = True
+               ) -> Iterator[pa.Table]:
+    """REST query/queryAll pages (nextRecordsUrl paging), each as an Arrow table of text columns ``fields``."""
+    result = client.query(soql, include_deleted=include_deleted)
+    while True:
+        yield _records_table(result["records"], fields)
+        if result.get("done", True):
+            return
+        result = client.query_more(result["nextRecordsUrl"], identifier_is_url=True, include_deleted=include_deleted)
+
+
+def bulk_pages(client: Salesforce, object_name: str, soql: str, *, include_deleted: bool = True,
+               page_records: int = BULK_PAGE_RECORDS) -> Iterator[str]:
+    """Bulk API 2.0 query(All) result pages, each a complete CSV text with its header row, as Salesforce sent it
+    (PostgreSQL copies it as it is; :func:`parse_bulk_csv` reads it elsewhere)."""
+    handler = getattr(client.bulk2, object_name)
+    yield from (handler.query_all if include_deleted else handler.query)(
+        soql, max_records=page_records, wait=BULK_FIRST_POLL_SECONDS)
+
+
+def _records_table(records: list[dict[str, Any]], fields: list[str]) -> pa.Table:
+    columns: dict[str, list[str | None]] = {field: [] for field in fields}
+    for record in records:
+        for field in fields:
+            columns[field].append(_text(_lookup(record, field)))
+    return pa.table({field: pa.array(values, pa.string()) for field, values in columns.items()})
+
+
+def _lookup(record: dict[str, Any], path: str) -> Any:
+    """``Account.Name`` in a REST record: the nested parent object, or None when there is no parent."""
+    value: Any = record
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = next((v for k, v in value.items() if k.lower() == part.lower()), None)
+    return value
+
+
+def _text(value: Any) -> str | None:
+    """A REST JSON value in the text form Bulk CSV gives it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, str):
+        if len(value) == 28 and value[10] == "T" and value.endswith("+0000"):
+            return value[:23] + "Z"  # REST datetimes say +0000 where Bulk says Z
+        return value
+    return str(value)
+
+
+_DONE = object()
+
+
+def prefetched(pages: Iterator[Any], depth: int = 1) -> Iterator[Any]:
+    """Fetch the next page in a background thread while the caller handles the current one.
+
+    ``depth`` bounds how many pages wait in memory. An error while fetching is raised in the caller, in order.
+    """
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if stop.is_set():
+                    return
+                slots.put(page)
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            slots.put(error)
+            return
+        slots.put(_DONE)
+
+    thread = threading.Thread(target=produce, name="salesforce-page-fetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                slots.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
