@@ -618,13 +618,15 @@ def to_api(spec: FieldSpec | None, value: Any) -> Any:
 
 
 def csv_expression(spec: FieldSpec | None, sql: str) -> str:
-    """SQL that renders a column the way Bulk API 2.0 CSV shows it, so no per-cell Python work is needed."""
+    """SQL that renders a column as the text Bulk API 2.0 CSV shows, so no per-cell Python work is needed."""
     if spec is None:
-        return sql
+        return f"CAST({sql} AS TEXT)"
     if spec.type == "boolean":
         return f"CASE WHEN {sql} IS NULL THEN NULL WHEN {sql} THEN 'true' ELSE 'false' END"
     if spec.type in ("double", "currency", "percent") and spec.scale == 0:
-        return f"CAST({sql} AS INTEGER)"
+        return f"CAST(CAST({sql} AS INTEGER) AS TEXT)"
+    if spec.type in ("int", "double", "currency", "percent"):
+        return f"CAST({sql} AS TEXT)"
     return sql
 
 

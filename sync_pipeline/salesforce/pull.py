@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from simple_salesforce import Salesforce, format_soql
 
 from sync_pipeline.salesforce.query import bulk_pages, count, prefetched, rest_pages
-from sync_pipeline.store.mirrors import ensure_mirror_table, mark_deleted, unseen_ids, write_mirror_page
+from sync_pipeline.store.mirrors import SeenIds, ensure_mirror_table, is_empty, mark_deleted, write_mirror_page
 from sync_pipeline.store.sync_state import read_sync_state, write_deleted_check, write_sync_state
 from sync_pipeline.sync.mirror import SYSTEM_FIELDS
 from sync_pipeline.sync.pull_plan import CursorState, PullPlan, plan_pull, use_bulk
@@ -78,10 +78,13 @@ def pull_object(client: Salesforce, engine: sa.Engine, object_name: str, fields:
                 run_started_at: datetime, options: PullOptions) -> PullResult:
     """Pull the records of ``object_name`` changed since the last cursor (or all of them) into its mirror."""
     started = time.perf_counter()
+    # SOQL datetimes carry whole seconds (format_soql drops the fraction): the window's bounds must be what is sent.
+    run_started_at = run_started_at.replace(microsecond=0)
     selected = select_fields(fields)
     with engine.begin() as conn:
         table = ensure_mirror_table(conn, object_name, selected)
         state = read_sync_state(conn, object_name)
+        fresh = is_empty(conn, table)
     plan = plan_pull(
         CursorState(state.cursor, state.last_full_sync_at, state.mapped_fields_hash) if state else None,
         run_started_at=run_started_at, fields_hash=fields_hash,
@@ -90,13 +93,17 @@ def pull_object(client: Salesforce, engine: sa.Engine, object_name: str, fields:
     where = _window(plan)
     result.changed = count(client, f"SELECT COUNT() FROM {object_name} WHERE {where}")
     result.used_bulk = use_bulk(result.changed, options.bulk_threshold)
-    soql = f"SELECT {', '.join(selected)} FROM {object_name} WHERE {where} ORDER BY SystemModstamp, Id"
+    soql = f"SELECT {', '.join(selected)} FROM {object_name} WHERE {where}"
+    seen: SeenIds | None = None
+    if plan.is_full and not fresh:  # a full pull over earlier data: remember what it saw, to find purged records
+        with engine.begin() as conn:
+            seen = SeenIds(conn, object_name)
 
     def finish(conn: sa.Connection) -> None:
-        if plan.is_full:
-            missing = unseen_ids(conn, table, run_started_at)
-            purged = _purged(client, object_name, missing)
-            result.purged = mark_deleted(conn, table, purged, run_started_at) if purged else 0
+        if seen is not None:
+            purged = _purged(client, object_name, seen.unseen_live(conn, table))
+            result.purged = mark_deleted(conn, table, purged) if purged else 0
+            seen.drop(conn)
         write_sync_state(conn, object_name, cursor=plan.upper, cursor_id=None, mapped_fields_hash=fields_hash,
                          full_sync=plan.is_full)
 
@@ -105,10 +112,11 @@ def pull_object(client: Salesforce, engine: sa.Engine, object_name: str, fields:
             finish(conn)
     else:
         pages: Iterator[pa.Table | str] = (
-            bulk_pages(client, object_name, soql) if result.used_bulk else rest_pages(client, soql, selected))
+            bulk_pages(client, object_name, soql) if result.used_bulk
+            else rest_pages(client, soql + " ORDER BY SystemModstamp, Id", selected))
         for page, is_last in _with_last(prefetched(pages)):
             with engine.begin() as conn:
-                result.rows_written += write_mirror_page(conn, table, page, run_started_at)
+                result.rows_written += write_mirror_page(conn, table, page, fresh=fresh and plan.is_full, seen=seen)
                 result.pages += 1
                 if is_last:
                     finish(conn)
@@ -159,6 +167,6 @@ def _apply_get_deleted(client: Salesforce, engine: sa.Engine, table: sa.Table, o
     answer = getattr(client, object_name).deleted(now - DELETED_WINDOW, now)
     ids = [item["id"] for item in answer.get("deletedRecords", [])]
     with engine.begin() as conn:
-        marked = mark_deleted(conn, table, ids, now) if ids else 0
+        marked = mark_deleted(conn, table, ids) if ids else 0
         write_deleted_check(conn, object_name, now)
     return marked

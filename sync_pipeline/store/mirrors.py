@@ -5,8 +5,11 @@ these tables are not created by the Alembic migrations: :func:`ensure_mirror_tab
 and adds a column when a newly pulled field appears (columns are never dropped: an unmapped field keeps its last
 values until the next full sync rewrites the rows). The row format is described in :mod:`sync_pipeline.sync.mirror`.
 
-Writes are idempotent and never let a stale copy overwrite a newer one (``only_if_newer`` on ``system_modstamp``);
-every write stamps ``seen_at`` with the run's start, which lets a full pull find records purged from Salesforce.
+Writes are idempotent and never let a stale copy overwrite a newer one (an existing row is replaced only by a copy
+with a newer or equal ``system_modstamp``). On PostgreSQL a Bulk CSV page is copied as Salesforce sent it: straight
+into the mirror when the mirror was empty when the pull began (a first full load), else through a staging table and
+one merge. A full pull of a non-empty mirror records the ids it saw (:class:`SeenIds`) so that the records it did
+not see can be checked against Salesforce afterwards.
 """
 
 from __future__ import annotations
@@ -17,25 +20,28 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from sync_pipeline.store.types import UtcDateTime, as_utc
+from sync_pipeline.store.types import UtcDateTime
 from sync_pipeline.store.upsert import bulk_upsert
 from sync_pipeline.sync.mirror import SYSTEM_FIELDS, mirror_column, mirror_table, parse_bulk_csv
 
-FIXED_COLUMNS = ("id", "system_modstamp", "is_deleted", "seen_at")
+FIXED_COLUMNS = ("id", "system_modstamp", "is_deleted")
+_SYSTEM_COLUMNS = {"Id": "id", "SystemModstamp": "system_modstamp", "IsDeleted": "is_deleted"}
 
 
 def _fixed_columns() -> list[sa.Column]:
     return [
         sa.Column("id", sa.String(18), primary_key=True),
-        sa.Column("system_modstamp", UtcDateTime, nullable=False, index=True),
+        sa.Column("system_modstamp", UtcDateTime, nullable=False),
         sa.Column("is_deleted", sa.Boolean, nullable=False),
-        sa.Column("seen_at", UtcDateTime, nullable=False),
     ]
+
+
+def column_for(field: str) -> str:
+    return _SYSTEM_COLUMNS.get(field) or mirror_column(field)
 
 
 def ensure_mirror_table(conn: sa.Connection, object_name: str, fields: Sequence[str]) -> sa.Table:
@@ -57,21 +63,21 @@ def ensure_mirror_table(conn: sa.Connection, object_name: str, fields: Sequence[
                     *(sa.Column(c, sa.Text) for c in sorted((existing | set(wanted)) - set(FIXED_COLUMNS))))
 
 
-def mirror_rows(page: pa.Table, seen_at: datetime) -> pa.Table:
+def is_empty(conn: sa.Connection, table: sa.Table) -> bool:
+    return conn.execute(sa.select(table.c.id).limit(1)).first() is None
+
+
+def mirror_rows(page: pa.Table) -> pa.Table:
     """A page of records (Salesforce field names, text values) in mirror form."""
     columns: dict[str, pa.Array | pa.ChunkedArray] = {}
     for field in page.column_names:
         values = page.column(field)
-        if field == "Id":
-            columns["id"] = values
-        elif field == "SystemModstamp":
-            columns["system_modstamp"] = _parse_stamps(values)
-        elif field == "IsDeleted":
-            columns["is_deleted"] = pc.equal(pc.utf8_lower(values), "true")
-        else:
-            columns[mirror_column(field)] = values
-    stamp = np.datetime64(int(as_utc(seen_at).timestamp() * 1_000_000), "us")
-    columns["seen_at"] = pa.array(np.full(page.num_rows, stamp), pa.timestamp("us", tz="UTC"))
+        name = column_for(field)
+        if name == "system_modstamp":
+            values = _parse_stamps(values)
+        elif name == "is_deleted":
+            values = pc.equal(pc.utf8_lower(values), "true")
+        columns[name] = values
     return pa.table(columns)
 
 
@@ -81,68 +87,89 @@ def _parse_stamps(values: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.cast(pc.cast(text, pa.timestamp("ms")), pa.timestamp("ms", tz="UTC"))
 
 
-def write_mirror_page(conn: sa.Connection, table: sa.Table, page: pa.Table | str, seen_at: datetime) -> int:
-    """Upsert one page (an Arrow table, or a Bulk CSV page); a stored row newer than the page's copy is kept."""
+class SeenIds:
+    """The ids a full pull saw, in a work table of its own (dropped when the pull ends)."""
+
+    def __init__(self, conn: sa.Connection, object_name: str) -> None:
+        self.name = f"pull_seen_{mirror_table(object_name)}"
+        self.table = sa.Table(self.name, sa.MetaData(), sa.Column("id", sa.String(18), primary_key=True))
+        self.table.drop(conn, checkfirst=True)
+        self.table.create(conn)
+
+    def add(self, conn: sa.Connection, ids: Sequence[str] | sa.Select) -> None:
+        if isinstance(ids, sa.Select):
+            conn.execute(sa.insert(self.table).from_select(["id"], ids))
+        elif ids:
+            bulk_upsert(conn, self.table, [{"id": i} for i in ids], ["id"], update_columns=[])
+
+    def unseen_live(self, conn: sa.Connection, mirror: sa.Table) -> list[str]:
+        """Live mirrored records this pull did not see."""
+        query = sa.select(mirror.c.id).where(
+            mirror.c.is_deleted.is_(False), ~sa.exists().where(self.table.c.id == mirror.c.id))
+        return [row[0] for row in conn.execute(query)]
+
+    def drop(self, conn: sa.Connection) -> None:
+        self.table.drop(conn, checkfirst=True)
+
+
+def write_mirror_page(conn: sa.Connection, table: sa.Table, page: pa.Table | str, *, fresh: bool = False,
+                      seen: SeenIds | None = None) -> int:
+    """Write one page (an Arrow table, or a Bulk CSV page); a stored row newer than the page's copy is kept.
+
+    ``fresh``: the mirror was empty when this pull began, so PostgreSQL may copy a Bulk page straight in.
+    """
     if isinstance(page, str):
         if conn.dialect.name == "postgresql":
-            return _copy_bulk_csv(conn, table, page, seen_at)
+            return _copy_bulk_csv(conn, table, page, fresh=fresh, seen=seen)
         page = parse_bulk_csv(page)
     if page.num_rows == 0:
         return 0
-    rows = mirror_rows(page, seen_at)
+    rows = mirror_rows(page)
+    if seen is not None:
+        seen.add(conn, rows.column("id").to_pylist())
     return bulk_upsert(conn, table, rows, ["id"], only_if_newer="system_modstamp")
 
 
-def _copy_bulk_csv(conn: sa.Connection, table: sa.Table, page: str, seen_at: datetime) -> int:
-    """PostgreSQL: the Bulk CSV page goes to COPY as it came (no parsing in Python), into a staging table, then
-    one INSERT ... SELECT ... ON CONFLICT merges it. FORCE_NULL turns Salesforce's quoted empty values into NULL."""
+def _copy_bulk_csv(conn: sa.Connection, table: sa.Table, page: str, *, fresh: bool, seen: SeenIds | None) -> int:
+    """PostgreSQL: the Bulk CSV page goes to COPY as it came (no parsing in Python). FORCE_NULL makes Salesforce's
+    quoted empty values NULL; COPY's own input functions read the timestamps and booleans."""
     header = next(csv.reader([page.split("\n", 1)[0]]))
-    if not header or page.count("\n") < 1:
+    if not header or page.count("\n") < 2 and not page.rstrip("\n").count("\n"):
         return 0
     preparer = conn.dialect.identifier_preparer
-    staging = preparer.quote(f"mirror_page_{uuid.uuid4().hex[:12]}")
-    staged = [preparer.quote(f"c{i}") for i in range(len(header))]
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {staging} ({', '.join(c + ' text' for c in staged)}) "
-                         "ON COMMIT DROP")
+    columns = [preparer.quote(column_for(field)) for field in header]
+    data = io.BytesIO(page.encode("utf-8"))  # bytes: a quarter of the memory of a StringIO
+    options = f"FORMAT csv, HEADER true, FORCE_NULL ({', '.join(columns)})"
     dbapi = conn.connection.driver_connection
+    if fresh and seen is None:
+        with dbapi.cursor() as cursor:
+            cursor.copy_expert(f"COPY {preparer.format_table(table)} ({', '.join(columns)}) FROM STDIN WITH ({options})",
+                               data)
+            return int(cursor.rowcount)
+    staging = preparer.quote(f"mirror_page_{uuid.uuid4().hex[:12]}")
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "
+                         f"SELECT {', '.join(columns)} FROM {preparer.format_table(table)} WITH NO DATA")
     with dbapi.cursor() as cursor:
-        cursor.copy_expert(
-            f"COPY {staging} ({', '.join(staged)}) FROM STDIN WITH (FORMAT csv, HEADER true, "
-            f"FORCE_NULL ({', '.join(staged)}))", io.StringIO(page))
-        copied = cursor.rowcount
-    targets, sources = [], []
-    for column, field in zip(staged, header, strict=True):
-        name = {"Id": "id", "SystemModstamp": "system_modstamp", "IsDeleted": "is_deleted"}.get(field) \
-            or mirror_column(field)
-        cast = {"system_modstamp": "::timestamptz", "is_deleted": "::boolean"}.get(name, "")
-        targets.append(preparer.quote(name))
-        sources.append(f"{column}{cast}")
-    updates = ", ".join(f"{t} = EXCLUDED.{t}" for t in [*targets, preparer.quote("seen_at")] if t != '"id"' and t != "id")
+        cursor.copy_expert(f"COPY {staging} ({', '.join(columns)}) FROM STDIN WITH ({options})", data)
+        copied = int(cursor.rowcount)
     mirror = preparer.format_table(table)
-    conn.execute(sa.text(
-        f"INSERT INTO {mirror} ({', '.join(targets)}, seen_at) SELECT {', '.join(sources)}, :seen_at FROM {staging} "
-        f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE {mirror}.system_modstamp <= EXCLUDED.system_modstamp"
-    ), {"seen_at": seen_at})
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "id")
+    conn.exec_driver_sql(
+        f"INSERT INTO {mirror} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {staging} "
+        f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE {mirror}.system_modstamp <= EXCLUDED.system_modstamp")
+    if seen is not None:
+        staged = sa.table(staging.strip('"'), sa.column("id"))
+        seen.add(conn, sa.select(staged.c.id))
     conn.exec_driver_sql(f"DROP TABLE {staging}")
-    return int(copied)
+    return copied
 
 
-def unseen_ids(conn: sa.Connection, table: sa.Table, seen_at: datetime) -> list[str]:
-    """After a full pull: live mirrored records the pull did not see (purged in Salesforce, or changed after the
-    pull's upper bound: the caller asks Salesforce which)."""
-    rows = conn.execute(sa.select(table.c.id).where(table.c.seen_at < seen_at, table.c.is_deleted.is_(False)))
-    return [row[0] for row in rows]
-
-
-def mark_deleted(conn: sa.Connection, table: sa.Table, ids: Sequence[str], deleted_at: datetime) -> int:
-    """Records Salesforce reported deleted (getDeleted): deleted history, stamped with the deletion time."""
+def mark_deleted(conn: sa.Connection, table: sa.Table, ids: Sequence[str]) -> int:
+    """Records Salesforce no longer has, or reported deleted: kept as deleted history."""
     total = 0
     for start in range(0, len(ids), 500):
         chunk = list(ids[start : start + 500])
-        result = conn.execute(
-            sa.update(table)
-            .where(table.c.id.in_(chunk), table.c.is_deleted.is_(False))
-            .values(is_deleted=True, system_modstamp=sa.func.coalesce(table.c.system_modstamp, deleted_at))
-        )
+        result = conn.execute(sa.update(table).where(table.c.id.in_(chunk), table.c.is_deleted.is_(False))
+                              .values(is_deleted=True))
         total += int(result.rowcount or 0)
     return total

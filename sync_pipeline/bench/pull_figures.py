@@ -1,0 +1,193 @@
+"""Pull figures for `make bench`: a full pull of 1,000,000 Leads+Contacts into PostgreSQL, then 1% changed and an
+incremental pull, against an emulator running in its own process (as a real org would be: not sharing our CPU).
+
+For each pull: records/s, wall and CPU seconds, API calls (counted by the emulator), peak memory of this process,
+and the floor: the time a bare HTTP download of the same Bulk result pages takes (no parsing, no database).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+import sqlalchemy as sa
+from simple_salesforce import format_soql
+
+from sync_pipeline.emulator.app import DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN, DEFAULT_USERNAME
+from sync_pipeline.salesforce.connect import open_connection
+from sync_pipeline.salesforce.pull import PullOptions, pull_object, select_fields
+from sync_pipeline.salesforce.query import BULK_PAGE_RECORDS
+from sync_pipeline.settings import load_settings, mapped_fields_hash, pulled_fields
+from sync_pipeline.store.engine import make_engine
+from sync_pipeline.store.migrate import upgrade_to_head
+
+OBJECTS = ("Lead", "Contact")
+BARS = {"records_per_second": 50_000, "floor_ratio": 2.0, "peak_memory_mb": 512, "calls_per_100k": 10,
+        "incremental_seconds": 5.0}
+
+
+@dataclass
+class Emulator:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def stats(self) -> dict[str, Any]:
+        return _session().get(f"{self.url}/__emulator__/stats", timeout=30).json()
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def emulator_process(leads: int, seed: int = 7):
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "sync_pipeline.cli", "emulator", "serve", "--port", str(port),
+                                "--seed", str(seed), "--scale", str(leads)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError("the emulator stopped: " + (process.stdout.read() or b"").decode()[-2000:])
+            try:
+                _session().get(f"{url}/services/data", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        yield Emulator(url, process)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _bare_download(emulator: Emulator, client: Any, soql: str) -> float:
+    """Seconds to fetch the Bulk result pages of ``soql`` with plain HTTP: the floor of any pull."""
+    base = f"{emulator.url}/services/data/v62.0/jobs/query"
+    session = _session()
+    headers = {"Authorization": f"Bearer {client.session_id}"}
+    started = time.perf_counter()
+    job = session.post(base, json={"operation": "queryAll", "query": soql}, headers=headers, timeout=600).json()
+    session.get(f"{base}/{job['id']}", headers=headers, timeout=60)
+    locator = ""
+    while True:
+        params = {"maxRecords": BULK_PAGE_RECORDS, **({"locator": locator} if locator else {})}
+        response = session.get(f"{base}/{job['id']}/results", params=params, headers=headers, timeout=600)
+        locator = response.headers.get("Sforce-Locator", "null")
+        if locator == "null":
+            break
+    return time.perf_counter() - started
+
+
+def _pull_all(client: Any, engine: sa.Engine, settings: Any, emulator: Emulator) -> dict[str, Any]:
+    before = emulator.stats()["api_calls"]
+    cpu_before = time.process_time()
+    started = time.perf_counter()
+    run_started_at = datetime.now(UTC)
+    results = {}
+    for name in OBJECTS:
+        result = pull_object(client, engine, name, pulled_fields(settings, name),
+                             fields_hash=mapped_fields_hash(settings, name), run_started_at=run_started_at,
+                             options=PullOptions(settings.salesforce.full_sync_every_days,
+                                                 settings.salesforce.lookback_minutes,
+                                                 settings.salesforce.bulk_threshold))
+        results[name] = result
+    wall = time.perf_counter() - started
+    records = sum(r.rows_written for r in results.values())
+    calls = emulator.stats()["api_calls"] - before
+    return {
+        "records": records, "wall_seconds": round(wall, 2), "cpu_seconds": round(time.process_time() - cpu_before, 2),
+        "records_per_second": round(records / wall) if wall else None, "api_calls": calls,
+        "per_object": {name: {"changed": r.changed, "rows_written": r.rows_written, "pages": r.pages,
+                              "api": "bulk" if r.used_bulk else "rest", "mode": r.plan.mode.value,
+                              "seconds": round(r.seconds, 2)} for name, r in results.items()},
+    }
+
+
+def _change_one_percent(client: Any, engine: sa.Engine) -> dict[str, int]:
+    """Change 1% of the Leads and Contacts through Bulk API 2.0 ingest (a real write path of the org)."""
+    changed = {}
+    with engine.connect() as conn:
+        for name, table in (("Lead", "sf_lead"), ("Contact", "sf_contact")):
+            total = conn.execute(sa.text(f"SELECT COUNT(*) FROM {table} WHERE NOT is_deleted")).scalar_one()
+            # Converted Leads refuse updates, so the Leads changed are live, not converted ones.
+            live = "NOT is_deleted AND isconverted = 'false'" if name == "Lead" else "NOT is_deleted"
+            ids = [row[0] for row in conn.execute(
+                sa.text(f"SELECT id FROM {table} WHERE {live} ORDER BY id LIMIT :n"), {"n": total // 100})]
+            getattr(client.bulk2, name).update(records=[{"Id": i, "Title": "Changed in bench"} for i in ids], wait=0)
+            changed[name] = len(ids)
+    return changed
+
+
+def run(leads: int, database_url: str) -> dict[str, Any]:
+    settings = load_settings(Path(os.environ.get("SYNC_SETTINGS", "data/sync.yaml")))
+    engine = make_engine(database_url)
+    upgrade_to_head(engine)
+    with engine.begin() as conn:  # the bench measures a first full pull: start from empty mirrors and cursors
+        for table in ("sf_lead", "sf_contact"):
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        conn.execute(sa.text("DELETE FROM sync_state"))
+    generation_started = time.perf_counter()
+    with emulator_process(leads) as emulator:
+        generation = time.perf_counter() - generation_started
+        connection = open_connection(username=DEFAULT_USERNAME, password=DEFAULT_PASSWORD,
+                                     security_token=DEFAULT_SECURITY_TOKEN, emulator_url=emulator.url)
+        client = connection.client
+        floor = 0.0
+        upper = format_soql("SystemModstamp < {}", datetime.now(UTC))
+        for name in OBJECTS:  # the very query the full pull sends
+            soql = f"SELECT {', '.join(select_fields(pulled_fields(settings, name)))} FROM {name} WHERE {upper}"
+            floor += _bare_download(emulator, client, soql)
+        full = _pull_all(client, engine, settings, emulator)
+        full["floor_seconds"] = round(floor, 2)
+        full["floor_ratio"] = round(full["wall_seconds"] / floor, 2)
+        changed = _change_one_percent(client, engine)
+        time.sleep(1.0)  # a pull reads up to the last whole second before it starts (SOQL datetimes are seconds)
+        incremental = _pull_all(client, engine, settings, emulator)
+        incremental["changed"] = changed
+        incremental["call_budget"] = sum(math.ceil(n / 2000) + 1 for n in changed.values())
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"leads": leads, "contacts": leads // 4, "emulator_start_seconds": round(generation, 1),
+            "full": full, "incremental": incremental, "peak_memory_mb": round(peak_mb), "bars": BARS,
+            "database": engine.url.render_as_string(hide_password=True)}
+
+
+def main(leads: int, database_url: str, output: Path) -> int:
+    figures = run(leads, database_url)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(figures, indent=2))
+    full, incremental = figures["full"], figures["incremental"]
+    print(f"pull into {figures['database']}: {full['records']:,} Leads+Contacts")
+    print(f"  full:        {full['records_per_second']:,} records/s, {full['wall_seconds']} s wall, "
+          f"{full['cpu_seconds']} s CPU, {full['api_calls']} API calls "
+          f"({full['api_calls'] / max(full['records'], 1) * 100_000:.1f} per 100,000); floor (bare Bulk download) "
+          f"{full['floor_seconds']} s, ratio {full['floor_ratio']}")
+    print(f"  incremental: {sum(incremental['changed'].values()):,} changed, {incremental['wall_seconds']} s wall, "
+          f"{incremental['cpu_seconds']} s CPU, {incremental['api_calls']} API calls "
+          f"(budget {incremental['call_budget']})")
+    print(f"  peak memory of the pipeline process: {figures['peak_memory_mb']} MB")
+    print(f"  bars: >= 50,000 records/s, <= 2x floor, < 512 MB, <= 10 calls per 100,000, incremental < 5 s")
+    print(f"  figures written to {output}")
+    return 0
