@@ -95,6 +95,8 @@ class Org:
             self.db.execute(f"CREATE TABLE {quote_identifier(name)} ({', '.join(columns)})")
         self.db.execute("CREATE TABLE _cursor_rows (cursor INTEGER, seq INTEGER, rid INTEGER, "
                         "PRIMARY KEY (cursor, seq)) WITHOUT ROWID")
+        # Records emptied from the recycle bin: getDeleted still reports them within its window.
+        self.db.execute("CREATE TABLE _purged (object_name TEXT, Id TEXT, deleted_at TEXT)")
 
     def create_indexes(self) -> None:
         """Indexes for the lookups a sync and the write paths make; built once, after the seed is loaded."""
@@ -203,7 +205,8 @@ class Org:
     def deleted_ids(self, object_name: str, start: str, end: str) -> list[tuple[str, str]]:
         return self.db.execute(
             f"SELECT Id, _deleted_at FROM {quote_identifier(object_name)} WHERE _deleted_at >= ? AND _deleted_at < ? "
-            "ORDER BY _deleted_at, Id", (start, end)).fetchall()
+            "UNION ALL SELECT Id, deleted_at FROM _purged WHERE object_name = ? AND deleted_at >= ? AND deleted_at < ? "
+            "ORDER BY 2, 1", (start, end, object_name, start, end)).fetchall()
 
     # --- writes --------------------------------------------------------------------------------------------------
 
@@ -312,6 +315,13 @@ class Org:
             "WHERE Id = ?", (moment, moment, record_id))
 
     def hard_delete(self, object_name: str, record_id: str) -> None:
+        """Delete for good (hard delete, or emptied from the recycle bin); getDeleted keeps reporting it."""
+        row = self.db.execute(f"SELECT _deleted_at FROM {quote_identifier(object_name)} WHERE Id = ?",
+                              (record_id,)).fetchone()
+        if row is None:
+            return
+        self.db.execute("INSERT INTO _purged (object_name, Id, deleted_at) VALUES (?, ?, ?)",
+                        (object_name, record_id, row[0] or now_storage()))
         self.db.execute(f"DELETE FROM {quote_identifier(object_name)} WHERE Id = ?", (record_id,))
 
     def savepoint(self) -> _Savepoint:

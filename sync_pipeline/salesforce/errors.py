@@ -11,3 +11,15 @@ class SalesforceDisconnected(Exception):
         self.code = code
         self.fix = fix
         super().__init__(f"disconnected: {reason} — {fix}")
+
+
+class SalesforceLimitReached(Exception):
+    """Salesforce refused a call because the org's daily API allocation is used up (REQUEST_LIMIT_EXCEEDED)."""
+
+    def __init__(self, object_name: str) -> None:
+        self.object_name = object_name
+        super().__init__(
+            f"Salesforce refused the pull of {object_name}: the org's daily API request limit is reached "
+            "(REQUEST_LIMIT_EXCEEDED). The pull stopped without retrying; nothing pulled so far is lost and the next "
+            "run resumes from the last committed cursor once the allocation frees up (it is a rolling 24 hours)."
+        )

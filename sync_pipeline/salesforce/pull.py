@@ -26,6 +26,9 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 from simple_salesforce import Salesforce, format_soql
+from simple_salesforce.exceptions import SalesforceError, SalesforceRefusedRequest
+
+from sync_pipeline.salesforce.errors import SalesforceLimitReached
 
 from sync_pipeline.salesforce.query import bulk_pages, count, prefetched, rest_pages
 from sync_pipeline.store.mirrors import SeenIds, ensure_mirror_table, is_empty, mark_deleted, write_mirror_page
@@ -76,7 +79,29 @@ def select_fields(fields: list[str]) -> list[str]:
 
 def pull_object(client: Salesforce, engine: sa.Engine, object_name: str, fields: list[str], *, fields_hash: str,
                 run_started_at: datetime, options: PullOptions) -> PullResult:
-    """Pull the records of ``object_name`` changed since the last cursor (or all of them) into its mirror."""
+    """Pull the records of ``object_name`` changed since the last cursor (or all of them) into its mirror.
+
+    Raises :class:`SalesforceLimitReached` when the org's daily API limit stops it (no retry: retrying only burns
+    more of a used-up allocation).
+    """
+    try:
+        return _pull_object(client, engine, object_name, fields, fields_hash=fields_hash,
+                            run_started_at=run_started_at, options=options)
+    except SalesforceRefusedRequest as error:
+        if _error_code(error) == "REQUEST_LIMIT_EXCEEDED":
+            raise SalesforceLimitReached(object_name) from None
+        raise
+
+
+def _error_code(error: SalesforceError) -> str | None:
+    content = error.content
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return content[0].get("errorCode")
+    return None
+
+
+def _pull_object(client: Salesforce, engine: sa.Engine, object_name: str, fields: list[str], *, fields_hash: str,
+                 run_started_at: datetime, options: PullOptions) -> PullResult:
     started = time.perf_counter()
     # SOQL datetimes carry whole seconds (format_soql drops the fraction): the window's bounds must be what is sent.
     run_started_at = run_started_at.replace(microsecond=0)

@@ -101,6 +101,7 @@ COUNT_NAMES = (
 )
 ACCOUNT_NAME = "Account.Name"
 ID_COLUMN = "id"  # the mirror's Id column
+TRUE_VALUES = ("true", "True", "TRUE", True)  # a checkbox as Bulk CSV text or as a JSON value
 
 
 @dataclass
@@ -208,7 +209,7 @@ def _typed(values: pd.Series, marketing_type: str) -> pd.Series:
     if marketing_type in ("number", "score"):
         return pd.to_numeric(values, errors="coerce").astype("float64")
     if marketing_type == "boolean":
-        return values.astype("string").str.lower().eq("true").fillna(False).astype(bool)
+        return pd.Series(values.isin(TRUE_VALUES).to_numpy(dtype=bool), index=values.index)
     if marketing_type == "date":
         dates = pd.to_datetime(values.astype("string"), format="%Y-%m-%d", errors="coerce")
         return dates.dt.date.astype(object).where(dates.notna(), None)
@@ -245,7 +246,7 @@ def _object_records(
         info = org.resolve(object_name, sf_field).field if org is not None and org.has(object_name) else None
         rules.append(_describe_rule(source.column, source.marketing_type, info, "." in sf_field))
     schema = build_schema(rules, id_column=ID_COLUMN)
-    valid, rejections = split_valid(pd.DataFrame(to_check), schema, id_column=ID_COLUMN)
+    valid, rejections = split_valid(pd.DataFrame(to_check, copy=False), schema, id_column=ID_COLUMN)
     rejections = sorted(
         (dataclasses.replace(r, field=field_of.get(r.field, r.field)) for r in rejections),
         key=lambda r: (r.record_id or "", r.field, r.reason),
@@ -283,7 +284,7 @@ def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
     values = frame[column]
     if values.dtype == bool:
         return values
-    return values.astype("string").str.lower().eq("true").fillna(False).astype(bool)
+    return pd.Series(values.isin(TRUE_VALUES).to_numpy(dtype=bool), index=frame.index)
 
 
 def _keys(records: pd.DataFrame, known: pd.DataFrame) -> pd.Series:
@@ -370,14 +371,12 @@ def build_all_contacts(
     ]
     keys = _keys(records[record_columns], _known_links(known_links))
     # The audience rules pick each person's primary record over the record columns only; the typed fields follow by
-    # row number (sorting every field column along would only cost time).
+    # row number, once the people are in contact_key order (sorting every field column along would only cost time).
     primary = build_audience(records[record_columns].assign(record_row=range(len(records))), keys)
+    primary = _sorted(primary.astype({"contact_key": "string"}), ["contact_key"])
     fields = records.drop(columns=record_columns).iloc[primary["record_row"].to_numpy()].reset_index(drop=True)
-    audience = pd.concat([primary.drop(columns="record_row"), fields], axis=1)
-
     extra = [source.column for source in sources if source.column not in STANDARD_COLUMNS]
-    audience["contact_key"] = audience["contact_key"].astype("string")
-    all_contacts = _sorted(audience[[*STANDARD_COLUMNS, *extra]], ["contact_key"])
+    all_contacts = pd.concat([primary.drop(columns="record_row"), fields], axis=1)[[*STANDARD_COLUMNS, *extra]]
     links = pd.DataFrame(
         {
             "crm_id": records["crm_id"],
