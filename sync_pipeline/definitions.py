@@ -1,24 +1,58 @@
-"""The Dagster definitions of sync_pipeline: assets, jobs and resources (see README for what each does)."""
+"""The Dagster definitions of sync_pipeline: assets, jobs and resources (see README for what each does).
 
-from __future__ import annotations
+The asset graph has one asset per marketing list and per saved report the settings name, so the settings file
+(SYNC_SETTINGS, default data/sync.yaml) is read when the code location loads; credentials and every other value
+are read when a run starts. Invalid settings do not stop the location from loading: the lists are left out and the
+first asset of any run reports every problem.
+"""
+
+import os
+from pathlib import Path
 
 import dagster as dg
 
-from sync_pipeline.defs.resources import default_resources
+from sync_pipeline.defs.audience import all_contacts, list_assets, sales_users
+from sync_pipeline.defs.pull import MIRROR_ASSETS
+from sync_pipeline.defs.reports import report_asset
+from sync_pipeline.defs.resources import DEFAULT_SETTINGS_PATH, default_resources
 from sync_pipeline.defs.salesforce import salesforce_connection
+from sync_pipeline.settings import SettingsError, SyncSettings, load_settings
 
 # Every run that talks to Salesforce carries this tag; dagster.yaml allows one such run at a time.
 SALESFORCE_RUN_TAG = {"sync_pipeline/salesforce": "sync"}
+
+
+def _settings_at_load() -> SyncSettings | None:
+    try:
+        return load_settings(Path(os.environ.get("SYNC_SETTINGS", DEFAULT_SETTINGS_PATH)))
+    except SettingsError:
+        return None
+
+
+def _report_names(settings: SyncSettings | None) -> list[str]:
+    if settings is None:
+        return []
+    names = [item.source.report for item in settings.lists if item.source.report]
+    if settings.hot_prospects.active_opportunities:
+        listed = settings.list_named(settings.hot_prospects.active_opportunities)
+        names.append(listed.source.report if listed and listed.source.report else
+                     settings.hot_prospects.active_opportunities)
+    return list(dict.fromkeys(n for n in names if n))
+
+
+_settings = _settings_at_load()
+assets = [salesforce_connection, *MIRROR_ASSETS, *(report_asset(n) for n in _report_names(_settings)),
+          all_contacts, sales_users, *list_assets(_settings)]
 
 salesforce_sync = dg.define_asset_job(
     "salesforce_sync",
     selection=dg.AssetSelection.all(),
     tags=SALESFORCE_RUN_TAG,
-    description="The main job: connect to the org, pull, score, push and report, once.",
+    description="The main job: connect to the org, pull, build All Contacts and the lists, once.",
 )
 
 defs = dg.Definitions(
-    assets=[salesforce_connection],
+    assets=assets,
     jobs=[salesforce_sync],
     resources=default_resources(),
     executor=dg.in_process_executor,

@@ -32,6 +32,7 @@ class ReportResult:
     labels: dict[str, str]
     rows: list[dict[str, Any]] = field(default_factory=list)
     truncated: bool = False
+    total_rows: int | None = None  # the report's record count, when Salesforce gives it (RowCount)
 
 
 def find_report_id(client: Salesforce, name: str) -> str:
@@ -66,7 +67,12 @@ def parse_report_run(payload: dict[str, Any]) -> ReportResult:
         {column: _cell_value(cell) for column, cell in zip(columns, row.get("dataCells", []), strict=False)}
         for row in fact.get("rows") or []
     ]
+    aggregates = fact.get("aggregates") or []
+    names = list(metadata.get("aggregates") or [])
+    position = names.index("RowCount") if "RowCount" in names else None
+    total = aggregates[position].get("value") if position is not None and position < len(aggregates) else None
     return ReportResult(
+        total_rows=int(total) if isinstance(total, (int, float)) else None,
         report_id=str(metadata.get("id", "")),
         name=str(metadata.get("name", "")),
         columns=columns,

@@ -63,7 +63,7 @@ import pyarrow.compute as pc
 from sync_pipeline.schemas.contact_fields import FieldRule, Rejection, build_schema, split_valid
 from sync_pipeline.settings.describe import Org
 from sync_pipeline.settings.model import FieldMapping, SyncSettings
-from sync_pipeline.sync.audience import assign_keys, build_audience, normalize_email
+from sync_pipeline.sync.audience import RECORD_COLUMNS, assign_keys, build_audience, normalize_email
 from sync_pipeline.sync.mirror import mirror_column
 
 OBJECTS = ("Lead", "Contact")
@@ -88,17 +88,7 @@ LINK_COLUMNS = ("crm_id", "crm_type", "contact_key", "email")
 # Standard columns filled from the mapping entry of the same name (email and lead_score are chosen by type).
 NAMED_STANDARD = ("first_name", "last_name", "company")
 # Names no other mapping entry may take: the standard columns, scoring's column and the audience's record columns.
-RESERVED_NAMES = frozenset({*STANDARD_COLUMNS, "behavioral_score", "is_deleted", "is_converted", "converted_contact_id"})
-COUNT_NAMES = (
-    "leads",
-    "contacts",
-    "people",
-    "active",
-    "inactive",
-    "quarantined_records",
-    "duplicates_merged",
-    "converted",
-)
+RESERVED_NAMES = frozenset({*STANDARD_COLUMNS, *RECORD_COLUMNS, "behavioral_score"})
 ACCOUNT_NAME = "Account.Name"
 ID_COLUMN = "id"  # the mirror's Id column
 TRUE_VALUES = ("true", "True", "TRUE", True)  # a checkbox as Bulk CSV text or as a JSON value
@@ -239,8 +229,8 @@ def _object_records(
         if sf_field is None:
             continue
         values = _mirror_values(frame, sf_field)
-        if source.marketing_type == "email" and values.notna().any():
-            values = _blank_to_none(values.str.strip())
+        if source.marketing_type == "email":
+            values = _blank_to_none(values.astype("string").str.strip())
         to_check[source.column] = values
         field_of[source.column] = sf_field
         info = org.resolve(object_name, sf_field).field if org is not None and org.has(object_name) else None
@@ -366,9 +356,7 @@ def build_all_contacts(
         quarantined += len(frame) - len(records)
     records = pd.concat(parts, ignore_index=True)
 
-    record_columns = [
-        "crm_id", "crm_type", "email", "system_modstamp", "is_deleted", "is_converted", "converted_contact_id"
-    ]
+    record_columns = list(RECORD_COLUMNS)
     keys = _keys(records[record_columns], _known_links(known_links))
     # The audience rules pick each person's primary record over the record columns only; the typed fields follow by
     # row number, once the people are in contact_key order (sorting every field column along would only cost time).
@@ -377,14 +365,9 @@ def build_all_contacts(
     fields = records.drop(columns=record_columns).iloc[primary["record_row"].to_numpy()].reset_index(drop=True)
     extra = [source.column for source in sources if source.column not in STANDARD_COLUMNS]
     all_contacts = pd.concat([primary.drop(columns="record_row"), fields], axis=1)[[*STANDARD_COLUMNS, *extra]]
-    links = pd.DataFrame(
-        {
-            "crm_id": records["crm_id"],
-            "crm_type": records["crm_type"],
-            "contact_key": keys.to_numpy(),
-            "email": records["email"],  # the record's own email, normalized
-        }
-    ).astype({"contact_key": "string"})
+    # The record's own (normalized) email, so that every address a person was known under still finds them.
+    links = records[["crm_id", "crm_type", "email"]].assign(contact_key=pd.array(keys.to_numpy(), dtype="string"))
+    links = links[list(LINK_COLUMNS)]
     links = _sorted(links, ["contact_key", "crm_id"])
 
     counts = _counts(leads, contacts, records, keys, all_contacts, quarantined)

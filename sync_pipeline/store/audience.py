@@ -1,0 +1,108 @@
+"""Reading mirrors and writing the audience tables: All Contacts, contact links, list members, sales users, reports.
+
+``all_contacts`` gets one extra column per mapped custom field and ``list_members`` one per list column; they are
+added here at run time (typed by the mapping for All Contacts, text for lists), never dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+
+from sync_pipeline.store.tables import all_contacts, contact_links, list_members, report_pulls, report_rows
+from sync_pipeline.store.types import UtcDateTime, utc_now
+from sync_pipeline.store.upsert import bulk_upsert
+from sync_pipeline.sync.mirror import mirror_table
+
+MARKETING_SQL_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
+    "text": sa.Text(), "email": sa.Text(), "multi_text": sa.Text(), "number": sa.Float(), "score": sa.Float(),
+    "boolean": sa.Boolean(), "date": sa.Date(), "datetime": UtcDateTime(),
+}
+
+
+def read_mirror(conn: sa.Connection, object_name: str) -> pd.DataFrame:
+    """Every row of an object's mirror (empty frame with the fixed columns when it was never pulled)."""
+    name = mirror_table(object_name)
+    if not sa.inspect(conn).has_table(name):
+        return pd.DataFrame({"id": pd.Series(dtype="string"), "is_deleted": pd.Series(dtype=bool)})
+    table = sa.Table(name, sa.MetaData(), autoload_with=conn)
+    frame = pd.read_sql(sa.select(table), conn)
+    frame["is_deleted"] = frame["is_deleted"].astype(bool)
+    if "system_modstamp" in frame:
+        frame["system_modstamp"] = pd.to_datetime(frame["system_modstamp"], utc=True)
+    return frame
+
+
+def ensure_columns(conn: sa.Connection, table: sa.Table, columns: Mapping[str, sa.types.TypeEngine[Any]]) -> sa.Table:
+    """Add the columns the table lacks; returns the table as it now is (reflected)."""
+    existing = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+    preparer = conn.dialect.identifier_preparer
+    for name, kind in columns.items():
+        if name not in existing:
+            conn.exec_driver_sql(f"ALTER TABLE {preparer.quote(table.name)} ADD COLUMN {preparer.quote(name)} "
+                                 f"{kind.compile(dialect=conn.dialect)}")
+    return sa.Table(table.name, sa.MetaData(), autoload_with=conn)
+
+
+def read_links(conn: sa.Connection) -> pd.DataFrame:
+    return pd.read_sql(sa.select(contact_links.c.crm_id, contact_links.c.contact_key, contact_links.c.email), conn)
+
+
+def _arrow(frame: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(frame.astype(object).where(frame.notna(), None), preserve_index=False)
+
+
+def write_all_contacts(conn: sa.Connection, people: pd.DataFrame, links: pd.DataFrame,
+                       custom_types: Mapping[str, str]) -> int:
+    """Upsert the people (every Salesforce-side column; behavioral_score is the marketing side's) and their links."""
+    table = ensure_columns(conn, all_contacts, {c: MARKETING_SQL_TYPES[t] for c, t in custom_types.items()})
+    now = utc_now()
+    rows = people.assign(updated_at=now)
+    rows = rows[[c for c in rows.columns if c in table.c and c != "behavioral_score"]]
+    updates = [c for c in rows.columns if c != "contact_key"]
+    written = bulk_upsert(conn, table, _arrow(rows), ["contact_key"], update_columns=updates)
+    link_rows = links[["crm_id", "crm_type", "contact_key", "email"]].assign(updated_at=now)
+    bulk_upsert(conn, contact_links, _arrow(link_rows), ["crm_id"])
+    return written
+
+
+def read_list(conn: sa.Connection, list_name: str, columns: Sequence[str]) -> pd.DataFrame:
+    """The list's rows, with the list's columns added to list_members first (call inside a transaction)."""
+    table = ensure_columns(conn, list_members, {c: sa.Text() for c in columns})
+    frame = pd.read_sql(sa.select(table).where(table.c.list_name == list_name), conn)
+    frame["is_active"] = frame["is_active"].astype(bool)
+    for column in ("added_at", "updated_at", "removed_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def write_list(conn: sa.Connection, upserts: pd.DataFrame) -> int:
+    if upserts.empty:
+        return 0
+    table = sa.Table(list_members.name, sa.MetaData(), autoload_with=conn)
+    rows = upserts[[c for c in upserts.columns if c in table.c]]
+    return bulk_upsert(conn, table, _arrow(rows), ["list_name", "crm_id"])
+
+
+def write_report(conn: sa.Connection, report_name: str, report_id: str, rows: list[dict[str, Any]],
+                 crm_ids: list[str | None], *, total_rows: int | None, truncated: bool, pulled_at: datetime) -> int:
+    """Replace the stored rows of a report with this run's rows, and record how the pull went."""
+    conn.execute(sa.delete(report_rows).where(report_rows.c.report_name == report_name))
+    if rows:
+        bulk_upsert(conn, report_rows, [
+            {"report_name": report_name, "row_number": number, "crm_id": crm_id, "cells": row, "pulled_at": pulled_at}
+            for number, (row, crm_id) in enumerate(zip(rows, crm_ids, strict=True), start=1)
+        ], ["report_name", "row_number"])
+    bulk_upsert(conn, report_pulls, [{"report_name": report_name, "report_id": report_id, "rows": len(rows),
+                                      "total_rows": total_rows, "truncated": truncated, "pulled_at": pulled_at}],
+                ["report_name"])
+    return len(rows)
+
+
+def read_report_rows(conn: sa.Connection, report_name: str) -> pd.DataFrame:
+    return pd.read_sql(sa.select(report_rows.c.crm_id).where(report_rows.c.report_name == report_name), conn)
