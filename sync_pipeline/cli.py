@@ -46,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="start the emulator with the demo seed and show what the org holds")
     commands.add_parser("dev", help="start the emulator and the Dagster UI; Ctrl-C stops both")
 
+    mapping = commands.add_parser("mapping", help="the contact mapping of the settings")
+    mapping_commands = mapping.add_subparsers(dest="mapping_command", required=True)
+    suggest = mapping_commands.add_parser(
+        "suggest", help="write a starting contact_mapping from the org's describe metadata, for you to edit")
+    suggest.add_argument("--output", default="data/mapping.suggested.yaml", help="the YAML file to write")
+    suggest.add_argument("--force", action="store_true", help="replace the file if it exists")
+
     db = commands.add_parser("db", help="the marketing database")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="create or migrate the marketing database to the latest schema")
@@ -99,6 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sync_pipeline.dev import run_dev
 
         return run_dev()
+    if args.command == "mapping":
+        from pathlib import Path
+
+        from sync_pipeline.salesforce.mapping_command import suggest_mapping_command
+
+        return suggest_mapping_command(Path(args.output), force=args.force)
     if args.command == "db":
         from sync_pipeline.store.engine import default_database_url, make_engine
         from sync_pipeline.store.migrate import upgrade_to_head

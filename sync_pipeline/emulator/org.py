@@ -334,13 +334,17 @@ class Org:
             raise KeyError(f"no live Lead {lead_id}")
         if lead["IsConverted"]:
             raise ValueError(f"Lead {lead_id} is already converted")
+        owner = lead["OwnerId"]
+        active = self.db.execute("SELECT IsActive FROM User WHERE Id = ?", (owner,)).fetchone()
+        if not active or not active[0]:
+            owner = self.integration_user_id  # the converting user owns what an inactive owner cannot
         with self.savepoint():
             account = self.save(OBJECTS["Account"], {"Name": lead["Company"], "Industry": lead["Industry"],
-                                                     "OwnerId": lead["OwnerId"]})
+                                                     "OwnerId": owner})
             contact_values = {
                 "AccountId": account.id, "FirstName": lead["FirstName"], "LastName": lead["LastName"],
                 "Email": lead["Email"], "Title": lead["Title"], "Phone": lead["Phone"],
-                "LeadSource": lead["LeadSource"], "OwnerId": lead["OwnerId"],
+                "LeadSource": lead["LeadSource"], "OwnerId": owner,
                 "HasOptedOutOfEmail": bool(lead["HasOptedOutOfEmail"]), "DoNotCall": bool(lead["DoNotCall"]),
                 "Behavior_Score__c": lead["Behavior_Score__c"],
             }

@@ -15,8 +15,9 @@ values and the counts of the build. The rules, in order (each is a test):
    An empty text value ("" from Bulk CSV) means no value, as in Salesforce. Surrounding spaces of an email are
    trimmed before it is checked.
 2. **Keys and merging are the audience rules** (``audience.assign_keys`` / ``audience.build_audience``): stable keys
-   from ``known_links``, a converted Lead's Contact keeps the Lead's key and the person becomes a Contact, records
-   sharing a normalized email are one person, the primary record (live, Contact, not converted, newest, lowest Id)
+   from ``known_links``, a converted Lead's Contact keeps the Lead's key and the person becomes a Contact (also when
+   the converted Lead itself joined another person by email in this build, see ``_keys``), records sharing a
+   normalized email are one person, the primary record (live, Contact, not converted, newest, lowest Id)
    gives the person's fields, and a person whose records are all deleted is kept as inactive history.
 3. **Typed columns.** text, multi_text (";"-joined as Salesforce sends it) → string; email → string, trimmed and
    lower-cased; number and score → float; boolean → bool (no value is false); date → ``datetime.date``; datetime →
@@ -24,7 +25,9 @@ values and the counts of the build. The rules, in order (each is a test):
 4. **Deterministic.** The same input gives the same output; ``all_contacts`` is sorted by contact_key and ``links``
    by contact_key then crm_id.
 5. **Vectorized.** Validation, typing and merging work column-wise; no Python loop runs per record beyond the ones of
-   ``audience.py`` (per converted Lead) and ``split_valid`` (per failure).
+   ``audience.py`` (per converted Lead) and ``split_valid`` (per failure). Measured: 1,000,000 Leads + 250,000
+   Contacts (the test module's ``synthetic_mirrors``) build in 25-32 s on two shared cores, about 60% of it in
+   ``assign_keys`` and ``build_audience``.
 
 Decisions where the design is silent:
 
@@ -44,6 +47,8 @@ Decisions where the design is silent:
   quarantined this time keeps the link it had (its key is not lost while its value is fixed in Salesforce). Its
   email is the record's own normalized email, so every address a person was known under still finds them.
 - Deleted records are validated like live ones; a deleted record with a bad value stays in quarantine.
+- ``rejections`` lists the Lead rejections, then the Contact ones, each sorted by record id and field;
+  ``rejections_by_object`` gives them per object, as the quarantine table stores them.
 - ``counts["converted"]`` counts converted Leads that share a person with their Contact in this build, and
   ``duplicates_merged`` the other records that joined a person: ``len(links) == people + duplicates_merged +
   converted`` and ``people == active + inactive``.

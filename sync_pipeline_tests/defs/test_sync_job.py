@@ -1,0 +1,166 @@
+"""The main job against the emulator, on SQLite and PostgreSQL: the audience, the lists and what a re-sync changes."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from sync_pipeline.defs.audience import all_contacts, list_asset, sales_users
+from sync_pipeline.defs.pull import MIRROR_ASSETS
+from sync_pipeline.defs.reports import report_asset
+from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
+from sync_pipeline.defs.salesforce import salesforce_connection
+from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
+from sync_pipeline.salesforce.connect import SalesforceResource
+from sync_pipeline.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'marketing.db'}"
+    return request.getfixturevalue("postgres_database")()
+
+
+@pytest.fixture
+def emu() -> Iterator[RunningEmulator]:
+    with running_emulator(seed=9, scale=600) as emulator:
+        yield emulator
+
+
+def _settings_file(tmp_path: Path, edit=None) -> Path:
+    data = yaml.safe_load((ROOT / "data" / "sync.yaml").read_text())
+    if edit:
+        edit(data)
+    path = tmp_path / "sync.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _run(emu: RunningEmulator, url: str, settings_path: Path, instance: dg.DagsterInstance) -> dg.ExecuteInJobResult:
+    settings = load_settings(settings_path)
+    reports = sorted({item.source.report for item in settings.lists if item.source.report})
+    assets = [salesforce_connection, *MIRROR_ASSETS, *(report_asset(name) for name in reports), all_contacts,
+              sales_users, *(list_asset(item) for item in settings.lists)]
+    resources = {
+        "salesforce": SalesforceResource(username=emu.username, password=emu.password,
+                                         security_token=emu.security_token, emulator_url=emu.url),
+        "marketing_db": MarketingDatabase(url=url),
+        "sync_settings": SyncSettingsResource(path=str(settings_path)),
+    }
+    time.sleep(1.05)  # pull windows end at the last whole second before a run
+    result = dg.materialize(assets, resources=resources, instance=instance, raise_on_error=False)
+    failures = [e.event_specific_data.error.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert result.success, failures
+    return result
+
+
+def _metadata(result: dg.ExecuteInJobResult, node: str) -> dict:
+    return {k: v.value for k, v in result.asset_materializations_for_node(node)[0].metadata.items()}
+
+
+def _rows(url: str, sql: str, **params) -> list[tuple]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def test_job_builds_audience_lists_and_reports(emu: RunningEmulator, database_url: str, tmp_path: Path) -> None:
+    settings_path = _settings_file(tmp_path)
+    sf = emu.salesforce()
+    with dg.instance_for_test() as instance:
+        first = _run(emu, database_url, settings_path, instance)
+        leads = sf.query_all("SELECT Id, Email, IsConverted, ConvertedContactId, IsDeleted FROM Lead",
+                             include_deleted=True)["records"]
+        contacts = sf.query_all("SELECT Id, Email FROM Contact", include_deleted=True)["records"]
+        bad = {r["Id"] for r in [*leads, *contacts] if r["Email"] and not EMAIL.match(r["Email"].strip())}
+        assert bad, "the seed holds invalid emails"
+        quarantined = {row[0] for row in _rows(database_url, "SELECT record_id FROM quarantine WHERE field = 'Email'")}
+        assert quarantined == bad
+        linked = {row[0] for row in _rows(database_url, "SELECT crm_id FROM contact_links")}
+        assert linked == {r["Id"] for r in [*leads, *contacts]} - bad  # nothing lost silently
+        keys = dict(_rows(database_url, "SELECT crm_id, contact_key FROM contact_links"))
+        converted = [r for r in leads if r["IsConverted"] and r["Id"] not in bad and r["ConvertedContactId"] not in bad]
+        assert converted and all(keys[r["Id"]] == keys[r["ConvertedContactId"]] for r in converted)
+        live_leads = {r["Id"] for r in leads if not r["IsConverted"] and not r["IsDeleted"]} - bad
+        master = {row[0] for row in _rows(database_url, "SELECT crm_id FROM list_members WHERE list_name = :n "
+                                                        "AND is_active = :t", n="SFDC Master Leads", t=True)}
+        assert master == live_leads
+        webinar = sf.query_all("SELECT LeadId, ContactId, Lead.IsConverted FROM CampaignMember "
+                               "WHERE Campaign.Name = 'Spring Product Webinar'")["records"]
+        expected = {(m["ContactId"] if m["ContactId"] else m["LeadId"]) for m in webinar
+                    if not (m["LeadId"] and m["Lead"]["IsConverted"])} - bad
+        attendees = {row[0] for row in _rows(database_url, "SELECT crm_id FROM list_members WHERE list_name = :n",
+                                             n="Spring Webinar Attendees")}
+        assert attendees == expected
+        report = sf.query("SELECT COUNT() FROM OpportunityContactRole WHERE Opportunity.IsClosed = false")
+        assert _metadata(first, "report_prospects_in_active_opportunities")["rows"] == report["totalSize"]
+        assert _metadata(first, "sales_users")["rows"] == 8
+
+        again = _run(emu, database_url, settings_path, instance)
+        assert _metadata(again, "sf_lead")["rows_written"] == 0 and _metadata(again, "sf_lead")["api_calls"] == 1
+        assert _metadata(again, "list_sfdc_master_leads")["rows_written"] == 0
+
+
+def test_resync_honours_pull_options_deletes_and_conversions(emu: RunningEmulator, database_url: str,
+                                                             tmp_path: Path) -> None:
+    settings_path = _settings_file(tmp_path)
+    sf = emu.salesforce()
+    with dg.instance_for_test() as instance:
+        _run(emu, database_url, settings_path, instance)
+        leads = [r["Id"] for r in sf.query(
+            "SELECT Id FROM Lead WHERE IsConverted = false AND Email LIKE '%@example.com' ORDER BY Id LIMIT 3")["records"]]
+        changed, deleted, converting = leads
+        engine = sa.create_engine(database_url)
+        with engine.begin() as conn:  # a marketing-side value of a column the list does not update from Salesforce
+            conn.execute(sa.text("UPDATE list_members SET leadsource = 'Marketing value' WHERE crm_id = :i"),
+                         {"i": changed})
+        engine.dispose()
+        sf.Lead.update(changed, {"FirstName": "Renamed", "LeadSource": "Web"})
+        sf.Lead.delete(deleted)
+        converted = emu.admin("POST", "convert_lead", {"lead_id": converting})
+        key_before = dict(_rows(database_url, "SELECT crm_id, contact_key FROM contact_links"))[converting]
+        _run(emu, database_url, settings_path, instance)
+        row = _rows(database_url, "SELECT firstname, leadsource, is_active FROM list_members WHERE crm_id = :i "
+                                  "AND list_name = 'SFDC Master Leads'", i=changed)[0]
+        assert row[0] == "Renamed" and row[1] == "Marketing value" and bool(row[2])
+        gone = _rows(database_url, "SELECT is_active, removed_at FROM list_members WHERE crm_id = :i", i=deleted)[0]
+        assert not gone[0] and gone[1] is not None
+        person = _rows(database_url, "SELECT is_active FROM all_contacts WHERE contact_key = :k", k=deleted)
+        assert person and not person[0][0]
+        keys = dict(_rows(database_url, "SELECT crm_id, contact_key FROM contact_links"))
+        assert keys[converted["contact_id"]] == key_before
+        crm = _rows(database_url, "SELECT crm_type, crm_id FROM all_contacts WHERE contact_key = :k", k=key_before)[0]
+        assert crm == ("Contact", converted["contact_id"])
+        contact_list = _rows(database_url, "SELECT contact_key FROM list_members WHERE crm_id = :i "
+                                           "AND list_name = 'SFDC Master Contacts'", i=converted["contact_id"])
+        assert contact_list == [(key_before,)]
+
+
+def test_a_column_added_to_a_list_fills_on_the_next_sync(emu: RunningEmulator, database_url: str,
+                                                         tmp_path: Path) -> None:
+    with dg.instance_for_test() as instance:
+        _run(emu, database_url, _settings_file(tmp_path), instance)
+
+        def add_rating(data: dict) -> None:
+            data["lists"][0]["columns"].append("Rating")
+
+        result = _run(emu, database_url, _settings_file(tmp_path, add_rating), instance)
+        assert _metadata(result, "sf_lead")["mode"] == "full"  # the pulled fields changed
+        ratings = _rows(database_url, "SELECT COUNT(*) FROM list_members WHERE list_name = 'SFDC Master Leads' "
+                                      "AND rating IS NOT NULL")[0][0]
+        expected = emu.salesforce().query("SELECT COUNT() FROM Lead WHERE IsConverted = false AND Rating != null")
+        assert 0 < ratings <= expected["totalSize"]
