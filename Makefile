@@ -20,8 +20,8 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-## demo: start the emulator with the demo seed and show what the org holds, through the real client
-demo: $(STAMP)
+## demo: the main job once against the emulator's demo org (into data/demo.db), with a summary
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/sync-pipeline demo
 
 ## test: the whole test suite (PostgreSQL tests skip outside CI when no server answers)
@@ -37,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/sync-pipeline bench --scale 1000000
 
 clean:
-	rm -rf $(VENV) .dagster_home .pytest_cache data/marketing.db data/exports data/events
+	rm -rf $(VENV) .dagster_home .pytest_cache data/marketing.db data/demo.db data/exports data/events data/bench

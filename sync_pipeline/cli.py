@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--output", default="data/bench/pull.json", help="where the figures are written as JSON")
     bench.add_argument("--only", choices=("emulator", "pull"), default=None, help="run one part only")
 
-    commands.add_parser("demo", help="start the emulator with the demo seed and show what the org holds")
+    commands.add_parser("demo", help="run the main job once against the emulator's demo org, with a summary")
     commands.add_parser("dev", help="start the emulator and the Dagster UI; Ctrl-C stops both")
 
     mapping = commands.add_parser("mapping", help="the contact mapping of the settings")

@@ -53,7 +53,7 @@ def all_contacts(context: dg.AssetExecutionContext, marketing_db: MarketingDatab
     with engine.begin() as conn:
         written = write_all_contacts(conn, build.all_contacts, build.links, custom)
         for object_name, rejections in build.rejections_by_object.items():
-            add_to_quarantine(conn, context.run_id, object_name, rejections)
+            add_to_quarantine(conn, context.run.run_id, object_name, rejections)
     records = build.counts["leads"] + build.counts["contacts"]
     share = build.counts["quarantined_records"] / records if records else 0.0
     return dg.MaterializeResult(

@@ -17,7 +17,7 @@ MIRROR_GROUP = "salesforce_mirror"
 
 def run_started_at(context: dg.AssetExecutionContext) -> datetime:
     """The run's start, the same for every asset of the run: every object's pull window ends there."""
-    record = context.instance.get_run_record_by_id(context.run_id)
+    record = context.instance.get_run_record_by_id(context.run.run_id)
     started = record.start_time if record is not None else None
     return datetime.fromtimestamp(started, UTC) if started else datetime.now(UTC)
 
