@@ -215,23 +215,24 @@ def test_get_deleted_once_a_day(emu: RunningEmulator, make_db) -> None:
     assert _calls(emu) - calls_before == 2  # COUNT() + getDeleted
 
 
-def test_session_expiry_mid_run_relogs_once(emu: RunningEmulator, make_db, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_session_expiry_mid_run_relogs_once(make_db, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = make_db()
     real_write = pull_module.write_mirror_page
     state = {"pages": 0}
+    # Ten pages: the pull reads at most three pages ahead of its writes, so pages are fetched after the expiry.
+    with running_emulator(seed=4, scale=1000, page_size=100) as emu:
 
-    def expire_after_first_page(*args, **kwargs):
-        state["pages"] += 1
-        if state["pages"] == 1:
-            emu.admin("POST", "faults", {"expire_sessions": True})
-        return real_write(*args, **kwargs)
+        def expire_after_first_page(*args, **kwargs):
+            state["pages"] += 1
+            if state["pages"] == 1:
+                emu.admin("POST", "faults", {"expire_sessions": True})
+            return real_write(*args, **kwargs)
 
-    monkeypatch.setattr(pull_module, "write_mirror_page", expire_after_first_page)
-    logins_before = emu.admin("GET", "stats")["logins"]
-    client = emu.salesforce()
-    result = _pull(emu, engine, client=client)
-    assert result.rows_written == 400 and len(_mirror(engine)) == 400
-    assert emu.admin("GET", "stats")["logins"] == logins_before + 2  # our login, and one re-login
+        monkeypatch.setattr(pull_module, "write_mirror_page", expire_after_first_page)
+        logins_before = emu.admin("GET", "stats")["logins"]
+        result = _pull(emu, engine)
+        assert result.rows_written == 1000 and len(_mirror(engine)) == 1000
+        assert emu.admin("GET", "stats")["logins"] == logins_before + 2  # our login, and one re-login
 
 
 def test_api_limit_stops_cleanly_and_resumes(emu: RunningEmulator, make_db) -> None:
