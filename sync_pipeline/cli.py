@@ -64,6 +64,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _bench(args: argparse.Namespace) -> int:
+    """Each part runs in a process of its own, so that its peak memory is its own."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    leads = 3000 if args.leads == "demo" else int(args.leads)
+    if args.only is None:
+        common = ["--leads", str(leads), "--output", args.output] + (["--database", args.database] if args.database else [])
+        for part in ("emulator", "pull"):
+            status = subprocess.call([sys.executable, "-m", "sync_pipeline.cli", "bench", "--only", part, *common])
+            if status:
+                return status
+        return 0
+    from sync_pipeline.bench import emulator_figures, pull_figures
+
+    if args.only == "emulator":
+        return emulator_figures.main(1_000_000)
+    database = args.database or os.environ.get(
+        "BENCH_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+    return pull_figures.main(leads, database, Path(args.output))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "emulator":
@@ -84,20 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     if args.command == "bench":
-        import os
-        from pathlib import Path
-
-        from sync_pipeline.bench import emulator_figures, pull_figures
-
-        leads = 3000 if args.leads == "demo" else int(args.leads)
-        status = 0
-        if args.only in (None, "emulator"):
-            status |= emulator_figures.main(1_000_000 if args.only is None else leads)
-        if args.only in (None, "pull"):
-            database = args.database or os.environ.get(
-                "BENCH_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-            status |= pull_figures.main(leads, database, Path(args.output))
-        return status
+        return _bench(args)
     if args.command == "demo":
         from sync_pipeline.demo import run_demo
 

@@ -127,7 +127,8 @@ def write_mirror_page(conn: sa.Connection, table: sa.Table, page: pa.Table | str
     rows = mirror_rows(page)
     if seen is not None:
         seen.add(conn, rows.column("id").to_pylist())
-    return bulk_upsert(conn, table, rows, ["id"], only_if_newer="system_modstamp")
+    # COPY from a couple of hundred rows on: psycopg2 runs an INSERT ... ON CONFLICT batch row by row.
+    return bulk_upsert(conn, table, rows, ["id"], only_if_newer="system_modstamp", copy_threshold=200)
 
 
 def _copy_bulk_csv(conn: sa.Connection, table: sa.Table, page: str, *, fresh: bool, seen: SeenIds | None) -> int:
