@@ -8,6 +8,7 @@ import pandas as pd
 
 from sync_pipeline.defs.reports import report_asset_name
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
+from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.settings import SyncSettings
 from sync_pipeline.settings.model import ListSettings
 from sync_pipeline.store.audience import (
@@ -25,7 +26,8 @@ from sync_pipeline.sync.contacts import STANDARD_COLUMNS, build_all_contacts, co
 from sync_pipeline.sync.lists import ListSourceError, plan_list_sync, row_columns, source_members
 
 AUDIENCE_GROUP = "audience"
-QUARANTINE_WARN_SHARE = 0.05  # the check warns when more than this share of records is quarantined
+QUARANTINE_WARN_SHARE = 0.05
+DESCRIBED_OBJECTS = ("Lead", "Contact", "Account")  # the check warns when more than this share of records is quarantined
 
 
 @dg.asset(
@@ -40,7 +42,7 @@ QUARANTINE_WARN_SHARE = 0.05  # the check warns when more than this share of rec
         "that fail validation go to the quarantine table with the reason; the rest continue."
     ),
 )
-def all_contacts(context: dg.AssetExecutionContext, marketing_db: MarketingDatabase,
+def all_contacts(context: dg.AssetExecutionContext, salesforce: SalesforceResource, marketing_db: MarketingDatabase,
                  sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
     """Grain: one row per person; source: the sf_lead and sf_contact mirrors and the stored contact links."""
     settings = sync_settings.load()
@@ -48,7 +50,10 @@ def all_contacts(context: dg.AssetExecutionContext, marketing_db: MarketingDatab
     with engine.connect() as conn:
         leads, contacts = read_mirror(conn, "Lead"), read_mirror(conn, "Contact")
         known = read_links(conn)
-    build = build_all_contacts(leads, contacts, settings, known)
+    # Field lengths, restricted picklists and required fields come from the org's own metadata (3 API calls).
+    client = salesforce.connect().client
+    describes = {name: client.restful(f"sobjects/{name}/describe") for name in DESCRIBED_OBJECTS}
+    build = build_all_contacts(leads, contacts, settings, known, describes)
     custom = {s.column: s.marketing_type for s in column_sources(settings) if s.column not in STANDARD_COLUMNS}
     with engine.begin() as conn:
         written = write_all_contacts(conn, build.all_contacts, build.links, custom)

@@ -164,3 +164,22 @@ def test_a_column_added_to_a_list_fills_on_the_next_sync(emu: RunningEmulator, d
                                       "AND rating IS NOT NULL")[0][0]
         expected = emu.salesforce().query("SELECT COUNT() FROM Lead WHERE IsConverted = false AND Rating != null")
         assert 0 < ratings <= expected["totalSize"]
+
+
+def test_truncated_report_is_flagged_not_silent(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with running_emulator(seed=7, scale="demo") as emulator, dg.instance_for_test() as instance:
+        resources = {
+            "salesforce": SalesforceResource(username=emulator.username, password=emulator.password,
+                                             security_token=emulator.security_token, emulator_url=emulator.url),
+            "marketing_db": MarketingDatabase(url=f"sqlite:///{tmp_path / 'marketing.db'}"),
+        }
+        result = dg.materialize([report_asset("All Open Leads")], resources=resources, instance=instance)
+        metadata = _metadata(result, "report_all_open_leads")
+        open_leads = emulator.salesforce().query(
+            "SELECT COUNT() FROM Lead WHERE IsConverted = false AND Status != 'Closed - Not Converted'")["totalSize"]
+        assert metadata["truncated"] is True and metadata["rows"] == 2000 and metadata["total_rows"] == open_leads
+        warnings = [e for e in instance.all_logs(result.run_id) if e.level == 30 and "truncated" in e.user_message]
+        assert warnings and "2,000" in warnings[0].user_message
+        stored = _rows(f"sqlite:///{tmp_path / 'marketing.db'}",
+                       "SELECT rows, total_rows, truncated FROM report_pulls WHERE report_name = 'All Open Leads'")
+        assert stored == [(2000, open_leads, 1)]
