@@ -16,10 +16,8 @@ from sync_pipeline.defs.pull import MIRROR_ASSETS
 from sync_pipeline.defs.reports import report_asset
 from sync_pipeline.defs.resources import DEFAULT_SETTINGS_PATH, default_resources
 from sync_pipeline.defs.salesforce import salesforce_connection
+from sync_pipeline.defs.schedules import SALESFORCE_RUN_TAG, full_sync_schedule, list_jobs_and_schedules
 from sync_pipeline.settings import SettingsError, SyncSettings, load_settings
-
-# Every run that talks to Salesforce carries this tag; dagster.yaml allows one such run at a time.
-SALESFORCE_RUN_TAG = {"sync_pipeline/salesforce": "sync"}
 
 
 def _settings_at_load() -> SyncSettings | None:
@@ -51,9 +49,12 @@ salesforce_sync = dg.define_asset_job(
     description="The main job: connect to the org, pull, build All Contacts and the lists, once.",
 )
 
+list_jobs, list_schedules = list_jobs_and_schedules(_settings)
+
 defs = dg.Definitions(
     assets=assets,
-    jobs=[salesforce_sync],
+    jobs=[salesforce_sync, *list_jobs],
+    schedules=[*list_schedules, full_sync_schedule(salesforce_sync, _settings)],
     resources=default_resources(),
     executor=dg.in_process_executor,
 )

@@ -13,6 +13,7 @@ from sync_pipeline.sync.mirror import mirror_table
 from sync_pipeline.sync.pull_fields import PULLED_OBJECTS, fields_for
 
 MIRROR_GROUP = "salesforce_mirror"
+FULL_SYNC_TAG = "sync_pipeline/full_sync"  # a run with this tag set to "true" pulls every object in full
 
 
 def run_started_at(context: dg.AssetExecutionContext) -> datetime:
@@ -48,7 +49,8 @@ def _mirror_asset(object_name: str) -> dg.AssetsDefinition:
                 fields_hash=hashlib.sha256(",".join(fields).encode()).hexdigest(),
                 run_started_at=run_started_at(context),
                 options=PullOptions(settings.salesforce.full_sync_every_days, settings.salesforce.lookback_minutes,
-                                    settings.salesforce.bulk_threshold))
+                                    settings.salesforce.bulk_threshold,
+                                    force_full=context.run.tags.get(FULL_SYNC_TAG) == "true"))
         except SalesforceLimitReached as error:
             raise dg.Failure(description=str(error), metadata={"stopped": "REQUEST_LIMIT_EXCEEDED"}) from None
         context.log.info("%s: %s pull, %s changed records, %s written", object_name, result.plan.mode.value,

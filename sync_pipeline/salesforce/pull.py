@@ -34,7 +34,7 @@ from sync_pipeline.salesforce.query import bulk_pages, count, prefetched, rest_p
 from sync_pipeline.store.mirrors import SeenIds, ensure_mirror_table, is_empty, mark_deleted, write_mirror_page
 from sync_pipeline.store.sync_state import read_sync_state, write_deleted_check, write_sync_state
 from sync_pipeline.sync.mirror import SYSTEM_FIELDS
-from sync_pipeline.sync.pull_plan import CursorState, PullPlan, plan_pull, use_bulk
+from sync_pipeline.sync.pull_plan import CursorState, PullMode, PullPlan, plan_pull, use_bulk
 
 DELETED_CHECK_EVERY = timedelta(days=1)
 DELETED_WINDOW = timedelta(days=14, hours=23)  # getDeleted answers for about 15 days
@@ -45,6 +45,7 @@ class PullOptions:
     full_sync_every_days: int = 14
     lookback_minutes: int = 10
     bulk_threshold: int = 10_000
+    force_full: bool = False  # the full-sync schedule asks for one whatever the cursor says
 
 
 @dataclass
@@ -114,6 +115,8 @@ def _pull_object(client: Salesforce, engine: sa.Engine, object_name: str, fields
         CursorState(state.cursor, state.last_full_sync_at, state.mapped_fields_hash) if state else None,
         run_started_at=run_started_at, fields_hash=fields_hash,
         full_sync_every_days=options.full_sync_every_days, lookback=timedelta(minutes=options.lookback_minutes))
+    if options.force_full and not plan.is_full:
+        plan = PullPlan(PullMode.FULL, "a full sync was asked for (full-sync schedule)", None, plan.upper)
     result = PullResult(object_name, plan)
     where = _window(plan)
     result.changed = count(client, f"SELECT COUNT() FROM {object_name} WHERE {where}")

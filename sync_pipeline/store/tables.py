@@ -95,6 +95,7 @@ all_contacts = sa.Table(
     sa.Column("is_active", sa.Boolean, nullable=False),
     sa.Column("system_modstamp", UtcDateTime, nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("last_activity_at", UtcDateTime, nullable=True),  # the latest engagement event (scoring writes it)
 )
 
 # Every Salesforce Lead or Contact and the person it belongs to: keys stay stable from one sync to the next.
@@ -155,4 +156,96 @@ report_pulls = sa.Table(
     sa.Column("total_rows", sa.Integer, nullable=True),
     sa.Column("truncated", sa.Boolean, nullable=False),
     sa.Column("pulled_at", UtcDateTime, nullable=False),
+)
+
+# Engagement events from the marketing side (drop folder), once each; and the files already read.
+engagement_events = sa.Table(
+    "engagement_events",
+    metadata,
+    sa.Column("event_id", sa.String(255), primary_key=True),
+    sa.Column("event_type", sa.String(32), nullable=False),
+    sa.Column("email", sa.Text, nullable=False, index=True),
+    sa.Column("occurred_at", UtcDateTime, nullable=False),
+    sa.Column("campaign", sa.Text, nullable=True),
+    sa.Column("email_name", sa.Text, nullable=True),
+    sa.Column("url", sa.Text, nullable=True),
+    sa.Column("form", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("ingested_at", UtcDateTime, nullable=False),
+)
+ingested_files = sa.Table(
+    "ingested_files",
+    metadata,
+    sa.Column("path", sa.String(1024), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("modified_at", sa.Float, nullable=False),
+    sa.Column("events", sa.Integer, nullable=False),
+    sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Column("ingested_at", UtcDateTime, nullable=False),
+)
+
+# The value of each (record, field) last pushed successfully: the push sends only what differs from it.
+pushed_state = sa.Table(
+    "pushed_state",
+    metadata,
+    sa.Column("crm_id", sa.String(SALESFORCE_ID_LENGTH), primary_key=True),
+    sa.Column("field", sa.String(FIELD_NAME_LENGTH), primary_key=True),
+    sa.Column("value", sa.Text, nullable=True),
+    sa.Column("pushed_at", UtcDateTime, nullable=False),
+)
+
+# Every record a push sent, with Salesforce's answer.
+push_results = sa.Table(
+    "push_results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(RUN_ID_LENGTH), nullable=False, index=True),
+    sa.Column("object_name", sa.String(OBJECT_NAME_LENGTH), nullable=False),
+    sa.Column("operation", sa.String(16), nullable=False),
+    sa.Column("record_key", sa.String(RECORD_ID_LENGTH), nullable=False),
+    sa.Column("crm_id", sa.String(SALESFORCE_ID_LENGTH), nullable=True),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("error_code", sa.String(80), nullable=True),
+    sa.Column("error_message", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("pushed_at", UtcDateTime, nullable=False),
+)
+
+# Append-only: every change of a person's email consent, in either system, with the evidence.
+consent_ledger = sa.Table(
+    "consent_ledger",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("contact_key", sa.String(SALESFORCE_ID_LENGTH), nullable=False, index=True),
+    sa.Column("crm_id", sa.String(SALESFORCE_ID_LENGTH), nullable=True),
+    sa.Column("system", sa.String(16), nullable=False),
+    sa.Column("old_value", sa.Boolean, nullable=True),
+    sa.Column("new_value", sa.Boolean, nullable=False),
+    sa.Column("changed_at", UtcDateTime, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),
+)
+
+# Two-way fields changed on both sides, and how the conflict rule decided.
+push_conflicts = sa.Table(
+    "push_conflicts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("crm_id", sa.String(SALESFORCE_ID_LENGTH), nullable=False),
+    sa.Column("field", sa.String(FIELD_NAME_LENGTH), nullable=False),
+    sa.Column("marketing_value", sa.Text, nullable=True),
+    sa.Column("salesforce_value", sa.Text, nullable=True),
+    sa.Column("winner", sa.String(16), nullable=False),
+    sa.Column("rule", sa.String(32), nullable=False),
+    sa.Column("decided_at", UtcDateTime, nullable=False),
+)
+
+# Engagement events written to Salesforce as Tasks, by their stable key (a retry never makes a second Task).
+pushed_activities = sa.Table(
+    "pushed_activities",
+    metadata,
+    sa.Column("activity_key", sa.String(80), primary_key=True),
+    sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("task_id", sa.String(SALESFORCE_ID_LENGTH), nullable=True),
+    sa.Column("pushed_at", UtcDateTime, nullable=False),
 )

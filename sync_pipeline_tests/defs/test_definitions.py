@@ -118,3 +118,23 @@ def test_materialization_on_postgres_storage(tmp_path: Path, postgres_database) 
         events = conn.execute(sa.text("SELECT COUNT(*) FROM event_logs WHERE asset_key IS NOT NULL")).scalar()
     engine.dispose()
     assert runs == 1 and events >= 1
+
+
+def test_list_schedules_and_the_full_sync_schedule() -> None:
+    from sync_pipeline.definitions import defs
+
+    settings = yaml.safe_load((ROOT / "data" / "sync.yaml").read_text())
+    scheduled = {item["name"]: item["schedule"] for item in settings["lists"] if item.get("schedule")}
+    assert scheduled  # the demo settings schedule some lists
+    for list_name, cron in scheduled.items():
+        slug = list_name.lower().replace(" ", "_")
+        schedule = defs.get_schedule_def(f"list_{slug}_sync_schedule")
+        assert schedule.cron_schedule == cron and schedule.job_name == f"list_{slug}_sync"
+        job = defs.resolve_job_def(schedule.job_name)
+        assert job.tags["sync_pipeline/salesforce"] == "sync"
+        selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+        assert {f"list_{slug}", "all_contacts", "sf_lead", "sf_contact", "salesforce_connection"} <= selected
+    full = defs.get_schedule_def("full_sync_schedule")
+    request = full.evaluate_tick(dg.build_schedule_context()).run_requests[0]
+    assert request.tags["sync_pipeline/full_sync"] == "true" and request.tags["sync_pipeline/salesforce"] == "sync"
+    assert full.cron_schedule == settings.get("full_sync_schedule", "0 2 * * 0")

@@ -248,3 +248,12 @@ def test_api_limit_stops_cleanly_and_resumes(emu: RunningEmulator, make_db) -> N
     emu.admin("POST", "faults", {"daily_api_limit": 100_000})
     _pull(emu, engine, client=client)
     assert len(_mirror(engine)) == 400
+
+
+def test_forced_full_pull(emu: RunningEmulator, make_db) -> None:
+    engine = make_db()
+    _pull(emu, engine)
+    _wait_next_second()
+    result = pull_object(emu.salesforce(), engine, "Lead", FIELDS, fields_hash="fields-v1",
+                         run_started_at=datetime.now(UTC), options=PullOptions(force_full=True))
+    assert result.plan.is_full and "full sync was asked for" in result.plan.reason and result.changed == 400
