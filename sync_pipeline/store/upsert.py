@@ -305,3 +305,36 @@ def _csv_column(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
 def _merge_statement(table: sa.Table, staging: str, batch: _Batch) -> sa.Insert:
     source = sa.table(staging, *(sa.column(c) for c in batch.columns))
     return _on_conflict(postgresql.insert(table).from_select(list(batch.columns), sa.select(*source.c)), table, batch)
+
+
+def bulk_update(conn: sa.Connection, table: sa.Table, rows: Rows, key_columns: Sequence[str]) -> int:
+    """Update existing rows (by ``key_columns``) with the batch's other columns; keys not in the table are ignored.
+
+    Unlike :func:`bulk_upsert` it never inserts, so a batch may carry only some columns of a table whose other
+    columns are NOT NULL. PostgreSQL: COPY into a staging table, then one ``UPDATE ... FROM``; SQLite: executemany.
+    Returns the number of rows updated.
+    """
+    batch = _prepare(table, rows, key_columns, None)
+    if batch.size == 0 or not batch.updates:
+        return 0
+    if conn.dialect.name != "postgresql":
+        statement = sa.update(table).where(*(table.c[k] == sa.bindparam(f"k_{k}") for k in batch.keys)).values(
+            {c: sa.bindparam(f"v_{c}") for c in batch.updates})
+        params = [{**{f"k_{k}": row[k] for k in batch.keys}, **{f"v_{c}": row[c] for c in batch.updates}}
+                  for row in batch.as_dicts()]
+        return int(conn.execute(statement, params).rowcount or 0)
+    preparer = conn.dialect.identifier_preparer
+    staging = f"bulk_update_{uuid.uuid4().hex[:16]}"
+    quoted = preparer.quote(staging)
+    column_list = ", ".join(preparer.quote(c) for c in batch.columns)
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {quoted} ON COMMIT DROP AS "
+                         f"SELECT {column_list} FROM {preparer.format_table(table)} WITH NO DATA")
+    _copy_csv(conn.connection.driver_connection,
+              f"COPY {quoted} ({column_list}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')",
+              _csv_ready(batch.as_arrow()))
+    target = preparer.format_table(table)
+    sets = ", ".join(f"{preparer.quote(c)} = s.{preparer.quote(c)}" for c in batch.updates)
+    match = " AND ".join(f"{target}.{preparer.quote(k)} = s.{preparer.quote(k)}" for k in batch.keys)
+    updated = conn.exec_driver_sql(f"UPDATE {target} SET {sets} FROM {quoted} AS s WHERE {match}").rowcount
+    conn.exec_driver_sql(f"DROP TABLE {quoted}")
+    return int(updated or 0)

@@ -1,0 +1,73 @@
+"""Engagement events and scores in the marketing database.
+
+Events are stored once per event_id (insert-only upsert): a file read twice, or an event seen in two files, counts
+once. Files are remembered by path, size and modification time, so a sensor can tell new or grown files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+
+from sync_pipeline.store.tables import all_contacts, engagement_events, ingested_files
+from sync_pipeline.store.types import utc_now
+from sync_pipeline.store.upsert import bulk_update, bulk_upsert
+
+EVENT_COLUMNS = ("event_id", "event_type", "email", "occurred_at", "campaign", "email_name", "url", "form", "reason",
+                 "source")
+
+
+@dataclass(frozen=True)
+class DropFile:
+    path: Path
+    size: int
+    modified_at: float
+
+
+def drop_files(folder: Path) -> list[DropFile]:
+    """The event files of the drop folder (``*.jsonl``), oldest first."""
+    if not folder.is_dir():
+        return []
+    files = [DropFile(p, p.stat().st_size, p.stat().st_mtime) for p in folder.glob("*.jsonl") if p.is_file()]
+    return sorted(files, key=lambda f: (f.modified_at, str(f.path)))
+
+
+def pending_files(conn: sa.Connection, folder: Path) -> list[DropFile]:
+    """Files never read, or changed since they were read."""
+    seen = {row.path: (row.size, row.modified_at) for row in conn.execute(sa.select(ingested_files))}
+    return [f for f in drop_files(folder) if seen.get(str(f.path)) != (f.size, f.modified_at)]
+
+
+def store_events(conn: sa.Connection, events: pd.DataFrame) -> int:
+    """Insert the events not stored yet; returns how many were new."""
+    if events.empty:
+        return 0
+    before = conn.execute(sa.select(sa.func.count()).select_from(engagement_events)).scalar_one()
+    frame = events[list(EVENT_COLUMNS)].assign(ingested_at=utc_now())
+    table = pa.Table.from_pandas(frame.astype(object).where(frame.notna(), None), preserve_index=False)
+    bulk_upsert(conn, engagement_events, table, ["event_id"], update_columns=[])
+    after = conn.execute(sa.select(sa.func.count()).select_from(engagement_events)).scalar_one()
+    return int(after - before)
+
+
+def remember_file(conn: sa.Connection, file: DropFile, *, events: int, rejected: int) -> None:
+    bulk_upsert(conn, ingested_files, [{"path": str(file.path), "size": file.size, "modified_at": file.modified_at,
+                                        "events": events, "rejected": rejected, "ingested_at": utc_now()}], ["path"])
+
+
+def read_events(conn: sa.Connection) -> pd.DataFrame:
+    frame = pd.read_sql(sa.select(engagement_events), conn)
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
+    return frame
+
+
+def write_scores(conn: sa.Connection, scores: pd.DataFrame) -> int:
+    """behavioral_score, lead_score and last_activity_at of existing people (by contact_key)."""
+    columns = [c for c in ("contact_key", "behavioral_score", "lead_score", "last_activity_at") if c in scores]
+    frame = scores[columns]
+    table = pa.Table.from_pandas(frame.astype(object).where(frame.notna(), None), preserve_index=False)
+    return bulk_update(conn, all_contacts, table, ["contact_key"])
