@@ -16,6 +16,8 @@ from sync_pipeline.defs.pull import MIRROR_ASSETS
 from sync_pipeline.defs.reports import report_asset
 from sync_pipeline.defs.resources import DEFAULT_SETTINGS_PATH, default_resources
 from sync_pipeline.defs.salesforce import salesforce_connection
+from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance
+from sync_pipeline.defs.sensors import new_engagement_events_sensor, scoring_job
 from sync_pipeline.defs.schedules import SALESFORCE_RUN_TAG, full_sync_schedule, list_jobs_and_schedules
 from sync_pipeline.settings import SettingsError, SyncSettings, load_settings
 
@@ -40,7 +42,7 @@ def _report_names(settings: SyncSettings | None) -> list[str]:
 
 _settings = _settings_at_load()
 assets = [salesforce_connection, *MIRROR_ASSETS, *(report_asset(n) for n in _report_names(_settings)),
-          all_contacts, sales_users, *list_assets(_settings)]
+          all_contacts, sales_users, *list_assets(_settings), engagement_events, lead_score_maintenance]
 
 salesforce_sync = dg.define_asset_job(
     "salesforce_sync",
@@ -53,7 +55,8 @@ list_jobs, list_schedules = list_jobs_and_schedules(_settings)
 
 defs = dg.Definitions(
     assets=assets,
-    jobs=[salesforce_sync, *list_jobs],
+    jobs=[salesforce_sync, *list_jobs, scoring_job],
+    sensors=[new_engagement_events_sensor],
     schedules=[*list_schedules, full_sync_schedule(salesforce_sync, _settings)],
     resources=default_resources(),
     executor=dg.in_process_executor,

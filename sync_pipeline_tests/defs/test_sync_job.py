@@ -183,3 +183,37 @@ def test_truncated_report_is_flagged_not_silent(tmp_path: Path, caplog: pytest.L
         stored = _rows(f"sqlite:///{tmp_path / 'marketing.db'}",
                        "SELECT rows, total_rows, truncated FROM report_pulls WHERE report_name = 'All Open Leads'")
         assert stored == [(2000, open_leads, 1)]
+
+
+def test_events_are_ingested_once_and_scores_maintained(database_url: str, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance
+    from sync_pipeline.defs.sensors import new_engagement_events_sensor
+
+    folder = tmp_path / "events"
+    monkeypatch.setenv("ENGAGEMENT_EVENTS_DIR", str(folder))
+    (folder).mkdir()
+    with running_emulator(seed=9, scale=600, events_path=folder / "seed.jsonl") as emulator, \
+            dg.instance_for_test() as instance:
+        (folder / "bad.jsonl").write_text('{"event_id": "x1", "event_type": "email_open"}\nnot json\n')
+        settings_path = _settings_file(tmp_path)
+        resources = {
+            "salesforce": SalesforceResource(username=emulator.username, password=emulator.password,
+                                             security_token=emulator.security_token, emulator_url=emulator.url),
+            "marketing_db": MarketingDatabase(url=database_url),
+            "sync_settings": SyncSettingsResource(path=str(settings_path)),
+        }
+        sensor_context = dg.build_sensor_context(instance=instance, resources={"marketing_db": resources["marketing_db"]})
+        assert len(new_engagement_events_sensor(sensor_context).run_requests) == 1
+        assets = [salesforce_connection, *MIRROR_ASSETS, all_contacts, engagement_events, lead_score_maintenance]
+        first = dg.materialize(assets, resources=resources, instance=instance)
+        events = _metadata(first, "engagement_events")
+        assert events["new_events"] == emulator.summary["events"] and events["malformed_events_quarantined"] == 3  # two problems on one line, one bad line
+        maintained = _metadata(first, "lead_score_maintenance")
+        assert maintained["people_with_score"] > 0
+        rows = _rows(database_url, "SELECT behavioral_score, lead_score FROM all_contacts WHERE behavioral_score > 0")
+        assert rows and all(lead == int(behavioral + 0.5) for behavioral, lead in rows)
+        assert isinstance(new_engagement_events_sensor(sensor_context), dg.SkipReason)
+        again = dg.materialize([engagement_events], resources=resources, instance=instance)
+        assert _metadata(again, "engagement_events")["files_read"] == 0
+        assert _rows(database_url, "SELECT COUNT(*) FROM engagement_events")[0][0] == emulator.summary["events"]

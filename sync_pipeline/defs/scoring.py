@@ -1,0 +1,112 @@
+"""Scoring assets: engagement events from the drop folder, and the maintenance step that sets the lead score."""
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import sqlalchemy as sa
+
+from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
+from sync_pipeline.settings import SyncSettings
+from sync_pipeline.store.engagement import pending_files, read_events, remember_file, store_events, write_scores
+from sync_pipeline.store.upsert import bulk_update
+from sync_pipeline.sync.mirror import mirror_column
+from sync_pipeline.store.quarantine import add_to_quarantine
+from sync_pipeline.store.tables import all_contacts as all_contacts_table
+from sync_pipeline.sync.events import read_event_lines
+from sync_pipeline.sync.scoring import behavioral_scores, maintenance
+
+SCORING_GROUP = "scoring"
+DEFAULT_EVENTS_FOLDER = "data/events"
+
+
+def events_folder() -> Path:
+    """The drop folder of engagement event files (ENGAGEMENT_EVENTS_DIR, default data/events)."""
+    return Path(os.environ.get("ENGAGEMENT_EVENTS_DIR", DEFAULT_EVENTS_FOLDER))
+
+
+@dg.asset(
+    group_name=SCORING_GROUP,
+    kinds={"sql"},
+    description=("Engagement events (email send, open, click, form submit, page visit, unsubscribe, hard bounce) "
+                 "read from the drop folder's *.jsonl files, once each: a file read twice or an event seen twice "
+                 "counts once. Malformed events go to the quarantine table with the reason."),
+)
+def engagement_events(context: dg.AssetExecutionContext, marketing_db: MarketingDatabase) -> dg.MaterializeResult:
+    """Grain: one row per event (event_id); source: ENGAGEMENT_EVENTS_DIR (default data/events)."""
+    engine = marketing_db.engine()
+    folder = events_folder()
+    new = rejected = duplicates = 0
+    files = 0
+    with engine.connect() as conn:
+        pending = pending_files(conn, folder)
+    for file in pending:
+        with file.path.open(encoding="utf-8") as handle:
+            batch = read_event_lines(handle, file.path.name)
+        with engine.begin() as conn:
+            new += store_events(conn, batch.events)
+            add_to_quarantine(conn, context.run.run_id, "engagement_event", batch.rejections)
+            remember_file(conn, file, events=len(batch.events), rejected=len(batch.rejections))
+        rejected += len(batch.rejections)
+        duplicates += batch.duplicates
+        files += 1
+    return dg.MaterializeResult(metadata={"table": "engagement_events", "folder": str(folder), "files_read": files,
+                                          "new_events": new, "malformed_events_quarantined": rejected,
+                                          "duplicates_in_files": duplicates})
+
+
+@dg.asset(
+    group_name=SCORING_GROUP,
+    kinds={"sql"},
+    deps=["engagement_events", "all_contacts"],
+    description=("The maintenance step: each person's behavioral score from the scoring rules (points per event "
+                 "type, halving every half_life_days), copied into the synced lead-score field of All Contacts. It "
+                 "runs before every push: the push assets depend on it, so a failed maintenance stops the push."),
+)
+def lead_score_maintenance(marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource
+                           ) -> dg.MaterializeResult:
+    """Grain: one row per person (all_contacts.behavioral_score, lead_score, last_activity_at)."""
+    settings = sync_settings.load()
+    engine = marketing_db.engine()
+    with engine.connect() as conn:
+        events = read_events(conn)
+        people = pd.read_sql(sa.select(all_contacts_table.c.contact_key, all_contacts_table.c.email,
+                                       all_contacts_table.c.behavioral_score, all_contacts_table.c.lead_score),
+                             conn)
+    scores = behavioral_scores(events, people[["contact_key", "email"]], dict(settings.scoring.rules),
+                               settings.scoring.half_life_days, datetime.now(UTC))
+    maintained = maintenance(people, scores)
+    with engine.begin() as conn:
+        written = write_scores(conn, maintained.merge(scores[["contact_key", "last_activity_at"]], on="contact_key",
+                                                      how="left"))
+        list_rows = copy_scores_to_lists(conn, settings, maintained)
+    scored = maintained[maintained["behavioral_score"] > 0]
+    return dg.MaterializeResult(metadata={
+        "table": "all_contacts", "people": len(maintained), "people_with_score": len(scored),
+        "lead_scores_changed": int(maintained["lead_score_changed"].sum()), "rows_written": written,
+        "events_scored": len(events), "top_score": float(maintained["behavioral_score"].max() or 0),
+        "list_rows_updated": list_rows,
+    })
+
+
+def copy_scores_to_lists(conn: sa.Connection, settings: SyncSettings, maintained: pd.DataFrame) -> int:
+    """The lead score also goes into the score column of every list that pushes it, so the list push sends it."""
+    score_fields = {m.field_on(obj) for m in settings.contact_mapping.values() if m.type == "score"
+                    for obj in ("Lead", "Contact") if m.field_on(obj)}
+    scores = dict(zip(maintained["contact_key"], maintained["lead_score"], strict=True))
+    updated = 0
+    members = sa.Table("list_members", sa.MetaData(), autoload_with=conn)
+    for item in settings.lists:
+        for field in (f for f in item.push.update_fields if f in score_fields):
+            column = mirror_column(field)
+            if column not in members.c:
+                continue
+            rows = conn.execute(sa.select(members.c.crm_id, members.c.contact_key, members.c[column])
+                                .where(members.c.list_name == item.name)).all()
+            changed = [{"list_name": item.name, "crm_id": r.crm_id, column: str(int(scores[r.contact_key]))}
+                       for r in rows if r.contact_key in scores and r[2] != str(int(scores[r.contact_key]))]
+            if changed:
+                updated += bulk_update(conn, members, changed, ["list_name", "crm_id"])
+    return updated
