@@ -1,0 +1,446 @@
+"""Sending records to Salesforce and recording the outcome of each one.
+
+:func:`push_records` writes a list of records of one object (update by Id, upsert by an external id, or insert) and
+returns a :class:`PushOutcome` with one :class:`RecordOutcome` per input record, in input order. The rules (each is
+a test):
+
+1. **Path.** Below ``bulk_threshold`` records: sObject Collections, 200 records a call, ``allOrNone`` false (one
+   record's failure never holds back the others). At or above it: one Bulk API 2.0 ingest job (about 7 calls:
+   create, upload, close, poll, read, successful and failed results), whose result CSVs give the outcome per record.
+2. **Per-record failures** carry Salesforce's error code and message (``REQUIRED_FIELD_MISSING``,
+   ``INVALID_EMAIL_ADDRESS``, ``STRING_TOO_LONG``, ``FIELD_CUSTOM_VALIDATION_EXCEPTION``, ``DUPLICATE_VALUE``,
+   ``CANNOT_UPDATE_CONVERTED_LEAD``, ``ENTITY_IS_DELETED``, ``INVALID_CROSS_REFERENCE_KEY``...). Such failures are
+   recorded and not retried: sending the same values again gives the same answer.
+3. **Locked rows** (``UNABLE_TO_LOCK_ROW``) are sent again: a second attempt after 0.2 s, a third after 0.5 s in
+   chunks half as large (lock contention comes from records sharing a parent in one transaction). A record still
+   locked after three attempts is left failed with code ``UNABLE_TO_LOCK_ROW``, for the next run to send again.
+4. **Transient failures of a call** (HTTP 500/502/503/504, connection reset or timeout) are retried by the call: up
+   to 3 tries, 0.2 s then 0.5 s apart. Updates and upserts are idempotent (sending the same values twice gives the
+   same state), so any call of theirs may be repeated. An insert is not: ``operation="insert"`` with an
+   ``external_id_field`` is sent as an upsert by that field, so it may be repeated too; an insert without one is
+   repeated only after an HTTP 503 (Salesforce answered that it did not process the call), never after a
+   connection failure, whose outcome is unknown: those records are recorded as ``OUTCOME_UNKNOWN``, to be checked
+   before they are sent again. A call still failing after its tries leaves its records failed with the HTTP error
+   code (``SERVER_UNAVAILABLE``...) or ``CONNECTION_ERROR``; the next run sends them again.
+5. **API budget.** Before every call: when it would take the calls of this push past ``max_api_calls``, or the org's
+   usage (``usage.org_used/org_limit``, from the ``Sforce-Limit-Info`` header of the last response) past
+   ``max_org_share`` of its daily allocation, the push stops cleanly: records never sent are returned with
+   ``NOT_ATTEMPTED_API_BUDGET`` and ``stopped_reason`` says why. ``REQUEST_LIMIT_EXCEEDED`` from Salesforce stops
+   the push at once without a retry (retrying only burns more of a used-up allocation): records not yet answered
+   are returned with ``NOT_ATTEMPTED_REQUEST_LIMIT_EXCEEDED``. A record already answered keeps that answer.
+6. **Keys.** A record's outcome key is its ``Id`` (update), its external id value (upsert) or its index in
+   ``records`` as text (insert).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import requests
+from simple_salesforce import Salesforce, format_soql
+from simple_salesforce.exceptions import SalesforceError, SalesforceOperationError, SalesforceRefusedRequest
+
+from sync_pipeline.salesforce.connect import ApiUsage
+
+COLLECTION_SIZE = 200
+BULK_POLL_SECONDS = 0.5
+BULK_JOB_CALLS = 7  # create, upload, close, poll, read, successful results, failed results
+LOCK_RETRY_DELAYS = (0.2, 0.5)
+TRANSIENT_RETRY_DELAYS = (0.2, 0.5)
+TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+
+LOCKED = "UNABLE_TO_LOCK_ROW"
+NOT_ATTEMPTED_API_BUDGET = "NOT_ATTEMPTED_API_BUDGET"
+NOT_ATTEMPTED_REQUEST_LIMIT = "NOT_ATTEMPTED_REQUEST_LIMIT_EXCEEDED"
+NOT_ATTEMPTED = frozenset({NOT_ATTEMPTED_API_BUDGET, NOT_ATTEMPTED_REQUEST_LIMIT})
+OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
+CONNECTION_ERROR = "CONNECTION_ERROR"
+NO_RESULT = "NO_RESULT"
+OPERATIONS = ("update", "upsert", "insert")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    """What happened to one record: ``key`` is its Id, external id value or index (see the module docstring)."""
+
+    key: str
+    success: bool
+    created: bool = False
+    sf_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    attempts: int = 0
+
+    @property
+    def attempted(self) -> bool:
+        return self.error_code not in NOT_ATTEMPTED
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """The outcome of one :func:`push_records`: one entry per input record, in input order, and the counts."""
+
+    object_name: str
+    operation: str
+    outcomes: list[RecordOutcome]
+    api_calls: int
+    used_bulk: bool
+    stopped_reason: str | None = None
+    sent: int = field(init=False)
+    succeeded: int = field(init=False)
+    failed: int = field(init=False)
+    retried: int = field(init=False)
+    not_attempted: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        counts = {
+            "sent": sum(1 for o in self.outcomes if o.attempts > 0),
+            "succeeded": sum(1 for o in self.outcomes if o.success),
+            "failed": sum(1 for o in self.outcomes if not o.success and o.attempted),
+            "retried": sum(1 for o in self.outcomes if o.attempts > 1),
+            "not_attempted": sum(1 for o in self.outcomes if not o.attempted),
+        }
+        for name, value in counts.items():
+            object.__setattr__(self, name, value)
+
+    def failures_by_code(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for outcome in self.outcomes:
+            if not outcome.success and outcome.error_code:
+                out[outcome.error_code] = out.get(outcome.error_code, 0) + 1
+        return dict(sorted(out.items()))
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {"object": self.object_name, "operation": self.operation, "api": "bulk" if self.used_bulk else "rest",
+                "records": len(self.outcomes), "sent": self.sent, "succeeded": self.succeeded,
+                "failed": self.failed, "retried": self.retried, "not_attempted": self.not_attempted,
+                "api_calls": self.api_calls, "failures_by_code": self.failures_by_code(),
+                "stopped_reason": self.stopped_reason or ""}
+
+
+class _Stop(Exception):
+    """The push stops: nothing more is sent."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class _CallFailed(Exception):
+    """A call failed as a whole: every record in it gets this error."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def push_records(client: Salesforce, usage: ApiUsage, object_name: str, records: list[dict[str, Any]], *,
+                 operation: str = "update", external_id_field: str | None = None, bulk_threshold: int = 10_000,
+                 max_api_calls: int | None = None, max_org_share: float | None = None) -> PushOutcome:
+    """Write ``records`` of ``object_name`` and return the outcome of each one (rules in the module docstring).
+
+    ``operation`` is ``update`` (each record has ``Id``), ``upsert`` (each record has ``external_id_field``) or
+    ``insert``. ``max_api_calls`` bounds the calls of this push; ``max_org_share`` (0-1) the org's daily usage.
+    """
+    if operation not in OPERATIONS:
+        raise ValueError(f"operation must be one of {', '.join(OPERATIONS)}, not {operation!r}")
+    if operation == "upsert" and not external_id_field:
+        raise ValueError("an upsert needs external_id_field")
+    if operation == "insert" and external_id_field:
+        operation = "upsert"  # repeatable: a retried call updates what the first one created
+    pusher = _Pusher(client, usage, object_name, records, operation, external_id_field,
+                     max_api_calls=max_api_calls, max_org_share=max_org_share)
+    used_bulk = len(records) >= bulk_threshold
+    stop: _Stop | None = None
+    try:
+        pusher.send(list(range(len(records))), COLLECTION_SIZE, bulk=used_bulk)
+        chunk = COLLECTION_SIZE
+        for delay in LOCK_RETRY_DELAYS:
+            locked = pusher.locked()
+            if not locked:
+                break
+            _pause(delay)
+            pusher.send(locked, chunk, bulk=len(locked) >= bulk_threshold)
+            chunk = max(1, min(chunk, len(locked)) // 2)
+    except _Stop as stopped:
+        stop = stopped
+    return PushOutcome(object_name, operation, pusher.finish(stop), usage.calls - pusher.calls_before, used_bulk,
+                       stop.reason if stop else None)
+
+
+def retarget_converted(client: Salesforce, lead_ids: list[str]) -> dict[str, str]:
+    """For the converted Leads among ``lead_ids``: Lead id (as given) → the Contact it was converted into.
+
+    One SOQL query per 200 ids. Leads that are not converted (or not found) are left out.
+    """
+    given = {lead_id[:15]: lead_id for lead_id in lead_ids}  # an 18-character id starts with its 15-character form
+    unique = list(dict.fromkeys(lead_ids))
+    out: dict[str, str] = {}
+    for start in range(0, len(unique), COLLECTION_SIZE):
+        chunk = unique[start : start + COLLECTION_SIZE]
+        soql = format_soql("SELECT Id, ConvertedContactId FROM Lead WHERE IsConverted = true AND Id IN {}", chunk)
+        for row in client.query(soql)["records"]:
+            if row.get("ConvertedContactId") and row["Id"][:15] in given:
+                out[given[row["Id"][:15]]] = row["ConvertedContactId"]
+    return out
+
+
+class _Pusher:
+    def __init__(self, client: Salesforce, usage: ApiUsage, object_name: str, records: list[dict[str, Any]],
+                 operation: str, external_id_field: str | None, *, max_api_calls: int | None,
+                 max_org_share: float | None) -> None:
+        self.client = client
+        self.usage = usage
+        self.object_name = object_name
+        self.records = records
+        self.operation = operation
+        self.external_id_field = external_id_field
+        self.max_api_calls = max_api_calls
+        self.max_org_share = max_org_share
+        self.calls_before = usage.calls
+        self.keys = [self._key(index, record) for index, record in enumerate(records)]
+        self.results: list[RecordOutcome | None] = [None] * len(records)
+        self.attempts = [0] * len(records)
+
+    def _key(self, index: int, record: dict[str, Any]) -> str:
+        if self.operation == "update":
+            if not record.get("Id"):
+                raise ValueError(f"record {index} has no Id to update")
+            return str(record["Id"])
+        if self.operation == "upsert":
+            value = record.get(self.external_id_field or "")
+            if value is None or value == "":
+                raise ValueError(f"record {index} has no {self.external_id_field} to upsert by")
+            return str(value)
+        return str(index)
+
+    # --- sending ---------------------------------------------------------------------------------------------------
+
+    def send(self, indices: list[int], chunk: int, *, bulk: bool) -> None:
+        if bulk:
+            self._bulk(indices)
+            return
+        for start in range(0, len(indices), chunk):
+            self._collection(indices[start : start + chunk])
+
+    def locked(self) -> list[int]:
+        return [i for i, result in enumerate(self.results) if result is not None and result.error_code == LOCKED]
+
+    def _collection(self, indices: list[int]) -> None:
+        payload = {"allOrNone": False, "records": [self._json_record(i) for i in indices]}
+        if self.operation == "upsert":
+            path, method = f"composite/sobjects/{self.object_name}/{self.external_id_field}", "PATCH"
+        else:
+            path, method = "composite/sobjects", "PATCH" if self.operation == "update" else "POST"
+        try:
+            answers = self._call(indices, lambda: self.client.restful(path, method=method, json=payload), 1)
+        except _CallFailed as failure:
+            self._fail(indices, failure)
+            return
+        answers = answers or []
+        for position, index in enumerate(indices):
+            answer = answers[position] if position < len(answers) else None
+            if answer is None:
+                self._set(index, False, error_code=NO_RESULT, error_message="Salesforce returned no result for it")
+            elif answer.get("success"):
+                self._set(index, True, created=bool(answer.get("created", self.operation == "insert")),
+                          sf_id=answer.get("id"))
+            else:
+                error = (answer.get("errors") or [{}])[0]
+                self._set(index, False, sf_id=answer.get("id"), error_code=error.get("statusCode") or "UNKNOWN",
+                          error_message="; ".join(e.get("message", "") for e in answer.get("errors") or []))
+
+    def _bulk(self, indices: list[int]) -> None:
+        rows = [self._csv_record(i) for i in indices]
+        handler = getattr(self.client.bulk2, self.object_name)
+
+        def run() -> list[tuple[str, str]]:
+            if self.operation == "upsert":
+                jobs = handler.upsert(records=rows, external_id_field=self.external_id_field,
+                                      wait=BULK_POLL_SECONDS)
+            else:
+                jobs = getattr(handler, self.operation)(records=rows, wait=BULK_POLL_SECONDS)
+            return [(handler.get_successful_records(job["job_id"]), handler.get_failed_records(job["job_id"]))
+                    for job in jobs]
+
+        try:
+            texts = self._call(indices, run, BULK_JOB_CALLS)
+        except _CallFailed as failure:
+            self._fail(indices, failure)
+            return
+        waiting: dict[tuple[tuple[str, str], ...], list[int]] = {}
+        for index, row in zip(indices, rows, strict=True):
+            waiting.setdefault(_row_key(row), []).append(index)
+        for successful, failed in texts:
+            for row in csv.DictReader(io.StringIO(successful)):
+                index = _take(waiting, row, ("sf__Id", "sf__Created"))
+                if index is not None:
+                    self._set(index, True, created=row.get("sf__Created", "").lower() == "true",
+                              sf_id=row.get("sf__Id") or None)
+            for row in csv.DictReader(io.StringIO(failed)):
+                index = _take(waiting, row, ("sf__Id", "sf__Error"))
+                if index is not None:
+                    code, message = _bulk_error(row.get("sf__Error") or "")
+                    self._set(index, False, sf_id=row.get("sf__Id") or None, error_code=code, error_message=message)
+        for left in waiting.values():
+            for index in left:
+                self._set(index, False, error_code=NO_RESULT, error_message="the Bulk job returned no result for it")
+
+    def _call(self, indices: list[int], send: Callable[[], T], calls: int) -> T:
+        """One call with its transient retries; raises _Stop (stop everything) or _CallFailed (this call failed)."""
+        idempotent = self.operation != "insert"
+        for attempt in range(len(TRANSIENT_RETRY_DELAYS) + 1):
+            self._check_budget(calls)
+            try:
+                result = send()
+            except SalesforceRefusedRequest as error:
+                code = _error_code(error)
+                if code == "REQUEST_LIMIT_EXCEEDED":
+                    raise _Stop(NOT_ATTEMPTED_REQUEST_LIMIT,
+                                "REQUEST_LIMIT_EXCEEDED: Salesforce refused the call because the org's daily API "
+                                "request limit is reached; the push stopped without retrying, the records not sent "
+                                "go with the next run") from None
+                self._count(indices)
+                raise _CallFailed(code or f"HTTP_{error.status}", _error_message(error)) from None
+            except SalesforceError as error:
+                self._count(indices)
+                transient = error.status in TRANSIENT_STATUSES and (idempotent or error.status == 503)
+                if not transient or attempt == len(TRANSIENT_RETRY_DELAYS):
+                    raise _CallFailed(_error_code(error) or f"HTTP_{error.status}", _error_message(error)) from None
+            except SalesforceOperationError as error:  # a Bulk job that failed as a whole
+                self._count(indices)
+                raise _CallFailed("BULK_JOB_FAILED", str(error)) from None
+            except requests.RequestException as error:
+                self._count(indices)
+                if not idempotent:
+                    raise _CallFailed(OUTCOME_UNKNOWN, f"the connection failed ({type(error).__name__}) after the "
+                                      "insert was sent: it may or may not have been applied") from None
+                if attempt == len(TRANSIENT_RETRY_DELAYS):
+                    raise _CallFailed(CONNECTION_ERROR, f"the connection failed ({type(error).__name__})") from None
+            else:
+                self._count(indices)
+                return result
+            _pause(TRANSIENT_RETRY_DELAYS[attempt])
+        raise AssertionError("unreachable")
+
+    def _check_budget(self, calls: int) -> None:
+        used = self.usage.calls - self.calls_before
+        if self.max_api_calls is not None and used + calls > self.max_api_calls:
+            raise _Stop(NOT_ATTEMPTED_API_BUDGET,
+                        f"API budget: stopped after {used} API calls, before passing the budget of "
+                        f"{self.max_api_calls} calls for this push")
+        org_used, org_limit = self.usage.org_used, self.usage.org_limit
+        if self.max_org_share is not None and org_used is not None and org_limit:
+            if org_used + calls > self.max_org_share * org_limit:
+                raise _Stop(NOT_ATTEMPTED_API_BUDGET,
+                            f"API budget: the org has used {org_used} of its {org_limit} daily API calls; stopped "
+                            f"before passing {self.max_org_share:.0%} of the allocation")
+
+    # --- records and results ---------------------------------------------------------------------------------------
+
+    def _json_record(self, index: int) -> dict[str, Any]:
+        return {"attributes": {"type": self.object_name},
+                **{name: _json_value(value) for name, value in self.records[index].items()}}
+
+    def _csv_record(self, index: int) -> dict[str, str]:
+        """The record as Bulk CSV cells: no value is ``#N/A`` (set to null, as in a Collections call)."""
+        return {name: _csv_value(value) for name, value in self.records[index].items()}
+
+    def _count(self, indices: list[int]) -> None:
+        for index in indices:
+            self.attempts[index] += 1
+
+    def _set(self, index: int, success: bool, **details: Any) -> None:
+        self.results[index] = RecordOutcome(self.keys[index], success, attempts=self.attempts[index], **details)
+
+    def _fail(self, indices: list[int], failure: _CallFailed) -> None:
+        for index in indices:
+            self._set(index, False, error_code=failure.code, error_message=failure.message)
+
+    def finish(self, stop: _Stop | None) -> list[RecordOutcome]:
+        out = []
+        for index, result in enumerate(self.results):
+            if result is None:
+                code = stop.code if stop else NO_RESULT
+                result = RecordOutcome(self.keys[index], False, error_code=code,
+                                       error_message=stop.reason if stop else "not sent",
+                                       attempts=self.attempts[index])
+            elif result.attempts != self.attempts[index]:
+                result = RecordOutcome(result.key, result.success, result.created, result.sf_id, result.error_code,
+                                       result.error_message, self.attempts[index])
+            out.append(result)
+        return out
+
+
+def _pause(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _error_code(error: SalesforceError) -> str | None:
+    content = error.content
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return content[0].get("errorCode")
+    return None
+
+
+def _error_message(error: SalesforceError) -> str:
+    content = error.content
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return str(content[0].get("message", ""))
+    return f"HTTP {error.status} from Salesforce"
+
+
+def _bulk_error(text: str) -> tuple[str, str]:
+    """``CODE:message:field1,field2 --`` (several errors are separated by spaces) → (first code, message)."""
+    code, _, rest = text.partition(":")
+    rest = rest.strip()
+    if rest.endswith("--"):
+        rest = rest[:-2].rstrip()
+        rest = rest.rsplit(":", 1)[0] if ":" in rest else rest
+    return (code.strip() or "UNKNOWN"), rest
+
+
+def _row_key(cells: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """A record by its uploaded cells, the way a result row echoes them (missing columns are empty cells)."""
+    return tuple(sorted((name, value) for name, value in cells.items() if value != ""))
+
+
+def _take(waiting: dict[tuple[tuple[str, str], ...], list[int]], row: dict[str, str],
+          extra: tuple[str, str]) -> int | None:
+    key = _row_key({name: value or "" for name, value in row.items() if name not in extra and name is not None})
+    queue = waiting.get(key)
+    if not queue:
+        return None
+    return queue.pop(0)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        return _json_value(value.item())
+    return value
+
+
+def _csv_value(value: Any) -> str:
+    value = _json_value(value)
+    if value is None:
+        return "#N/A"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

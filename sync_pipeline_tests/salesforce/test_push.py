@@ -1,0 +1,317 @@
+"""Pushing records to the emulator over real HTTP: paths, per-record outcomes, retries, faults and the API budget."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+import pytest
+import requests
+
+import sync_pipeline.salesforce.push as push_module
+from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
+from sync_pipeline.salesforce.connect import ApiUsage, SalesforceConnection, open_connection
+from sync_pipeline.salesforce.push import (
+    LOCKED,
+    NOT_ATTEMPTED_API_BUDGET,
+    NOT_ATTEMPTED_REQUEST_LIMIT,
+    OUTCOME_UNKNOWN,
+    PushOutcome,
+    push_records,
+    retarget_converted,
+)
+from sync_pipeline.sync.activities import ACTIVITY_TYPES, KEY_FIELD, plan_tasks
+
+SCALE = 600  # Leads: enough for 450 live ones
+FAULT_SEED = 7  # the emulator draws its random faults from the org seed: this one fails early requests
+
+
+@pytest.fixture
+def emu() -> Iterator[RunningEmulator]:
+    with running_emulator(seed=5, scale=SCALE) as emulator:
+        yield emulator
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(push_module, "_pause", lambda seconds: None)
+
+
+def _connect(emu: RunningEmulator) -> SalesforceConnection:
+    return open_connection(username=emu.username, password=emu.password, security_token=emu.security_token,
+                           emulator_url=emu.url)
+
+
+def _live_leads(emu: RunningEmulator, count: int) -> list[str]:
+    rows = emu.salesforce().query_all(
+        f"SELECT Id FROM Lead WHERE IsConverted = false ORDER BY Id LIMIT {count}")["records"]
+    assert len(rows) == count
+    return [row["Id"] for row in rows]
+
+
+def _scores(emu: RunningEmulator) -> dict[str, float | None]:
+    rows = emu.salesforce().query_all("SELECT Id, Behavior_Score__c FROM Lead")["records"]
+    return {row["Id"]: row["Behavior_Score__c"] for row in rows}
+
+
+def _score_updates(ids: list[str]) -> list[dict[str, Any]]:
+    return [{"Id": lead_id, "Behavior_Score__c": float(index % 97 + 1)} for index, lead_id in enumerate(ids)]
+
+
+def _endpoint_calls(emu: RunningEmulator) -> dict[str, int]:
+    return emu.admin("GET", "stats")["by_endpoint"]
+
+
+def _push(conn: SalesforceConnection, records: list[dict[str, Any]], object_name: str = "Lead",
+          **options: Any) -> PushOutcome:
+    return push_records(conn.client, conn.usage, object_name, records, **options)
+
+
+def test_450_score_updates_take_three_collections_calls(emu: RunningEmulator) -> None:
+    conn = _connect(emu)
+    ids = _live_leads(emu, 450)
+    records = _score_updates(ids)
+    before = _endpoint_calls(emu)
+    outcome = _push(conn, records)
+    after = _endpoint_calls(emu)
+    assert after["composite/sobjects:PATCH"] - before.get("composite/sobjects:PATCH", 0) == 3
+    assert outcome.api_calls == 3 and not outcome.used_bulk and outcome.stopped_reason is None
+    assert (outcome.sent, outcome.succeeded, outcome.failed, outcome.retried, outcome.not_attempted) == (
+        450, 450, 0, 0, 0)
+    assert [o.key for o in outcome.outcomes] == ids
+    assert all(o.success and o.sf_id == o.key and o.attempts == 1 and not o.created for o in outcome.outcomes)
+    scores = _scores(emu)
+    assert all(scores[r["Id"]] == r["Behavior_Score__c"] for r in records)
+
+
+def test_nothing_to_push_makes_no_call(emu: RunningEmulator) -> None:
+    conn = _connect(emu)
+    outcome = _push(conn, [])
+    assert outcome.api_calls == 0 and outcome.outcomes == []
+
+
+def test_bulk_path_above_the_threshold_with_per_record_outcomes(emu: RunningEmulator) -> None:
+    conn = _connect(emu)
+    ids = _live_leads(emu, 30)
+    records = _score_updates(ids)
+    records[7]["Email"] = "not-an-email"
+    outcome = _push(conn, records, bulk_threshold=20)
+    assert outcome.used_bulk and outcome.stopped_reason is None
+    assert 7 <= outcome.api_calls <= 9  # one ingest job: create, upload, close, poll(s), read, two result files
+    assert _endpoint_calls(emu).get("composite/sobjects:PATCH", 0) == 0
+    assert (outcome.succeeded, outcome.failed) == (29, 1)
+    bad = outcome.outcomes[7]
+    assert bad.key == ids[7] and bad.error_code == "INVALID_EMAIL_ADDRESS" and "not-an-email" in bad.error_message
+    assert bad.attempts == 1
+    scores = _scores(emu)
+    assert all(scores[r["Id"]] == r["Behavior_Score__c"] for i, r in enumerate(records) if i != 7)
+
+
+def test_bulk_insert_matches_results_to_records_by_their_values(emu: RunningEmulator) -> None:
+    conn = _connect(emu)
+    records = [{"LastName": f"Bulk{i}", "Company": "Acme", "Email": f"bulk{i}@example.com", "Title": None}
+               for i in range(5)]
+    records[2]["LastName"] = None  # required
+    outcome = _push(conn, records, operation="insert", bulk_threshold=1)
+    assert [o.key for o in outcome.outcomes] == ["0", "1", "2", "3", "4"]
+    assert outcome.outcomes[2].error_code == "REQUIRED_FIELD_MISSING"
+    created = {o.sf_id: i for i, o in enumerate(outcome.outcomes) if o.success}
+    assert len(created) == 4 and all(outcome.outcomes[i].created for i in created.values())
+    rows = emu.salesforce().query_all("SELECT Id, Email FROM Lead WHERE Company = 'Acme' AND LastName LIKE 'Bulk%'")
+    assert {r["Id"]: r["Email"] for r in rows["records"]} == {
+        sf_id: f"bulk{i}@example.com" for sf_id, i in created.items()}
+
+
+def test_validation_errors_are_recorded_not_retried_and_the_rest_succeed(emu: RunningEmulator) -> None:
+    conn = _connect(emu)
+    ids = _live_leads(emu, 10)
+    converted = emu.admin("POST", "convert_lead", {"lead_id": ids[3]})
+    assert converted
+    emu.admin("POST", "faults", {"reject_email_domain": "blocked.test"})
+    records = _score_updates(ids)
+    records[0]["Email"] = "broken@"
+    records[1]["LastName"] = "L" * 81
+    records[2]["Email"] = "someone@blocked.test"
+    deleted = ids[4]
+    emu.salesforce().Lead.delete(deleted)
+    outcome = _push(conn, records)
+    codes = {o.key: o.error_code for o in outcome.outcomes if not o.success}
+    assert codes == {ids[0]: "INVALID_EMAIL_ADDRESS", ids[1]: "STRING_TOO_LONG",
+                     ids[2]: "FIELD_CUSTOM_VALIDATION_EXCEPTION", ids[3]: "CANNOT_UPDATE_CONVERTED_LEAD",
+                     deleted: "ENTITY_IS_DELETED"}
+    assert "blocked.test" in outcome.outcomes[2].error_message
+    assert "max length=80" in outcome.outcomes[1].error_message
+    assert outcome.api_calls == 1 and outcome.retried == 0
+    assert all(o.attempts == 1 for o in outcome.outcomes)
+    assert (outcome.succeeded, outcome.failed) == (5, 5)
+    scores = _scores(emu)
+    assert all(scores[r["Id"]] == r["Behavior_Score__c"] for r in records[5:])
+
+
+def test_locked_records_are_retried_then_recorded_and_go_through_once_unlocked(emu: RunningEmulator) -> None:
+    conn = _connect(emu)
+    ids = _live_leads(emu, 10)
+    locked = [ids[2], ids[6]]
+    emu.admin("POST", "faults", {"lock_ids": locked})
+    records = _score_updates(ids)
+    outcome = _push(conn, records)
+    failed = {o.key: (o.error_code, o.attempts) for o in outcome.outcomes if not o.success}
+    assert failed == {locked[0]: (LOCKED, 3), locked[1]: (LOCKED, 3)}
+    # the first call; the two locked records together after 0.2 s; then in halves (one call each) after 0.5 s
+    assert outcome.api_calls == 4
+    assert outcome.retried == 2 and outcome.succeeded == 8
+    emu.admin("POST", "faults", {"lock_ids": []})
+    again = _push(conn, [r for r in records if r["Id"] in locked])
+    assert again.succeeded == 2 and again.api_calls == 1
+    scores = _scores(emu)
+    assert all(scores[r["Id"]] == r["Behavior_Score__c"] for r in records)
+
+
+def test_a_lock_released_between_attempts_lets_the_record_through(emu: RunningEmulator,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = _connect(emu)
+    ids = _live_leads(emu, 5)
+    emu.admin("POST", "faults", {"lock_ids": [ids[1]]})
+    monkeypatch.setattr(push_module, "_pause", lambda seconds: emu.admin("POST", "faults", {"lock_ids": []}))
+    outcome = _push(conn, _score_updates(ids))
+    assert outcome.succeeded == 5 and outcome.outcomes[1].attempts == 2 and outcome.retried == 1
+
+
+def _converge(emu: RunningEmulator, object_name: str, records: list[dict[str, Any]], faults: dict[str, Any],
+              **options: Any) -> list[PushOutcome]:
+    """Push, then push what did not go through again (as the next runs would), until everything did."""
+    conn = _connect(emu)
+    emu.admin("POST", "faults", faults)
+    runs: list[PushOutcome] = []
+    pending = records
+    while pending and len(runs) < 6:
+        outcome = _push(conn, pending, object_name, **options)
+        runs.append(outcome)
+        pending = [record for record, o in zip(pending, outcome.outcomes, strict=True) if not o.success]
+    emu.admin("POST", "faults", {"error_rate": 0.0, "reset_rate": 0.0})
+    assert not pending, [run.failures_by_code() for run in runs]
+    return runs
+
+
+def test_transient_faults_converge_to_the_state_of_a_clean_run() -> None:
+    with (running_emulator(seed=FAULT_SEED, scale=SCALE) as clean,
+          running_emulator(seed=FAULT_SEED, scale=SCALE) as faulty):
+        ids = _live_leads(clean, 450)
+        records = _score_updates(ids)
+        clean_runs = _converge(clean, "Lead", records, {})
+        faulty_runs = _converge(faulty, "Lead", records, {"error_rate": 0.25, "reset_rate": 0.15})
+        assert len(clean_runs) == 1 and clean_runs[0].succeeded == 450
+        assert sum(run.retried for run in faulty_runs) > 0  # calls were repeated after 503s and resets
+        assert all(o.error_code in (None, "SERVER_UNAVAILABLE", "CONNECTION_ERROR")
+                   for run in faulty_runs for o in run.outcomes)
+        assert _scores(faulty) == _scores(clean)
+
+
+def test_tasks_upserted_under_faults_and_twice_are_one_task_each() -> None:
+    count = 250  # two Collections calls
+    with running_emulator(seed=FAULT_SEED, scale=SCALE) as emu:
+        sf = emu.salesforce()
+        leads = _live_leads(emu, count)
+        events = pd.DataFrame([{"event_id": f"evt-{i}", "event_type": "email_open", "email": f"p{i}@example.com",
+                                "occurred_at": "2024-03-01T10:00:00Z", "campaign": "Spring",
+                                "email_name": "Promo", "url": None, "form": None} for i in range(count)])
+        links = pd.DataFrame({"email": [f"p{i}@example.com" for i in range(count)], "crm_id": leads,
+                              "crm_type": "Lead"})
+        tasks = plan_tasks(events, links, ACTIVITY_TYPES, set()).to_dict("records")
+        runs = _converge(emu, "Task", tasks, {"error_rate": 0.25, "reset_rate": 0.15}, operation="upsert",
+                         external_id_field=KEY_FIELD)
+        assert sum(run.retried for run in runs) > 0  # calls were repeated after 503s and resets
+        assert sum(o.created for run in runs for o in run.outcomes if o.success) == count
+        conn = _connect(emu)
+        again = _push(conn, tasks, "Task", operation="insert", external_id_field=KEY_FIELD)  # sent as an upsert
+        assert again.operation == "upsert" and again.succeeded == count
+        assert not any(o.created for o in again.outcomes)
+        rows = sf.query_all("SELECT Id, WhoId, Subject, Status, Marketing_Activity_Key__c FROM Task")["records"]
+        assert len(rows) == count
+        assert {r["Marketing_Activity_Key__c"]: r["WhoId"] for r in rows} == {t[KEY_FIELD]: t["WhoId"] for t in tasks}
+        assert {r["Subject"] for r in rows} == {"Email opened: Promo"} and {r["Status"] for r in rows} == {"Completed"}
+
+
+def test_request_limit_exceeded_stops_at_once(emu: RunningEmulator) -> None:
+    conn = _connect(emu)
+    ids = _live_leads(emu, 450)
+    used = emu.admin("GET", "stats")["api_calls"]
+    emu.admin("POST", "faults", {"daily_api_limit": used + 1})
+    outcome = _push(conn, _score_updates(ids))
+    assert "REQUEST_LIMIT_EXCEEDED" in (outcome.stopped_reason or "")
+    assert outcome.api_calls == 2  # the first chunk, then the refused call: never retried
+    assert outcome.succeeded == 200 and outcome.not_attempted == 250 and outcome.failed == 0
+    assert {o.error_code for o in outcome.outcomes[200:]} == {NOT_ATTEMPTED_REQUEST_LIMIT}
+    assert outcome.as_metadata()["not_attempted"] == 250
+
+
+def test_the_call_budget_stops_cleanly_before_it_is_passed(emu: RunningEmulator) -> None:
+    conn = _connect(emu)
+    ids = _live_leads(emu, 450)
+    outcome = _push(conn, _score_updates(ids), max_api_calls=2)
+    assert outcome.api_calls == 2 and outcome.succeeded == 400 and outcome.not_attempted == 50
+    assert {o.error_code for o in outcome.outcomes[400:]} == {NOT_ATTEMPTED_API_BUDGET}
+    assert all(o.attempts == 0 for o in outcome.outcomes[400:])
+    assert "budget" in (outcome.stopped_reason or "")
+    bulk = _push(conn, _score_updates(ids), bulk_threshold=10, max_api_calls=5)  # a job takes about 7 calls
+    assert bulk.api_calls == 0 and bulk.not_attempted == 450
+
+
+def test_the_org_share_stops_before_the_daily_allocation_passes_it(emu: RunningEmulator) -> None:
+    conn = _connect(emu)
+    ids = _live_leads(emu, 450)
+    used = emu.admin("GET", "stats")["api_calls"]
+    emu.admin("POST", "faults", {"daily_api_limit": 10 * (used + 2)})
+    outcome = _push(conn, _score_updates(ids), max_org_share=0.1)
+    assert outcome.api_calls == 2 and outcome.succeeded == 400 and outcome.not_attempted == 50
+    assert conn.usage.org_used <= 0.1 * conn.usage.org_limit
+    assert "10%" in (outcome.stopped_reason or "")
+
+
+def test_retarget_converted_maps_converted_leads_to_their_contacts(emu: RunningEmulator) -> None:
+    sf = emu.salesforce()
+    ids = _live_leads(emu, 250)
+    first = emu.admin("POST", "convert_lead", {"lead_id": ids[0]})["contact_id"]
+    last = emu.admin("POST", "convert_lead", {"lead_id": ids[249]})["contact_id"]
+    before = emu.admin("GET", "stats")["by_endpoint"].get("query", 0)
+    mapping = retarget_converted(sf, [ids[0][:15], *ids[1:]])
+    assert mapping == {ids[0][:15]: first, ids[249]: last}
+    assert emu.admin("GET", "stats")["by_endpoint"]["query"] - before == 2
+
+
+class _FlakyClient:
+    """A client whose Collections call fails with a connection reset the first time."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def restful(self, path: str, method: str = "GET", json: Any = None, **kwargs: Any) -> Any:
+        self.calls.append(method)
+        if len(self.calls) == 1:
+            raise requests.exceptions.ConnectionError("connection reset by peer")
+        return [{"id": f"00Q5e00000000{i:02d}AAA", "success": True, "errors": [], "created": False}
+                for i, _ in enumerate(json["records"])]
+
+
+def test_an_insert_whose_outcome_is_unknown_is_not_sent_again() -> None:
+    client = _FlakyClient()
+    outcome = push_records(client, ApiUsage(), "Lead", [{"LastName": "A", "Company": "C"}], operation="insert")
+    assert client.calls == ["POST"]
+    assert outcome.outcomes[0].error_code == OUTCOME_UNKNOWN and outcome.failed == 1
+
+
+def test_an_update_after_a_connection_reset_is_sent_again() -> None:
+    client = _FlakyClient()
+    outcome = push_records(client, ApiUsage(), "Lead", [{"Id": "00Q5e0000000001EAA", "Title": "T"}])
+    assert client.calls == ["PATCH", "PATCH"]
+    assert outcome.succeeded == 1 and outcome.outcomes[0].attempts == 2 and outcome.retried == 1
+
+
+def test_records_without_their_key_are_refused_before_any_call() -> None:
+    client = _FlakyClient()
+    with pytest.raises(ValueError, match="record 0 has no Id"):
+        push_records(client, ApiUsage(), "Lead", [{"Title": "T"}])
+    with pytest.raises(ValueError, match="external_id_field"):
+        push_records(client, ApiUsage(), "Task", [{"Subject": "S"}], operation="upsert")
+    assert client.calls == []
