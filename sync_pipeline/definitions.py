@@ -15,8 +15,9 @@ from sync_pipeline.defs.audience import all_contacts, list_assets, sales_users
 from sync_pipeline.defs.pull import MIRROR_ASSETS
 from sync_pipeline.defs.reports import report_asset
 from sync_pipeline.defs.resources import DEFAULT_SETTINGS_PATH, default_resources
+from sync_pipeline.defs.push import activity_tasks, salesforce_push
 from sync_pipeline.defs.salesforce import salesforce_connection
-from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance
+from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance_asset
 from sync_pipeline.defs.sensors import new_engagement_events_sensor, scoring_job
 from sync_pipeline.defs.schedules import SALESFORCE_RUN_TAG, full_sync_schedule, list_jobs_and_schedules
 from sync_pipeline.settings import SettingsError, SyncSettings, load_settings
@@ -41,8 +42,10 @@ def _report_names(settings: SyncSettings | None) -> list[str]:
 
 
 _settings = _settings_at_load()
+_lists = list_assets(_settings)
 assets = [salesforce_connection, *MIRROR_ASSETS, *(report_asset(n) for n in _report_names(_settings)),
-          all_contacts, sales_users, *list_assets(_settings), engagement_events, lead_score_maintenance]
+          all_contacts, sales_users, *_lists, engagement_events,
+          lead_score_maintenance_asset([a.key.to_user_string() for a in _lists]), salesforce_push, activity_tasks]
 
 salesforce_sync = dg.define_asset_job(
     "salesforce_sync",

@@ -27,6 +27,11 @@ SHOWN_METADATA = {
     "list_": ("members_in_source", "added", "updated", "removed", "unchanged", "missing_key"),
     "sales_users": ("rows", "active"),
     "salesforce_connection": ("org_id", "api_calls"),
+    "engagement_events": ("files_read", "new_events", "malformed_events_quarantined"),
+    "lead_score_maintenance": ("people_with_score", "lead_scores_changed", "list_rows_updated"),
+    "salesforce_push": ("records_planned", "fields_planned", "consent_changes", "conflicts",
+                        "records_rejected_or_not_sent"),
+    "activity_tasks": ("tasks_planned", "succeeded", "failed", "api", "api_calls"),
 }
 
 
@@ -69,7 +74,8 @@ def run_demo() -> int:
     engine = sa.create_engine(f"sqlite:///{DEMO_DATABASE}")
     with engine.connect() as conn:
         counts = {table: conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
-                  for table in ("all_contacts", "list_members", "quarantine", "sales_users", "report_rows")}
+                  for table in ("all_contacts", "list_members", "quarantine", "sales_users", "report_rows",
+                                "engagement_events", "push_results", "consent_ledger", "pushed_activities")}
         reasons = conn.execute(sa.text(
             "SELECT field, reason, COUNT(*) FROM quarantine GROUP BY field, reason ORDER BY 3 DESC LIMIT 3")).all()
     engine.dispose()

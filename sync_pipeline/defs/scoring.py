@@ -57,38 +57,45 @@ def engagement_events(context: dg.AssetExecutionContext, marketing_db: Marketing
                                           "duplicates_in_files": duplicates})
 
 
-@dg.asset(
-    group_name=SCORING_GROUP,
-    kinds={"sql"},
-    deps=["engagement_events", "all_contacts"],
-    description=("The maintenance step: each person's behavioral score from the scoring rules (points per event "
-                 "type, halving every half_life_days), copied into the synced lead-score field of All Contacts. It "
-                 "runs before every push: the push assets depend on it, so a failed maintenance stops the push."),
-)
-def lead_score_maintenance(marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource
-                           ) -> dg.MaterializeResult:
-    """Grain: one row per person (all_contacts.behavioral_score, lead_score, last_activity_at)."""
-    settings = sync_settings.load()
-    engine = marketing_db.engine()
-    with engine.connect() as conn:
-        events = read_events(conn)
-        people = pd.read_sql(sa.select(all_contacts_table.c.contact_key, all_contacts_table.c.email,
-                                       all_contacts_table.c.behavioral_score, all_contacts_table.c.lead_score),
-                             conn)
-    scores = behavioral_scores(events, people[["contact_key", "email"]], dict(settings.scoring.rules),
-                               settings.scoring.half_life_days, datetime.now(UTC))
-    maintained = maintenance(people, scores)
-    with engine.begin() as conn:
-        written = write_scores(conn, maintained.merge(scores[["contact_key", "last_activity_at"]], on="contact_key",
-                                                      how="left"))
-        list_rows = copy_scores_to_lists(conn, settings, maintained)
-    scored = maintained[maintained["behavioral_score"] > 0]
-    return dg.MaterializeResult(metadata={
-        "table": "all_contacts", "people": len(maintained), "people_with_score": len(scored),
-        "lead_scores_changed": int(maintained["lead_score_changed"].sum()), "rows_written": written,
-        "events_scored": len(events), "top_score": float(maintained["behavioral_score"].max() or 0),
-        "list_rows_updated": list_rows,
-    })
+def lead_score_maintenance_asset(list_assets: list[str]) -> dg.AssetsDefinition:
+    """The maintenance step, after All Contacts and every list (it writes the score into the lists too)."""
+
+    @dg.asset(
+        name="lead_score_maintenance",
+        group_name=SCORING_GROUP,
+        kinds={"sql"},
+        deps=["engagement_events", "all_contacts", *list_assets],
+        description=("The maintenance step: each person's behavioral score from the scoring rules (points per event "
+                     "type, halving every half_life_days), copied into the synced lead-score field of All Contacts "
+                     "and of the lists that push it. It runs before every push: the push assets depend on it, so a "
+                     "failed maintenance stops the push."),
+    )
+    def lead_score_maintenance(marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource
+                               ) -> dg.MaterializeResult:
+        """Grain: one row per person (all_contacts.behavioral_score, lead_score, last_activity_at)."""
+        settings = sync_settings.load()
+        engine = marketing_db.engine()
+        with engine.connect() as conn:
+            events = read_events(conn)
+            people = pd.read_sql(sa.select(all_contacts_table.c.contact_key, all_contacts_table.c.email,
+                                           all_contacts_table.c.behavioral_score, all_contacts_table.c.lead_score),
+                                 conn)
+        scores = behavioral_scores(events, people[["contact_key", "email"]], dict(settings.scoring.rules),
+                                   settings.scoring.half_life_days, datetime.now(UTC))
+        maintained = maintenance(people, scores)
+        with engine.begin() as conn:
+            written = write_scores(conn, maintained.merge(scores[["contact_key", "last_activity_at"]], on="contact_key",
+                                                          how="left"))
+            list_rows = copy_scores_to_lists(conn, settings, maintained)
+        scored = maintained[maintained["behavioral_score"] > 0]
+        return dg.MaterializeResult(metadata={
+            "table": "all_contacts", "people": len(maintained), "people_with_score": len(scored),
+            "lead_scores_changed": int(maintained["lead_score_changed"].sum()), "rows_written": written,
+            "events_scored": len(events), "top_score": float(maintained["behavioral_score"].max() or 0),
+            "list_rows_updated": list_rows,
+        })
+
+    return lead_score_maintenance
 
 
 def copy_scores_to_lists(conn: sa.Connection, settings: SyncSettings, maintained: pd.DataFrame) -> int:
@@ -110,3 +117,7 @@ def copy_scores_to_lists(conn: sa.Connection, settings: SyncSettings, maintained
             if changed:
                 updated += bulk_update(conn, members, changed, ["list_name", "crm_id"])
     return updated
+
+
+# Without lists (tests of the scoring step alone).
+lead_score_maintenance = lead_score_maintenance_asset([])

@@ -1,0 +1,152 @@
+"""Push assets: scores, consent, bounces and allowed field changes to Salesforce; engagement activities as Tasks."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import pandas as pd
+import sqlalchemy as sa
+
+from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
+from sync_pipeline.salesforce.connect import SalesforceResource
+from sync_pipeline.salesforce.push import push_records
+from sync_pipeline.store.audience import read_mirror
+from sync_pipeline.store.engagement import read_events
+from sync_pipeline.store.push_state import (
+    append_ledger,
+    pushed_activity_keys,
+    read_ledger,
+    read_pushed_state,
+    record_conflicts,
+    record_results,
+    remember_activities,
+    remember_pushed,
+)
+from sync_pipeline.store.tables import all_contacts as all_contacts_table
+from sync_pipeline.store.tables import contact_links
+from sync_pipeline.store.upsert import bulk_update
+from sync_pipeline.sync.activities import KEY_FIELD, activity_key, plan_tasks
+from sync_pipeline.sync.consent import consent_state, resolve_consent
+from sync_pipeline.sync.push_inputs import desired_values, marketing_events, salesforce_now
+from sync_pipeline.sync.push_plan import plan_push
+
+PUSH_GROUP = "push"
+
+
+def _people(conn: sa.Connection) -> pd.DataFrame:
+    return pd.read_sql(sa.select(all_contacts_table), conn)
+
+
+@dg.asset(
+    group_name=PUSH_GROUP,
+    kinds={"salesforce"},
+    deps=["lead_score_maintenance", "engagement_events", "sf_lead", "sf_contact"],
+    description=("Pushes to Salesforce what changed on the marketing side since the last successful push: lead "
+                 "scores, opt-outs (never undone by a sync; every change in consent_ledger), hard bounces and the "
+                 "fields the settings allow. Nothing changed means no API call. Per-record outcomes in "
+                 "push_results. Runs after the maintenance step, so a stale score is never pushed."),
+)
+def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceResource,
+                    marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
+    """Grain: one Salesforce record per changed (record, field); source: all_contacts, events, pushed_state."""
+    settings = sync_settings.load()
+    engine = marketing_db.engine()
+    now = datetime.now(UTC)
+    with engine.connect() as conn:
+        people = _people(conn)
+        links = pd.read_sql(sa.select(contact_links.c.crm_id, contact_links.c.crm_type, contact_links.c.contact_key),
+                            conn)
+        mirrors = {name: read_mirror(conn, name) for name in ("Lead", "Contact")}
+        events = read_events(conn)
+        pushed = read_pushed_state(conn)
+        ledger = read_ledger(conn)
+
+    # Consent and bounces from the marketing side's evidence (events), then what Salesforce says.
+    evidence = marketing_events(people, events)
+    people = people.merge(evidence, on="contact_key", how="left")
+    bounced = people["bounce_reason"].notna() & ~people["hard_bounced"].astype(bool)
+    people.loc[bounced, "hard_bounce_reason"] = people.loc[bounced, "bounce_reason"]
+    people.loc[bounced, "hard_bounced_at"] = people.loc[bounced, "bounced_at"]
+    people.loc[bounced, "hard_bounced"] = True
+    opt_out_field = settings.opt_out.field
+    salesforce_consent = []
+    for name, mirror in mirrors.items():
+        column = opt_out_field.lower()
+        if mirror.empty or column not in mirror:
+            continue
+        live = mirror[~mirror["is_deleted"]].merge(links, left_on="id", right_on="crm_id")
+        salesforce_consent.append(pd.DataFrame({
+            "crm_id": live["id"], "contact_key": live["contact_key"],
+            "has_opted_out": live[column].astype("string").str.lower() == "true",
+            "system_modstamp": live["system_modstamp"]}))
+    consent = resolve_consent(
+        people.assign(opt_in_event_at=None)[["contact_key", "opted_out", "opt_in_event_at", "opt_out_event_at"]],
+        pd.concat(salesforce_consent, ignore_index=True), consent_state(ledger), settings.opt_out.direction, now,
+        field_name=opt_out_field)
+    for key, value in consent.marketing_updates.items():
+        people.loc[people["contact_key"] == key, "opted_out"] = value
+
+    desired = desired_values(settings, people, links, mirrors)
+    plan = plan_push(desired, pushed, salesforce_now(desired, mirrors), settings, local_changed_at=None, now=now)
+    connection = salesforce.connect()
+    metadata: dict[str, object] = {"records_planned": len(plan.records), "fields_planned": len(plan.updates),
+                                   "conflicts": len(plan.conflicts), "consent_changes": len(consent.ledger_entries)}
+    failed = 0
+    with engine.begin() as conn:
+        changed_people = people[["contact_key", "opted_out", "hard_bounced", "hard_bounce_reason", "hard_bounced_at"]]
+        bulk_update(conn, all_contacts_table, changed_people.astype(object).where(changed_people.notna(), None)
+                    .to_dict("records"), ["contact_key"])
+        append_ledger(conn, consent.ledger_entries)
+        record_conflicts(conn, plan.conflicts)
+    for object_name in ("Lead", "Contact"):
+        records = plan.records_for(object_name)
+        if not records:
+            continue
+        outcome = push_records(connection.client, connection.usage, object_name, records, operation="update",
+                               bulk_threshold=settings.salesforce.bulk_threshold,
+                               max_org_share=settings.salesforce.max_api_share_per_run)
+        succeeded = {o.key for o in outcome.outcomes if o.success}
+        with engine.begin() as conn:
+            record_results(conn, context.run.run_id, object_name, "update", outcome.outcomes, now)
+            remember_pushed(conn, plan.updates, succeeded, now)
+        failed += outcome.failed + outcome.not_attempted
+        metadata[f"{object_name.lower()}_push"] = outcome.as_metadata()
+        if outcome.stopped_reason:
+            context.log.warning("push of %s stopped: %s", object_name, outcome.stopped_reason)
+    metadata["records_rejected_or_not_sent"] = failed
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    group_name=PUSH_GROUP,
+    kinds={"salesforce"},
+    deps=["engagement_events", "all_contacts", "salesforce_push"],
+    description=("Engagement activities written to Salesforce as completed Tasks on the Lead or Contact (the types "
+                 "the settings enable; only the first click per email). Each Task carries a stable key "
+                 "(Marketing_Activity_Key__c) and is upserted on it, so a retry never makes a second Task."),
+)
+def activity_tasks(context: dg.AssetExecutionContext, salesforce: SalesforceResource,
+                   marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
+    """Grain: one Task per engagement event; source: engagement_events, all_contacts."""
+    settings = sync_settings.load()
+    engine = marketing_db.engine()
+    now = datetime.now(UTC)
+    with engine.connect() as conn:
+        events = read_events(conn)
+        people = _people(conn)
+        done = pushed_activity_keys(conn)
+    live = people[people["is_active"].astype(bool) & people["email"].notna()]
+    links = live[["email", "crm_id", "crm_type"]]
+    tasks = plan_tasks(events, links, list(settings.activities.push), done)
+    counts = dict(tasks.attrs.get("counts", {}))
+    if tasks.empty:
+        return dg.MaterializeResult(metadata={"tasks_planned": 0, **counts})
+    connection = salesforce.connect()
+    outcome = push_records(connection.client, connection.usage, "Task", tasks.to_dict("records"), operation="upsert",
+                           external_id_field=KEY_FIELD, bulk_threshold=settings.salesforce.bulk_threshold,
+                           max_org_share=settings.salesforce.max_api_share_per_run)
+    by_key = {activity_key(event_id): event_id for event_id in events["event_id"]}
+    with engine.begin() as conn:
+        record_results(conn, context.run.run_id, "Task", "upsert", outcome.outcomes, now)
+        remember_activities(conn, [{"activity_key": o.key, "event_id": by_key.get(o.key, o.key), "task_id": o.sf_id,
+                                    "pushed_at": now} for o in outcome.outcomes if o.success])
+    return dg.MaterializeResult(metadata={"tasks_planned": len(tasks), **counts, **outcome.as_metadata()})
