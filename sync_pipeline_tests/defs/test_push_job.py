@@ -1,0 +1,131 @@
+"""The whole job with scoring and push, against the emulator, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from sync_pipeline.defs.audience import all_contacts, list_asset, sales_users
+from sync_pipeline.defs.pull import MIRROR_ASSETS
+from sync_pipeline.defs.push import activity_tasks, salesforce_push
+from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
+from sync_pipeline.defs.salesforce import salesforce_connection
+from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance_asset
+from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
+from sync_pipeline.salesforce.connect import SalesforceResource
+from sync_pipeline.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+WRITE_ENDPOINTS = ("composite/sobjects:PATCH", "composite/sobjects:POST", "jobs/ingest", "sobjects:PATCH")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'marketing.db'}"
+    return request.getfixturevalue("postgres_database")()
+
+
+@pytest.fixture
+def org(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmulator]:
+    folder = tmp_path / "events"
+    folder.mkdir()
+    monkeypatch.setenv("ENGAGEMENT_EVENTS_DIR", str(folder))
+    with running_emulator(seed=9, scale=400, events_path=folder / "seed.jsonl") as emulator:
+        yield emulator
+
+
+def _run(org: RunningEmulator, url: str, instance: dg.DagsterInstance) -> dg.ExecuteInJobResult:
+    settings_path = ROOT / "data" / "sync.yaml"
+    settings = load_settings(settings_path)
+    lists = [list_asset(item) for item in settings.lists if not item.source.report]
+    assets = [salesforce_connection, *MIRROR_ASSETS, all_contacts, sales_users, *lists, engagement_events,
+              lead_score_maintenance_asset([a.key.to_user_string() for a in lists]), salesforce_push, activity_tasks]
+    resources = {
+        "salesforce": SalesforceResource(username=org.username, password=org.password,
+                                         security_token=org.security_token, emulator_url=org.url),
+        "marketing_db": MarketingDatabase(url=url),
+        "sync_settings": SyncSettingsResource(path=str(settings_path)),
+    }
+    time.sleep(1.05)  # pull windows end at the last whole second before a run
+    result = dg.materialize(assets, resources=resources, instance=instance, raise_on_error=False)
+    failures = [e.event_specific_data.error.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert result.success, failures
+    return result
+
+
+def _rows(url: str, sql: str, **params) -> list[tuple]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def _writes(org: RunningEmulator) -> int:
+    stats = org.admin("GET", "stats")["by_endpoint"]
+    return sum(count for name, count in stats.items() if name.startswith(WRITE_ENDPOINTS))
+
+
+def test_scores_and_tasks_reach_salesforce_once(org: RunningEmulator, database_url: str) -> None:
+    sf = org.salesforce()
+    with dg.instance_for_test() as instance:
+        _run(org, database_url, instance)
+        links = _rows(database_url, "SELECT l.crm_id, c.lead_score FROM contact_links l JOIN all_contacts c "
+                                    "ON c.contact_key = l.contact_key")
+        scores = {r["Id"]: r["Behavior_Score__c"] for r in [
+            *sf.query_all("SELECT Id, Behavior_Score__c FROM Lead WHERE IsConverted = false")["records"],
+            *sf.query_all("SELECT Id, Behavior_Score__c FROM Contact")["records"]]}
+        checked = [(crm_id, lead) for crm_id, lead in links if crm_id in scores]
+        assert checked and all(scores[crm_id] == lead for crm_id, lead in checked)
+        tasks = sf.query("SELECT COUNT() FROM Task")["totalSize"]
+        pushed = _rows(database_url, "SELECT COUNT(*) FROM pushed_activities")[0][0]
+        assert tasks == pushed > 0
+        writes = _writes(org)
+        _run(org, database_url, instance)
+        assert _writes(org) == writes  # nothing changed: no write call at all
+        assert sf.query("SELECT COUNT() FROM Task")["totalSize"] == tasks
+
+
+def test_opt_out_is_never_undone_by_a_sync(org: RunningEmulator, database_url: str) -> None:
+    sf = org.salesforce()
+    with dg.instance_for_test() as instance:
+        _run(org, database_url, instance)
+        contact = sf.query("SELECT Id, Email FROM Contact WHERE HasOptedOutOfEmail = false AND Email != null "
+                           "ORDER BY Id LIMIT 1")["records"][0]
+        key = _rows(database_url, "SELECT contact_key FROM contact_links WHERE crm_id = :i", i=contact["Id"])[0][0]
+        sf.Contact.update(contact["Id"], {"HasOptedOutOfEmail": True})  # opted out in Salesforce
+        _run(org, database_url, instance)
+        assert _rows(database_url, "SELECT opted_out FROM all_contacts WHERE contact_key = :k", k=key)[0][0]
+        sf.Contact.update(contact["Id"], {"HasOptedOutOfEmail": False})  # un-ticked in Salesforce
+        _run(org, database_url, instance)
+        assert sf.Contact.get(contact["Id"])["HasOptedOutOfEmail"] is True  # ticked again, not re-subscribed
+        assert _rows(database_url, "SELECT opted_out FROM all_contacts WHERE contact_key = :k", k=key)[0][0]
+        ledger = _rows(database_url, "SELECT system, new_value, evidence FROM consent_ledger WHERE contact_key = :k",
+                       k=key)
+        assert ledger and all(bool(new) for _, new, _ in ledger) and all(evidence for *_, evidence in ledger)
+
+
+def test_unsubscribe_and_bounce_events_reach_salesforce(org: RunningEmulator, database_url: str,
+                                                        tmp_path: Path) -> None:
+    sf = org.salesforce()
+    lead = sf.query("SELECT Id, Email FROM Lead WHERE IsConverted = false AND HasOptedOutOfEmail = false "
+                    "AND EmailBouncedReason = null AND Email LIKE '%@example.com' ORDER BY Id LIMIT 1")["records"][0]
+    when = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
+    events = [{"event_id": "t-unsub-1", "event_type": "unsubscribe", "email": lead["Email"], "occurred_at": when},
+              {"event_id": "t-bounce-1", "event_type": "hard_bounce", "email": lead["Email"], "occurred_at": when,
+               "reason": "550 5.1.1 mailbox does not exist"}]
+    (tmp_path / "events" / "late.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    with dg.instance_for_test() as instance:
+        _run(org, database_url, instance)
+    record = sf.Lead.get(lead["Id"])
+    assert record["HasOptedOutOfEmail"] is True
+    assert record["EmailBouncedReason"] == "550 5.1.1 mailbox does not exist" and record["EmailBouncedDate"]
