@@ -18,7 +18,7 @@ from sync_pipeline.defs.resources import DEFAULT_SETTINGS_PATH, default_resource
 from sync_pipeline.defs.push import activity_tasks, salesforce_push
 from sync_pipeline.defs.salesforce import salesforce_connection
 from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance_asset
-from sync_pipeline.defs.sensors import new_engagement_events_sensor, scoring_job
+from sync_pipeline.defs.sensors import marketing_changes_sensor, new_engagement_events_sensor, push_job, scoring_job
 from sync_pipeline.defs.schedules import SALESFORCE_RUN_TAG, full_sync_schedule, list_jobs_and_schedules
 from sync_pipeline.settings import SettingsError, SyncSettings, load_settings
 
@@ -58,8 +58,8 @@ list_jobs, list_schedules = list_jobs_and_schedules(_settings)
 
 defs = dg.Definitions(
     assets=assets,
-    jobs=[salesforce_sync, *list_jobs, scoring_job],
-    sensors=[new_engagement_events_sensor],
+    jobs=[salesforce_sync, *list_jobs, scoring_job, push_job],
+    sensors=[new_engagement_events_sensor, marketing_changes_sensor],
     schedules=[*list_schedules, full_sync_schedule(salesforce_sync, _settings)],
     resources=default_resources(),
     executor=dg.in_process_executor,

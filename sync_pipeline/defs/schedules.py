@@ -13,6 +13,7 @@ from sync_pipeline.defs.pull import FULL_SYNC_TAG
 from sync_pipeline.settings import SyncSettings
 
 SALESFORCE_RUN_TAG = {"sync_pipeline/salesforce": "sync"}
+SCORE_AND_PUSH = ("engagement_events", "lead_score_maintenance", "salesforce_push", "activity_tasks")
 
 
 def list_job_name(list_name: str) -> str:
@@ -25,10 +26,13 @@ def list_jobs_and_schedules(settings: SyncSettings | None) -> tuple[list[Any], l
     for item in settings.lists if settings else ():
         job = dg.define_asset_job(
             list_job_name(item.name),
-            selection=dg.AssetSelection.assets(list_asset_name(item.name)).upstream(),
+            selection=dg.AssetSelection.assets(list_asset_name(item.name)).upstream()
+            | dg.AssetSelection.assets(*SCORE_AND_PUSH),
             tags=SALESFORCE_RUN_TAG,
             description=f"Sync the marketing list \"{item.name}\": pull what it needs from Salesforce, rebuild All "
-                        "Contacts, update the list.",
+                        "Contacts and the list, then the maintenance step (scores), then the push: the push "
+                        "depends on the maintenance, so it never sends a stale score and does not run if the "
+                        "maintenance failed.",
         )
         jobs.append(job)
         if item.schedule:

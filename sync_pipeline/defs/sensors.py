@@ -1,12 +1,15 @@
-"""Sensors: start ingestion and re-scoring when new engagement event files arrive."""
+"""Sensors: re-score when new engagement event files arrive; push marketing-side changes soon after they happen."""
 
 import hashlib
 
 import dagster as dg
+import sqlalchemy as sa
 
 from sync_pipeline.defs.resources import MarketingDatabase
 from sync_pipeline.defs.scoring import events_folder
+from sync_pipeline.defs.schedules import SALESFORCE_RUN_TAG
 from sync_pipeline.store.engagement import pending_files
+from sync_pipeline.store.tables import engagement_events as events_table
 
 scoring_job = dg.define_asset_job(
     "scoring",
@@ -29,3 +32,36 @@ def new_engagement_events_sensor(context: dg.SensorEvaluationContext,
         return dg.SkipReason(f"no new event files in {events_folder()}")
     fingerprint = "|".join(f"{f.path}:{f.size}:{f.modified_at}" for f in pending)
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=hashlib.sha256(fingerprint.encode()).hexdigest())])
+
+
+push_job = dg.define_asset_job(
+    "push_changes",
+    selection=dg.AssetSelection.assets("engagement_events", "lead_score_maintenance", "salesforce_push",
+                                       "activity_tasks"),
+    tags=SALESFORCE_RUN_TAG,
+    description="Read new engagement events, recompute the scores (maintenance), and push what changed to "
+                "Salesforce: scores, opt-outs, bounces, allowed field edits and activity Tasks.",
+)
+
+# Events that change what Salesforce must hold right away, rather than at the next list sync.
+URGENT_EVENTS = ("unsubscribe", "hard_bounce", "form_submit")
+
+
+@dg.sensor(
+    job=push_job,
+    minimum_interval_seconds=120,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Pushes marketing-side changes soon after they happen: when new unsubscribe, hard-bounce or "
+                "form-submit events have been ingested since the last push it started.",
+)
+def marketing_changes_sensor(context: dg.SensorEvaluationContext,
+                             marketing_db: MarketingDatabase) -> dg.SensorResult | dg.SkipReason:
+    with marketing_db.engine().connect() as conn:
+        latest = conn.execute(sa.select(sa.func.max(events_table.c.ingested_at))
+                              .where(events_table.c.event_type.in_(URGENT_EVENTS))).scalar_one_or_none()
+    if latest is None:
+        return dg.SkipReason("no unsubscribe, bounce or form events ingested yet")
+    stamp = latest.isoformat()
+    if context.cursor and stamp <= context.cursor:
+        return dg.SkipReason("no new marketing-side changes since the last push")
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"changes-{stamp}")], cursor=stamp)

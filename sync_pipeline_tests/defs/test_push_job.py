@@ -42,7 +42,8 @@ def org(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmul
         yield emulator
 
 
-def _run(org: RunningEmulator, url: str, instance: dg.DagsterInstance) -> dg.ExecuteInJobResult:
+def _run(org: RunningEmulator, url: str, instance: dg.DagsterInstance, *, expect_success: bool = True
+         ) -> dg.ExecuteInJobResult:
     settings_path = ROOT / "data" / "sync.yaml"
     settings = load_settings(settings_path)
     lists = [list_asset(item) for item in settings.lists if not item.source.report]
@@ -57,7 +58,7 @@ def _run(org: RunningEmulator, url: str, instance: dg.DagsterInstance) -> dg.Exe
     time.sleep(1.05)  # pull windows end at the last whole second before a run
     result = dg.materialize(assets, resources=resources, instance=instance, raise_on_error=False)
     failures = [e.event_specific_data.error.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert result.success, failures
+    assert result.success == expect_success, failures
     return result
 
 
@@ -129,3 +130,39 @@ def test_unsubscribe_and_bounce_events_reach_salesforce(org: RunningEmulator, da
     record = sf.Lead.get(lead["Id"])
     assert record["HasOptedOutOfEmail"] is True
     assert record["EmailBouncedReason"] == "550 5.1.1 mailbox does not exist" and record["EmailBouncedDate"]
+
+
+def test_push_runs_after_maintenance_and_not_at_all_when_it_fails(org: RunningEmulator, database_url: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import sync_pipeline.defs.scoring as scoring
+
+    with dg.instance_for_test() as instance:
+        result = _run(org, database_url, instance)
+        order = [(e.step_key, e.event_type_value) for e in result.all_events
+                 if e.event_type_value in ("STEP_START", "STEP_SUCCESS")]
+        assert order.index(("lead_score_maintenance", "STEP_SUCCESS")) < order.index(("salesforce_push", "STEP_START"))
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("scoring rules cannot be applied")
+
+        monkeypatch.setattr(scoring, "behavioral_scores", broken)
+        writes = _writes(org)
+        failed = _run(org, database_url, instance, expect_success=False)
+        steps = {e.step_key for e in failed.all_events if e.event_type_value == "STEP_START"}
+        assert "lead_score_maintenance" in steps and "salesforce_push" not in steps
+        assert _writes(org) == writes  # nothing was pushed with a stale score
+
+
+def test_marketing_changes_sensor_requests_a_push_once_per_change(org: RunningEmulator, database_url: str) -> None:
+    from sync_pipeline.defs.sensors import marketing_changes_sensor
+
+    with dg.instance_for_test() as instance:
+        resources = {"marketing_db": MarketingDatabase(url=database_url)}
+        empty = dg.build_sensor_context(instance=instance, resources=resources)
+        assert isinstance(marketing_changes_sensor(empty), dg.SkipReason)  # nothing ingested yet
+        _run(org, database_url, instance)
+        first = marketing_changes_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert len(first.run_requests) == 1 and first.cursor
+        again = marketing_changes_sensor(dg.build_sensor_context(instance=instance, resources=resources,
+                                                                 cursor=first.cursor))
+        assert isinstance(again, dg.SkipReason)
