@@ -32,7 +32,7 @@ test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/sync-pipeline dev
 
-## bench: the performance figures (emulator at 1,000,000 Leads; full and incremental pull of 1,000,000 Leads+Contacts into PostgreSQL)
+## bench: the performance figures (emulator at 1,000,000 Leads; pull of 1,000,000 Leads+Contacts into PostgreSQL; push of 100,000 scores and 10,000 Tasks)
 bench: $(STAMP)
 	$(BIN)/sync-pipeline bench
 

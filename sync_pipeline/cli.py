@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Leads of the emulated org (with a quarter as many Contacts; 800,000 = 1,000,000 in all)")
     bench.add_argument("--database", default="", help="PostgreSQL URL for the pull (default BENCH_DATABASE_URL)")
     bench.add_argument("--output", default="data/bench/pull.json", help="where the figures are written as JSON")
-    bench.add_argument("--only", choices=("emulator", "pull"), default=None, help="run one part only")
+    bench.add_argument("--only", choices=("emulator", "pull", "push"), default=None, help="run one part only")
 
     commands.add_parser("demo", help="run the main job once against the emulator's demo org, with a summary")
     commands.add_parser("dev", help="start the emulator and the Dagster UI; Ctrl-C stops both")
@@ -73,15 +73,17 @@ def _bench(args: argparse.Namespace) -> int:
     leads = 3000 if args.leads == "demo" else int(args.leads)
     if args.only is None:
         common = ["--leads", str(leads), "--output", args.output] + (["--database", args.database] if args.database else [])
-        for part in ("emulator", "pull"):
+        for part in ("emulator", "pull", "push"):
             status = subprocess.call([sys.executable, "-m", "sync_pipeline.cli", "bench", "--only", part, *common])
             if status:
                 return status
         return 0
-    from sync_pipeline.bench import emulator_figures, pull_figures
+    from sync_pipeline.bench import emulator_figures, pull_figures, push_figures
 
     if args.only == "emulator":
         return emulator_figures.main(1_000_000)
+    if args.only == "push":
+        return push_figures.main(Path(args.output).with_name("push.json"))
     database = args.database or os.environ.get(
         "BENCH_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
     return pull_figures.main(leads, database, Path(args.output))

@@ -351,11 +351,11 @@ class _Pusher:
 
     def _json_record(self, index: int) -> dict[str, Any]:
         return {"attributes": {"type": self.object_name},
-                **{name: _json_value(value) for name, value in self.records[index].items()}}
+                **{name: _json_value(value) for name, value in self.records[index].items() if name != "attributes"}}
 
     def _csv_record(self, index: int) -> dict[str, str]:
         """The record as Bulk CSV cells: no value is ``#N/A`` (set to null, as in a Collections call)."""
-        return {name: _csv_value(value) for name, value in self.records[index].items()}
+        return {name: _csv_value(value) for name, value in self.records[index].items() if name != "attributes"}
 
     def _count(self, indices: list[int]) -> None:
         for index in indices:

@@ -315,3 +315,16 @@ def test_records_without_their_key_are_refused_before_any_call() -> None:
     with pytest.raises(ValueError, match="external_id_field"):
         push_records(client, ApiUsage(), "Task", [{"Subject": "S"}], operation="upsert")
     assert client.calls == []
+
+
+def test_bulk_push_of_records_that_carry_attributes() -> None:
+    """Records of a push plan carry ``attributes`` (for Collections); the Bulk path must not send it as a column."""
+    with running_emulator(seed=5, scale=300) as emu:
+        connection = open_connection(username=emu.username, password=emu.password, security_token=emu.security_token,
+                           emulator_url=emu.url)
+        ids = [r["Id"] for r in connection.client.query("SELECT Id FROM Lead WHERE IsConverted = false LIMIT 20")[
+            "records"]]
+        records = [{"attributes": {"type": "Lead"}, "Id": i, "Behavior_Score__c": 77} for i in ids]
+        outcome = push_module.push_records(connection.client, connection.usage, "Lead", records, bulk_threshold=1)
+        assert outcome.used_bulk and outcome.succeeded == 20
+        assert connection.client.query("SELECT COUNT() FROM Lead WHERE Behavior_Score__c = 77")["totalSize"] >= 20
