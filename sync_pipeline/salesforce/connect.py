@@ -19,10 +19,9 @@ from pydantic import Field, PrivateAttr
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
-from urllib3.util.retry import Retry
 
 from sync_pipeline.salesforce.errors import SalesforceDisconnected
-from sync_pipeline.salesforce.transport import emulator_session
+from sync_pipeline.salesforce.transport import emulator_session, read_retry
 
 DEFAULT_API_VERSION = "62.0"
 # Paths that are logins, not API calls: Salesforce does not count them against the daily allocation.
@@ -132,16 +131,7 @@ class SalesforceResource(dg.ConfigurableResource):
 def production_session() -> requests.Session:
     """A session that retries idempotent reads on transient faults (5xx, resets) with backoff."""
     session = requests.Session()
-    retry = Retry(
-        total=4,
-        connect=4,
-        read=2,
-        backoff_factor=0.3,
-        status_forcelist=(502, 503, 504),
-        allowed_methods=frozenset({"GET", "HEAD"}),
-        raise_on_status=False,
-    )
-    session.mount("https://", HTTPAdapter(max_retries=retry))
+    session.mount("https://", HTTPAdapter(max_retries=read_retry()))
     return session
 
 
@@ -158,7 +148,8 @@ def open_connection(
 
     Raises :class:`SalesforceDisconnected` with a reason a person can act on; secrets are never part of it.
     """
-    session = emulator_session(emulator_url) if emulator_url else production_session()
+    # The same retries against the emulator as against Salesforce, so fault tests exercise the production behaviour.
+    session = emulator_session(emulator_url, retry=read_retry()) if emulator_url else production_session()
     usage = ApiUsage()
     session.hooks["response"].append(lambda response, *args, **kwargs: usage.record(response))
     try:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 ORIGINAL_HOST_HEADER = "X-Emulator-Original-Host"
 
@@ -31,7 +32,15 @@ class EmulatorAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
-def emulator_session(base_url: str) -> requests.Session:
+def read_retry() -> Retry:
+    """Retries of idempotent reads on transient faults (502/503/504, refused or reset connections), with backoff.
+
+    Writes are not retried here: the push decides what may be sent again (see ``salesforce/push.py``)."""
+    return Retry(total=4, connect=4, read=2, backoff_factor=0.3, status_forcelist=(502, 503, 504),
+                 allowed_methods=frozenset({"GET", "HEAD"}), raise_on_status=False)
+
+
+def emulator_session(base_url: str, *, retry: Retry | None = None) -> requests.Session:
     """A session that sends all Salesforce traffic to the emulator at ``base_url`` (e.g. http://127.0.0.1:8765).
 
     ``trust_env`` is off so proxy and CA-bundle variables of the machine cannot hijack loopback traffic.
@@ -39,7 +48,7 @@ def emulator_session(base_url: str) -> requests.Session:
     netloc = urlsplit(base_url).netloc or base_url
     session = requests.Session()
     session.trust_env = False
-    adapter = EmulatorAdapter(netloc)
+    adapter = EmulatorAdapter(netloc, max_retries=retry) if retry is not None else EmulatorAdapter(netloc)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
