@@ -202,3 +202,33 @@ def test_a_faulty_org_converges_to_the_state_of_a_clean_one(tmp_path: Path, monk
             states.append(({r["Id"]: (r["Behavior_Score__c"], r["HasOptedOutOfEmail"]) for r in [*leads, *contacts]},
                            sorted(t["Marketing_Activity_Key__c"] for t in tasks)))
     assert states[0] == states[1]
+
+
+def test_a_push_killed_midway_leaves_no_duplicate_task_and_no_lost_opt_out(org: RunningEmulator,
+                                                                            monkeypatch: pytest.MonkeyPatch,
+                                                                            tmp_path: Path) -> None:
+    import sync_pipeline.defs.push as push_defs
+
+    url = f"sqlite:///{tmp_path / 'marketing.db'}"
+    sf = org.salesforce()
+    leads_before = sf.query("SELECT COUNT() FROM Lead")["totalSize"]
+    lead = sf.query("SELECT Id, Email FROM Lead WHERE IsConverted = false AND HasOptedOutOfEmail = false "
+                    "AND Email LIKE '%@example.com' ORDER BY Id LIMIT 1")["records"][0]
+    when = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
+    (tmp_path / "events" / "unsubscribe.jsonl").write_text(json.dumps(
+        {"event_id": "k-unsub-1", "event_type": "unsubscribe", "email": lead["Email"], "occurred_at": when}) + "\n")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed after the Tasks were sent, before they were recorded")
+
+    monkeypatch.setattr(push_defs, "remember_activities", killed)
+    with dg.instance_for_test() as instance:
+        _run(org, url, instance, expect_success=False)  # the step dies; Dagster records the run as failed
+        tasks_sent = sf.query("SELECT COUNT() FROM Task")["totalSize"]
+        assert tasks_sent > 0
+        monkeypatch.undo()
+        _run(org, url, instance)
+    keys = sf.query_all("SELECT Marketing_Activity_Key__c FROM Task")["records"]
+    assert len(keys) == len({k["Marketing_Activity_Key__c"] for k in keys}) == tasks_sent  # no duplicate
+    assert sf.Lead.get(lead["Id"])["HasOptedOutOfEmail"] is True  # the opt-out arrived
+    assert sf.query("SELECT COUNT() FROM Lead")["totalSize"] == leads_before  # no list creates records
