@@ -26,7 +26,13 @@ from sync_pipeline.store.tables import contact_links
 from sync_pipeline.store.upsert import bulk_update
 from sync_pipeline.sync.activities import KEY_FIELD, activity_key, plan_tasks
 from sync_pipeline.sync.consent import consent_state, resolve_consent
-from sync_pipeline.sync.push_inputs import desired_values, marketing_events, salesforce_now
+from sync_pipeline.sync.push_inputs import (
+    desired_values,
+    marketing_events,
+    salesforce_consent,
+    salesforce_now,
+    with_marketing_evidence,
+)
 from sync_pipeline.sync.push_plan import plan_push
 
 PUSH_GROUP = "push"
@@ -61,27 +67,11 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
         ledger = read_ledger(conn)
 
     # Consent and bounces from the marketing side's evidence (events), then what Salesforce says.
-    evidence = marketing_events(people, events)
-    people = people.merge(evidence, on="contact_key", how="left")
-    bounced = people["bounce_reason"].notna() & ~people["hard_bounced"].astype(bool)
-    people.loc[bounced, "hard_bounce_reason"] = people.loc[bounced, "bounce_reason"]
-    people.loc[bounced, "hard_bounced_at"] = people.loc[bounced, "bounced_at"]
-    people.loc[bounced, "hard_bounced"] = True
-    opt_out_field = settings.opt_out.field
-    salesforce_consent = []
-    for name, mirror in mirrors.items():
-        column = opt_out_field.lower()
-        if mirror.empty or column not in mirror:
-            continue
-        live = mirror[~mirror["is_deleted"]].merge(links, left_on="id", right_on="crm_id")
-        salesforce_consent.append(pd.DataFrame({
-            "crm_id": live["id"], "contact_key": live["contact_key"],
-            "has_opted_out": live[column].astype("string").str.lower() == "true",
-            "system_modstamp": live["system_modstamp"]}))
+    people = with_marketing_evidence(people, marketing_events(people, events))
     consent = resolve_consent(
         people.assign(opt_in_event_at=None)[["contact_key", "opted_out", "opt_in_event_at", "opt_out_event_at"]],
-        pd.concat(salesforce_consent, ignore_index=True), consent_state(ledger), settings.opt_out.direction, now,
-        field_name=opt_out_field)
+        salesforce_consent(mirrors, links, settings.opt_out.field), consent_state(ledger),
+        settings.opt_out.direction, now, field_name=settings.opt_out.field)
     for key, value in consent.marketing_updates.items():
         people.loc[people["contact_key"] == key, "opted_out"] = value
 

@@ -57,6 +57,33 @@ def marketing_events(people: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame
     return pd.concat([unsubscribed, bounced], axis=1).reset_index().rename(columns={"index": "contact_key"})[columns]
 
 
+def with_marketing_evidence(people: pd.DataFrame, evidence: pd.DataFrame) -> pd.DataFrame:
+    """People with their marketing-side evidence: opt_out_event_at, and a hard bounce recorded from the latest
+    hard_bounce event when Salesforce has none (the reason and time go to the bounce fields)."""
+    people = people.merge(evidence, on="contact_key", how="left")
+    bounced = people["bounce_reason"].notna() & ~people["hard_bounced"].astype(bool)
+    people.loc[bounced, "hard_bounce_reason"] = people.loc[bounced, "bounce_reason"]
+    people.loc[bounced, "hard_bounced_at"] = people.loc[bounced, "bounced_at"]
+    people.loc[bounced, "hard_bounced"] = True
+    return people
+
+
+def salesforce_consent(mirrors: dict[str, pd.DataFrame], links: pd.DataFrame, field: str) -> pd.DataFrame:
+    """Per live linked record: crm_id, contact_key, has_opted_out (the opt-out field), system_modstamp."""
+    frames = []
+    column = mirror_column(field)
+    for mirror in mirrors.values():
+        if mirror.empty or column not in mirror:
+            continue
+        live = mirror[~mirror["is_deleted"]].merge(links, left_on="id", right_on="crm_id")
+        frames.append(pd.DataFrame({"crm_id": live["id"], "contact_key": live["contact_key"],
+                                    "has_opted_out": live[column].astype("string").str.lower() == "true",
+                                    "system_modstamp": live["system_modstamp"]}))
+    if not frames:
+        return pd.DataFrame(columns=["crm_id", "contact_key", "has_opted_out", "system_modstamp"])
+    return pd.concat(frames, ignore_index=True)
+
+
 def desired_values(settings: SyncSettings, people: pd.DataFrame, links: pd.DataFrame,
                    mirrors: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per live linked record: crm_id, crm_type, contact_key, is_deleted, converted_contact_id and one

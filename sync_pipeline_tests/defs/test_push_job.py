@@ -10,7 +10,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import sqlalchemy as sa
 
 from sync_pipeline.defs.audience import all_contacts, list_asset, sales_users
 from sync_pipeline.defs.pull import MIRROR_ASSETS
@@ -21,16 +20,10 @@ from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.settings import load_settings
+from sync_pipeline_tests.defs.helpers import query_rows as _rows
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITE_ENDPOINTS = ("composite/sobjects:PATCH", "composite/sobjects:POST", "jobs/ingest", "sobjects:PATCH")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'marketing.db'}"
-    return request.getfixturevalue("postgres_database")()
 
 
 @pytest.fixture
@@ -60,15 +53,6 @@ def _run(org: RunningEmulator, url: str, instance: dg.DagsterInstance, *, expect
     failures = [e.event_specific_data.error.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert expect_success is None or result.success == expect_success, failures
     return result
-
-
-def _rows(url: str, sql: str, **params) -> list[tuple]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(sa.text(sql), params)]
-    finally:
-        engine.dispose()
 
 
 def _writes(org: RunningEmulator) -> int:

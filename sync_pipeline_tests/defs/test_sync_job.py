@@ -20,16 +20,10 @@ from sync_pipeline.defs.salesforce import salesforce_connection
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.settings import load_settings
+from sync_pipeline_tests.defs.helpers import query_rows as _rows
 
 ROOT = Path(__file__).resolve().parents[2]
 EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'marketing.db'}"
-    return request.getfixturevalue("postgres_database")()
 
 
 @pytest.fixture
@@ -67,15 +61,6 @@ def _run(emu: RunningEmulator, url: str, settings_path: Path, instance: dg.Dagst
 
 def _metadata(result: dg.ExecuteInJobResult, node: str) -> dict:
     return {k: v.value for k, v in result.asset_materializations_for_node(node)[0].metadata.items()}
-
-
-def _rows(url: str, sql: str, **params) -> list[tuple]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(sa.text(sql), params)]
-    finally:
-        engine.dispose()
 
 
 def test_job_builds_audience_lists_and_reports(emu: RunningEmulator, database_url: str, tmp_path: Path) -> None:
@@ -166,7 +151,7 @@ def test_a_column_added_to_a_list_fills_on_the_next_sync(emu: RunningEmulator, d
         assert 0 < ratings <= expected["totalSize"]
 
 
-def test_truncated_report_is_flagged_not_silent(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_truncated_report_is_flagged_not_silent(tmp_path: Path) -> None:
     with running_emulator(seed=7, scale="demo") as emulator, dg.instance_for_test() as instance:
         resources = {
             "salesforce": SalesforceResource(username=emulator.username, password=emulator.password,
