@@ -21,11 +21,11 @@ from sync_pipeline.emulator.soql import CompiledQuery, datetime_to_storage, quot
 
 EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _DATETIME_INPUT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$")
-UNCHANGED = object()
+UNCHANGED = object()  # a Bulk CSV empty cell on update: leave the field as it is
 # Reference fields that are looked up from the parent's side (children of a record, campaign members...).
 _CHILD_LOOKUPS = {"Contact": ("AccountId",), "Opportunity": ("AccountId",),
                   "OpportunityContactRole": ("OpportunityId", "ContactId"),
-                  "CampaignMember": ("CampaignId", "LeadId", "ContactId", "LeadOrContactId"), "Task": ("WhoId",)}  # a Bulk CSV empty cell on update: leave the field as it is
+                  "CampaignMember": ("CampaignId", "LeadId", "ContactId", "LeadOrContactId"), "Task": ("WhoId",)}
 
 
 @dataclass
@@ -431,7 +431,9 @@ class Org:
                                            [spec.name])
                 return (round(number, spec.scale) if kind != "int" else number), None
             if kind == "date":
-                return date.fromisoformat(str(raw)[:10]).isoformat() if len(str(raw)) == 10 else _bad(), None
+                if len(str(raw)) != 10:
+                    raise ValueError
+                return date.fromisoformat(str(raw)).isoformat(), None
             if kind == "datetime":
                 text = str(raw)
                 if not _DATETIME_INPUT.match(text):
@@ -534,10 +536,6 @@ class _Savepoint:
         if exc_type is not None and not self.rolled_back:
             self.db.execute(f"ROLLBACK TO {self.name}")
         self.db.execute(f"RELEASE {self.name}")
-
-
-def _bad() -> str:
-    raise ValueError
 
 
 def _json_type(kind: str) -> str:
@@ -678,6 +676,3 @@ def aggregate_records(compiled: CompiledQuery, rows: Iterable[tuple[Any, ...]]) 
         out.append(record)
     return out
 
-
-def spec_for(name: str) -> ObjectSpec | None:
-    return object_spec(name)

@@ -44,7 +44,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 import requests
-from simple_salesforce import Salesforce, format_soql
+from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceOperationError, SalesforceRefusedRequest
 
 from sync_pipeline.salesforce.connect import ApiUsage
@@ -177,23 +177,6 @@ def push_records(client: Salesforce, usage: ApiUsage, object_name: str, records:
         stop = stopped
     return PushOutcome(object_name, operation, pusher.finish(stop), usage.calls - pusher.calls_before, used_bulk,
                        stop.reason if stop else None)
-
-
-def retarget_converted(client: Salesforce, lead_ids: list[str]) -> dict[str, str]:
-    """For the converted Leads among ``lead_ids``: Lead id (as given) → the Contact it was converted into.
-
-    One SOQL query per 200 ids. Leads that are not converted (or not found) are left out.
-    """
-    given = {lead_id[:15]: lead_id for lead_id in lead_ids}  # an 18-character id starts with its 15-character form
-    unique = list(dict.fromkeys(lead_ids))
-    out: dict[str, str] = {}
-    for start in range(0, len(unique), COLLECTION_SIZE):
-        chunk = unique[start : start + COLLECTION_SIZE]
-        soql = format_soql("SELECT Id, ConvertedContactId FROM Lead WHERE IsConverted = true AND Id IN {}", chunk)
-        for row in client.query(soql)["records"]:
-            if row.get("ConvertedContactId") and row["Id"][:15] in given:
-                out[given[row["Id"][:15]]] = row["ConvertedContactId"]
-    return out
 
 
 class _Pusher:

@@ -46,10 +46,6 @@ class Rejection:
     reason: str
 
 
-def _as_text(series: pd.Series) -> pd.Series:
-    return series.astype("string")
-
-
 def _date_is_real(value: Any) -> bool:
     return not pd.isna(pd.to_datetime(str(value), errors="coerce", format="ISO8601"))
 

@@ -12,7 +12,8 @@ The rules, in order (each is a test):
 5. **The primary record** (whose fields the person shows) is chosen among the person's records: live before deleted,
    Contact before Lead, not-converted before converted, most recently modified (SystemModstamp), then lowest Id.
 6. **Deleted in Salesforce** means inactive: a person whose records are all deleted stays as inactive history.
-   Records arriving later with an older SystemModstamp never overwrite newer data (see :func:`newer_only`).
+   Records arriving later with an older SystemModstamp never overwrite newer data: the mirror writes keep the newer
+   copy (``store.mirrors``, ``bulk_upsert(only_if_newer=...)``).
 """
 
 from __future__ import annotations
@@ -97,14 +98,3 @@ def build_audience(records: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
     ).rename(columns={"_key": "contact_key"})
     audience["is_active"] = audience["contact_key"].map(any_live).astype(bool)
     return audience.reset_index(drop=True)
-
-
-def newer_only(incoming: pd.DataFrame, stored_stamps: pd.Series) -> pd.DataFrame:
-    """Rows of ``incoming`` whose system_modstamp is newer than or equal to what is stored for their crm_id.
-
-    ``stored_stamps`` maps crm_id → stored system_modstamp. Stale data (an older page re-read after a later change was
-    stored) never overwrites newer data, and a deleted record is never resurrected by an older live copy.
-    """
-    stored = incoming["crm_id"].map(stored_stamps)
-    keep = stored.isna() | (incoming["system_modstamp"] >= stored)
-    return incoming[keep]

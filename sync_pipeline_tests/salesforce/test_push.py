@@ -19,7 +19,6 @@ from sync_pipeline.salesforce.push import (
     OUTCOME_UNKNOWN,
     PushOutcome,
     push_records,
-    retarget_converted,
 )
 from sync_pipeline.sync.activities import ACTIVITY_TYPES, KEY_FIELD, plan_tasks
 
@@ -267,17 +266,6 @@ def test_the_org_share_stops_before_the_daily_allocation_passes_it(emu: RunningE
     assert outcome.api_calls == 2 and outcome.succeeded == 400 and outcome.not_attempted == 50
     assert conn.usage.org_used <= 0.1 * conn.usage.org_limit
     assert "10%" in (outcome.stopped_reason or "")
-
-
-def test_retarget_converted_maps_converted_leads_to_their_contacts(emu: RunningEmulator) -> None:
-    sf = emu.salesforce()
-    ids = _live_leads(emu, 250)
-    first = emu.admin("POST", "convert_lead", {"lead_id": ids[0]})["contact_id"]
-    last = emu.admin("POST", "convert_lead", {"lead_id": ids[249]})["contact_id"]
-    before = emu.admin("GET", "stats")["by_endpoint"].get("query", 0)
-    mapping = retarget_converted(sf, [ids[0][:15], *ids[1:]])
-    assert mapping == {ids[0][:15]: first, ids[249]: last}
-    assert emu.admin("GET", "stats")["by_endpoint"]["query"] - before == 2
 
 
 class _FlakyClient:

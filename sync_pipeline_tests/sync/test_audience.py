@@ -1,6 +1,6 @@
 import pandas as pd
 
-from sync_pipeline.sync.audience import assign_keys, build_audience, newer_only, normalize_email
+from sync_pipeline.sync.audience import assign_keys, build_audience, normalize_email
 
 NO_LINKS = pd.DataFrame({"crm_id": [], "contact_key": [], "email": []}, dtype="string")
 
@@ -83,9 +83,3 @@ def test_person_with_all_records_deleted_is_inactive_and_live_record_wins():
 def test_records_without_email_are_their_own_person():
     frame = records(lead("00Q1", None, "2026-01-01"), lead("00Q2", None, "2026-01-01"))
     assert list(assign_keys(frame, NO_LINKS)) == ["00Q1", "00Q2"]
-
-
-def test_stale_rows_never_overwrite_newer_ones():
-    incoming = records(lead("00Q1", "a@x.com", "2026-01-01"), lead("00Q2", "b@x.com", "2026-05-01"))
-    stored = pd.Series({"00Q1": "2026-02-01", "00Q2": "2026-05-01"})
-    assert list(newer_only(incoming, stored)["crm_id"]) == ["00Q2"]
