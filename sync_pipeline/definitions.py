@@ -15,7 +15,7 @@ from sync_pipeline.defs.audience import all_contacts, list_assets, sales_users
 from sync_pipeline.defs.pull import MIRROR_ASSETS
 from sync_pipeline.defs.reports import report_asset
 from sync_pipeline.defs.resources import DEFAULT_SETTINGS_PATH, default_resources
-from sync_pipeline.defs.push import activity_tasks, salesforce_push
+from sync_pipeline.defs.push import activity_tasks, new_leads, salesforce_push
 from sync_pipeline.defs.salesforce import salesforce_connection
 from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance_asset
 from sync_pipeline.defs.sensors import marketing_changes_sensor, new_engagement_events_sensor, push_job, scoring_job
@@ -45,7 +45,8 @@ _settings = _settings_at_load()
 _lists = list_assets(_settings)
 assets = [salesforce_connection, *MIRROR_ASSETS, *(report_asset(n) for n in _report_names(_settings)),
           all_contacts, sales_users, *_lists, engagement_events,
-          lead_score_maintenance_asset([a.key.to_user_string() for a in _lists]), salesforce_push, activity_tasks]
+          lead_score_maintenance_asset([a.key.to_user_string() for a in _lists]), salesforce_push, activity_tasks,
+          new_leads]
 
 salesforce_sync = dg.define_asset_job(
     "salesforce_sync",

@@ -13,6 +13,7 @@ from sync_pipeline.store.audience import read_mirror
 from sync_pipeline.store.engagement import read_events
 from sync_pipeline.store.push_state import (
     append_ledger,
+    pending_edits,
     pushed_activity_keys,
     read_ledger,
     read_pushed_state,
@@ -20,26 +21,32 @@ from sync_pipeline.store.push_state import (
     record_results,
     remember_activities,
     remember_pushed,
+    settle_edits,
 )
 from sync_pipeline.store.tables import all_contacts as all_contacts_table
 from sync_pipeline.store.tables import contact_links
 from sync_pipeline.store.upsert import bulk_update
 from sync_pipeline.sync.activities import KEY_FIELD, activity_key, plan_tasks
 from sync_pipeline.sync.consent import consent_state, resolve_consent
+from sync_pipeline.sync.marketing_edits import lay_over, settle
 from sync_pipeline.sync.push_inputs import (
+    OBJECTS,
     desired_values,
+    field_columns,
     marketing_events,
     salesforce_consent,
     salesforce_now,
     with_marketing_evidence,
 )
-from sync_pipeline.sync.push_plan import plan_push
+from sync_pipeline.sync.new_leads import LEAD_KEY_FIELD, new_people
+from sync_pipeline.sync.push_plan import plan_creates, plan_push
 
 PUSH_GROUP = "push"
 
 
 def _people(conn: sa.Connection) -> pd.DataFrame:
-    return pd.read_sql(sa.select(all_contacts_table), conn)
+    """All Contacts with the columns the mapping added at run time (reflected, not only the declared ones)."""
+    return pd.read_sql(sa.select(sa.Table(all_contacts_table.name, sa.MetaData(), autoload_with=conn)), conn)
 
 
 @dg.asset(
@@ -65,6 +72,7 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
         events = read_events(conn)
         pushed = read_pushed_state(conn)
         ledger = read_ledger(conn)
+        edits = pending_edits(conn)
 
     # Consent and bounces from the marketing side's evidence (events), then what Salesforce says.
     people = with_marketing_evidence(people, marketing_events(people, events))
@@ -75,19 +83,30 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
     for key, value in consent.marketing_updates.items():
         people.loc[people["contact_key"] == key, "opted_out"] = value
 
-    desired = desired_values(settings, people, links, mirrors)
-    plan = plan_push(desired, pushed, salesforce_now(desired, mirrors), settings, local_changed_at=None, now=now)
-    connection = salesforce.connect()
+    # Marketing-side field edits are laid over the rebuilt All Contacts; their time is the conflict rule's evidence.
+    column_fields: dict[str, list[str]] = {}
+    for object_name in OBJECTS:
+        for field, column in field_columns(settings, object_name).items():
+            column_fields.setdefault(column, []).append(field)
+    edited = lay_over(people, links, edits, column_fields)
+    desired = desired_values(settings, edited.people, links, mirrors)
+    baseline = pd.concat([pushed, edited.baselines], ignore_index=True)  # an edited cell's baseline: its old value
+    plan = plan_push(desired, baseline, salesforce_now(desired, mirrors), settings,
+                     local_changed_at=edited.local_changed_at, now=now)
     metadata: dict[str, object] = {"records_planned": len(plan.records), "fields_planned": len(plan.updates),
-                                   "conflicts": len(plan.conflicts), "consent_changes": len(consent.ledger_entries)}
+                                   "conflicts": len(plan.conflicts), "consent_changes": len(consent.ledger_entries),
+                                   "marketing_edits": len(edits)}
     failed = 0
+    accepted: set[str] = set()
+    refused: set[str] = set()
     with engine.begin() as conn:
         changed_people = people[["contact_key", "opted_out", "hard_bounced", "hard_bounce_reason", "hard_bounced_at"]]
         bulk_update(conn, all_contacts_table, changed_people.astype(object).where(changed_people.notna(), None)
                     .to_dict("records"), ["contact_key"])
         append_ledger(conn, consent.ledger_entries)
         record_conflicts(conn, plan.conflicts)
-    for object_name in ("Lead", "Contact"):
+    connection = salesforce.connect()
+    for object_name in OBJECTS:
         records = plan.records_for(object_name)
         if not records:
             continue
@@ -95,6 +114,8 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
                                bulk_threshold=settings.salesforce.bulk_threshold,
                                max_org_share=settings.salesforce.max_api_share_per_run)
         succeeded = {o.key for o in outcome.outcomes if o.success}
+        accepted |= succeeded
+        refused |= {o.key for o in outcome.outcomes if o.attempted and not o.success}
         with engine.begin() as conn:
             record_results(conn, context.run.run_id, object_name, "update", outcome.outcomes, now)
             remember_pushed(conn, plan.updates, succeeded, now)
@@ -102,7 +123,14 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
         metadata[f"{object_name.lower()}_push"] = outcome.as_metadata()
         if outcome.stopped_reason:
             context.log.warning("push of %s stopped: %s", object_name, outcome.stopped_reason)
+    salesforce_won = {(c.crm_id, c.field.lower()) for c in plan.conflicts.itertuples() if c.winner == "salesforce"}
+    statuses = {**edited.settled, **settle(edited.live, links, column_fields, plan.updates, accepted, refused,
+                                           salesforce_won)}
+    with engine.begin() as conn:
+        settle_edits(conn, statuses, now)
     metadata["records_rejected_or_not_sent"] = failed
+    metadata["marketing_edits_settled"] = {status: sum(1 for s, _ in statuses.values() if s == status)
+                                           for status in sorted({s for s, _ in statuses.values()})}
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -140,3 +168,56 @@ def activity_tasks(context: dg.AssetExecutionContext, salesforce: SalesforceReso
         remember_activities(conn, [{"activity_key": o.key, "event_id": by_key.get(o.key, o.key), "task_id": o.sf_id,
                                     "pushed_at": now} for o in outcome.outcomes if o.success])
     return dg.MaterializeResult(metadata={"tasks_planned": len(tasks), **counts, **outcome.as_metadata()})
+
+
+@dg.asset(
+    group_name=PUSH_GROUP,
+    kinds={"salesforce"},
+    deps=["engagement_events", "all_contacts", "sf_lead", "sf_contact"],
+    description=("New Leads in Salesforce for people who submitted a form and whom Salesforce does not hold, only "
+                 "when a list's push options say add_new (never for someone deleted in Salesforce). Each Lead is "
+                 "upserted on Marketing_Id__c, a stable key per person, so a retry never makes a second Lead; "
+                 "the next pull brings it into All Contacts and the list."),
+)
+def new_leads(context: dg.AssetExecutionContext, salesforce: SalesforceResource, marketing_db: MarketingDatabase,
+              sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
+    """Grain: one Lead per new person; source: form_submit events, all_contacts, contact_links, the mirrors."""
+    settings = sync_settings.load()
+    asking = [item for item in settings.lists if item.push.add_new]
+    if not asking:
+        return dg.MaterializeResult(metadata={"lists_asking": 0, "leads_planned": 0})
+    engine = marketing_db.engine()
+    now = datetime.now(UTC)
+    with engine.connect() as conn:
+        events = read_events(conn)
+        people = _people(conn)
+        links = pd.read_sql(sa.select(contact_links.c.email), conn)
+        mirrors = [read_mirror(conn, name) for name in ("Lead", "Contact")]
+        pushed = read_pushed_state(conn)
+    live = [m.loc[~m["is_deleted"], "email"] for m in mirrors if "email" in m]
+    deleted = [m.loc[m["is_deleted"], "email"] for m in mirrors if "email" in m]
+    known = pd.concat([people["email"], links["email"], *live], ignore_index=True)
+    candidates = new_people(events, known, pd.concat([pd.Series(dtype=object), *deleted]))
+    created_before = set(pushed.loc[pushed["field"] == LEAD_KEY_FIELD, "crm_id"])
+    candidates = candidates[~candidates["contact_key"].isin(created_before)].assign(crm_id=None)
+    creates = pd.concat([plan_creates(item, candidates) for item in asking]).drop_duplicates("contact_key")
+    metadata: dict[str, object] = {"lists_asking": len(asking), "new_people": len(candidates),
+                                   "leads_planned": len(creates)}
+    if creates.empty:
+        return dg.MaterializeResult(metadata=metadata)
+    fields = creates.drop(columns=["contact_key", "object"])
+    records = [{"attributes": {"type": "Lead"}, LEAD_KEY_FIELD: key, **values}
+               for key, values in zip(creates["contact_key"], fields.to_dict("records"), strict=True)]
+    connection = salesforce.connect()
+    outcome = push_records(connection.client, connection.usage, "Lead", records, operation="upsert",
+                           external_id_field=LEAD_KEY_FIELD, bulk_threshold=settings.salesforce.bulk_threshold,
+                           max_org_share=settings.salesforce.max_api_share_per_run)
+    succeeded = {o.key for o in outcome.outcomes if o.success}
+    keys = pd.DataFrame({"crm_id": creates["contact_key"], "crm_type": "Lead", "field": LEAD_KEY_FIELD,
+                         "value": creates["contact_key"]})
+    with engine.begin() as conn:
+        record_results(conn, context.run.run_id, "Lead", "create", outcome.outcomes, now)
+        remember_pushed(conn, keys, succeeded, now)
+    if outcome.stopped_reason:
+        context.log.warning("creating Leads stopped: %s", outcome.stopped_reason)
+    return dg.MaterializeResult(metadata={**metadata, **outcome.as_metadata()})

@@ -13,7 +13,7 @@ from sync_pipeline.defs.pull import FULL_SYNC_TAG
 from sync_pipeline.settings import SyncSettings
 
 SALESFORCE_RUN_TAG = {"sync_pipeline/salesforce": "sync"}
-SCORE_AND_PUSH = ("engagement_events", "lead_score_maintenance", "salesforce_push", "activity_tasks")
+SCORE_AND_PUSH = ("engagement_events", "lead_score_maintenance", "salesforce_push", "activity_tasks", "new_leads")
 
 
 def list_job_name(list_name: str) -> str:

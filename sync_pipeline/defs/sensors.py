@@ -7,9 +7,11 @@ import sqlalchemy as sa
 
 from sync_pipeline.defs.resources import MarketingDatabase
 from sync_pipeline.defs.scoring import events_folder
-from sync_pipeline.defs.schedules import SALESFORCE_RUN_TAG
+from sync_pipeline.defs.schedules import SALESFORCE_RUN_TAG, SCORE_AND_PUSH
 from sync_pipeline.store.engagement import pending_files
 from sync_pipeline.store.tables import engagement_events as events_table
+from sync_pipeline.store.tables import marketing_edits as edits_table
+from sync_pipeline.store.types import as_utc
 
 scoring_job = dg.define_asset_job(
     "scoring",
@@ -36,11 +38,11 @@ def new_engagement_events_sensor(context: dg.SensorEvaluationContext,
 
 push_job = dg.define_asset_job(
     "push_changes",
-    selection=dg.AssetSelection.assets("engagement_events", "lead_score_maintenance", "salesforce_push",
-                                       "activity_tasks"),
+    selection=dg.AssetSelection.assets(*SCORE_AND_PUSH),
     tags=SALESFORCE_RUN_TAG,
     description="Read new engagement events, recompute the scores (maintenance), and push what changed to "
-                "Salesforce: scores, opt-outs, bounces, allowed field edits and activity Tasks.",
+                "Salesforce: scores, opt-outs, bounces, allowed field edits, activity Tasks and the new Leads "
+                "lists ask for.",
 )
 
 # Events that change what Salesforce must hold right away, rather than at the next list sync.
@@ -52,16 +54,19 @@ URGENT_EVENTS = ("unsubscribe", "hard_bounce", "form_submit")
     minimum_interval_seconds=120,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Pushes marketing-side changes soon after they happen: when new unsubscribe, hard-bounce or "
-                "form-submit events have been ingested since the last push it started.",
+                "form-submit events have been ingested, or field edits recorded, since the last push it started.",
 )
 def marketing_changes_sensor(context: dg.SensorEvaluationContext,
                              marketing_db: MarketingDatabase) -> dg.SensorResult | dg.SkipReason:
     with marketing_db.engine().connect() as conn:
-        latest = conn.execute(sa.select(sa.func.max(events_table.c.ingested_at))
-                              .where(events_table.c.event_type.in_(URGENT_EVENTS))).scalar_one_or_none()
-    if latest is None:
-        return dg.SkipReason("no unsubscribe, bounce or form events ingested yet")
-    stamp = latest.isoformat()
+        latest_event = conn.execute(sa.select(sa.func.max(events_table.c.ingested_at))
+                                    .where(events_table.c.event_type.in_(URGENT_EVENTS))).scalar_one_or_none()
+        latest_edit = conn.execute(sa.select(sa.func.max(edits_table.c.changed_at))
+                                   .where(edits_table.c.status == "pending")).scalar_one_or_none()
+    stamps = [as_utc(t).isoformat() for t in (latest_event, latest_edit) if t is not None]
+    if not stamps:
+        return dg.SkipReason("no unsubscribe, bounce or form events ingested and no field edits recorded yet")
+    stamp = max(stamps)
     if context.cursor and stamp <= context.cursor:
         return dg.SkipReason("no new marketing-side changes since the last push")
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"changes-{stamp}")], cursor=stamp)

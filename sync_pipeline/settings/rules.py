@@ -123,6 +123,36 @@ def list_pushes_agree_with_mapping(lists: tuple[ListSettings, ...], mapping: Map
     return problems
 
 
+def list_pushes_are_possible(lists: tuple[ListSettings, ...], mapping: Mapping[str, FieldMapping]) -> list[str]:
+    """A list pushes only what the marketing side holds a value for, and creates only Leads.
+
+    The value a list pushes lives in All Contacts, so the field must be mapped on the list's object; campaign and
+    report lists mix Leads and Contacts, so fields are pushed from a list of {object: Lead} or {object: Contact}.
+    New records are always Leads (a Contact needs an Account the marketing side does not own).
+    """
+    problems = []
+    for item in lists:
+        key = f"{list_key(item.name)}.push"
+        if item.push.add_new and item.object_name != "Lead":
+            problems.append(problem(
+                f"{key}.add_new", "new records are created as Leads, and this list is not a list of Leads",
+                "set add_new: true on a list with source {object: Lead}, or set it to false here"))
+        if item.push.update_fields and item.object_name is None:
+            problems.append(problem(
+                f"{key}.update_fields", f"a {item.source.kind} list holds Leads and Contacts alike, so it cannot push "
+                "fields", "push fields from a list with source {object: Lead} or {object: Contact}, or empty this"))
+            continue
+        for field in item.push.update_fields:
+            if item.object_name and not any(same_field(e.field_on(item.object_name), field) for e in mapping.values()):
+                problems.append(problem(
+                    f"{key}.update_fields",
+                    f"{field!r} is not mapped on {item.object_name} in contact_mapping, so the marketing database "
+                    "holds no value to push",
+                    f"map it (contact_mapping.<name>: {{{item.object_name.lower()}: {field}, allow_push: true}}), "
+                    f"or remove {field} from this list's push.update_fields"))
+    return problems
+
+
 def opt_out_agrees_with_mapping(opt_out: OptOutSettings, mapping: Mapping[str, FieldMapping]) -> list[str]:
     """The opt-out field is synced by the opt_out block; a mapping may repeat it only with the same direction."""
     expected = OPT_OUT_AS_MAPPING[opt_out.direction]
@@ -204,6 +234,9 @@ CROSS_RULES: tuple[CrossRule, ...] = (
     CrossRule(frozenset({"lists"}), lambda s: list_names_are_unique(s.lists)),
     CrossRule(
         frozenset({"lists", "contact_mapping"}), lambda s: list_pushes_agree_with_mapping(s.lists, s.contact_mapping)
+    ),
+    CrossRule(
+        frozenset({"lists", "contact_mapping"}), lambda s: list_pushes_are_possible(s.lists, s.contact_mapping)
     ),
     CrossRule(
         frozenset({"opt_out", "contact_mapping"}), lambda s: opt_out_agrees_with_mapping(s.opt_out, s.contact_mapping)

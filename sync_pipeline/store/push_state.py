@@ -10,7 +10,15 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from sync_pipeline.store.tables import consent_ledger, push_conflicts, push_results, pushed_activities, pushed_state
+from sync_pipeline.store.tables import (
+    all_contacts,
+    consent_ledger,
+    marketing_edits,
+    push_conflicts,
+    push_results,
+    pushed_activities,
+    pushed_state,
+)
 from sync_pipeline.store.upsert import bulk_upsert
 
 
@@ -71,3 +79,38 @@ def pushed_activity_keys(conn: sa.Connection) -> set[str]:
 
 def remember_activities(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
     return bulk_upsert(conn, pushed_activities, rows, ["activity_key"]) if rows else 0
+
+
+def record_edit(conn: sa.Connection, contact_key: str, column_name: str, value: Any, changed_at: datetime,
+                source: str) -> int:
+    """A marketing-side edit of one All Contacts cell, pending until the push settles it; returns its edit_id.
+
+    The cell's current value is kept as ``old_value``: Salesforce holding anything else at push time means it
+    changed there too (a two-way conflict)."""
+    old = None
+    if column_name in all_contacts.c:
+        old = conn.execute(sa.select(all_contacts.c[column_name]).where(all_contacts.c.contact_key == contact_key)
+                           ).scalar_one_or_none()
+    row = {"contact_key": contact_key, "column_name": column_name, "value": json.dumps(value, default=str),
+           "old_value": json.dumps(old, default=str), "changed_at": changed_at, "source": source,
+           "status": "pending"}
+    return int(conn.execute(sa.insert(marketing_edits).returning(marketing_edits.c.edit_id), row).scalar_one())
+
+
+def pending_edits(conn: sa.Connection) -> pd.DataFrame:
+    frame = pd.read_sql(sa.select(marketing_edits).where(marketing_edits.c.status == "pending"), conn)
+    for column in ("value", "old_value"):
+        frame[column] = frame[column].map(lambda v: None if v is None else json.loads(v))
+    frame["changed_at"] = pd.to_datetime(frame["changed_at"], utc=True)
+    return frame
+
+
+def settle_edits(conn: sa.Connection, statuses: dict[int, tuple[str, str]], at: datetime) -> int:
+    """Record how each edit ended: edit_id → (status, reason)."""
+    if not statuses:
+        return 0
+    statement = (sa.update(marketing_edits).where(marketing_edits.c.edit_id == sa.bindparam("b_edit_id"))
+                 .values(status=sa.bindparam("b_status"), reason=sa.bindparam("b_reason"), settled_at=at))
+    conn.execute(statement, [{"b_edit_id": edit_id, "b_status": status, "b_reason": reason or None}
+                             for edit_id, (status, reason) in statuses.items()])
+    return len(statuses)

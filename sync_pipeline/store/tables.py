@@ -249,3 +249,21 @@ pushed_activities = sa.Table(
     sa.Column("task_id", sa.String(SALESFORCE_ID_LENGTH), nullable=True),
     sa.Column("pushed_at", UtcDateTime, nullable=False),
 )
+
+# Field edits made on the marketing side (by a form, an import or an analyst), waiting for the push to send them.
+# status: pending → pushed | salesforce_won (a two-way conflict the rule gave to Salesforce) | not_pushable (the
+# settings do not let the field be pushed) | rejected (Salesforce refused it; push_results has the error).
+marketing_edits = sa.Table(
+    "marketing_edits",
+    metadata,
+    sa.Column("edit_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("contact_key", sa.String(SALESFORCE_ID_LENGTH), nullable=False, index=True),
+    sa.Column("column_name", sa.String(FIELD_NAME_LENGTH), nullable=False),
+    sa.Column("value", sa.Text, nullable=True),  # JSON, so the type survives
+    sa.Column("old_value", sa.Text, nullable=True),  # JSON: what All Contacts held when the edit was made
+    sa.Column("changed_at", UtcDateTime, nullable=False),
+    sa.Column("source", sa.String(80), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("settled_at", UtcDateTime, nullable=True),
+)

@@ -23,10 +23,14 @@ from sync_pipeline.sync.mirror import mirror_column
 OBJECTS = ("Lead", "Contact")
 # Columns every record of a person carries; other mapped columns only go to the person's primary record.
 PERSON_WIDE = frozenset({"lead_score", "opted_out", "hard_bounce_reason", "hard_bounced_at"})
+SF_PREFIX = "sf__"
 
 
 def field_columns(settings: SyncSettings, object_name: str) -> dict[str, str]:
-    """Salesforce field → All Contacts column whose value the marketing side wants in it (score, push, two-way)."""
+    """Salesforce field → All Contacts column whose value the marketing side wants in it: score, push and two-way
+    fields, and the allow-push fields a list of this object names in push.update_fields."""
+    listed = {name.lower() for item in settings.lists if item.object_name == object_name
+              for name in item.push.update_fields}
     out: dict[str, str] = {}
     for column, mapping in settings.contact_mapping.items():
         field = mapping.field_on(object_name)
@@ -34,7 +38,7 @@ def field_columns(settings: SyncSettings, object_name: str) -> dict[str, str]:
             continue
         if mapping.type == "score":
             out[field] = "lead_score"
-        elif mapping.direction in ("push", "two_way"):
+        elif mapping.direction in ("push", "two_way") or (mapping.allow_push and field.lower() in listed):
             out[field] = column
     if settings.opt_out.direction in ("push", "both"):
         out[settings.opt_out.field] = "opted_out"
@@ -95,8 +99,10 @@ def desired_values(settings: SyncSettings, people: pd.DataFrame, links: pd.DataF
             continue
         fields = [mirror_column(f) for f in field_columns(settings, object_name) if mirror_column(f) in mirror]
         conversion = ["isconverted", "convertedcontactid"] if object_name == "Lead" else []
-        records = links[links["crm_type"] == object_name].merge(
-            mirror[list(dict.fromkeys(["id", "is_deleted", *conversion, *fields]))], left_on="crm_id", right_on="id")
+        # Mirror columns get a prefix: a marketing column may share a mirror column's name (``title``, ``phone``).
+        current = mirror[list(dict.fromkeys(["id", "is_deleted", *conversion, *fields]))].rename(
+            columns={name: SF_PREFIX + name for name in fields})
+        records = links[links["crm_type"] == object_name].merge(current, left_on="crm_id", right_on="id")
         records = records[~records["is_deleted"]]
         merged = records.merge(people, on="contact_key", how="inner", suffixes=("", "_person"))
         out = pd.DataFrame({"crm_id": merged["crm_id"], "crm_type": object_name, "contact_key": merged["contact_key"],
@@ -108,8 +114,8 @@ def desired_values(settings: SyncSettings, people: pd.DataFrame, links: pd.DataF
         for field, column in field_columns(settings, object_name).items():
             if column in merged:
                 values = merged[column]
-                if primary is not None and column not in PERSON_WIDE and mirror_column(field) in merged:
-                    values = values.where(primary, merged[mirror_column(field)])
+                if primary is not None and column not in PERSON_WIDE and SF_PREFIX + mirror_column(field) in merged:
+                    values = values.where(primary, merged[SF_PREFIX + mirror_column(field)])
                 if column == "lead_score":
                     values = values.map(lambda v: None if pd.isna(v) else int(v))
                 if column in ("hard_bounce_reason", "hard_bounced_at"):

@@ -13,3 +13,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'marketing.db'}"
     return request.getfixturevalue("postgres_database")()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite marketing database, for tests of ordering and triggers: what differs between the backends
+    (COPY, upserts, types) is covered by the tests that take ``database_url``."""
+    return f"sqlite:///{tmp_path / 'marketing.db'}"

@@ -148,6 +148,8 @@ def test_a_pushed_field_must_be_updateable(entry, phrases):
     data["contact_mapping"]["owner_ref"] = {"lead": "Owner_ID__c", **entry}
     if entry["type"] != "score":
         data["contact_mapping"]["lead_score"] = {"lead": "Behavior_Score__c", "type": "score"}
+    else:  # the score moved to another field: the list no longer has a mapped Behavior_Score__c to push
+        data["lists"][0]["push"]["update_fields"] = []
 
     problems = check_against_describe(parse_settings(data), org())
 
@@ -183,6 +185,7 @@ def test_a_list_cannot_push_a_read_only_field():
     data = valid_data()
     data["lists"][0]["columns"].append("Owner_ID__c")
     data["lists"][0]["push"]["update_fields"].append("Owner_ID__c")
+    data["contact_mapping"]["owner_ref"] = {"lead": "Owner_ID__c", "type": "text", "allow_push": True}
 
     problems = check_against_describe(parse_settings(data), org())
 
@@ -193,7 +196,8 @@ def test_a_list_cannot_push_a_read_only_field():
         "this list pushes it",
         "remove Owner_ID__c from push.update_fields",
     )
-    assert len(problems) == 1
+    find_problem(problems, "contact_mapping.owner_ref.lead", "allow_push: true lets lists push it")
+    assert len(problems) == 2
 
 
 def test_opt_out_and_hard_bounce_fields_must_exist_and_be_writable():

@@ -349,6 +349,46 @@ def test_rule_7_allow_push_lets_a_list_push_a_pull_field():
     assert not settings.contact_mapping["company"].pushes
 
 
+def test_rule_7_a_list_pushes_only_fields_mapped_on_its_object():
+    data = valid_data()
+    data["lists"][0]["columns"].append("Title")
+    data["lists"][0]["push"]["update_fields"] = ["Title"]
+
+    find_problem(
+        problems_of(data),
+        'lists["Leads"].push.update_fields',
+        "'Title' is not mapped on Lead in contact_mapping, so the marketing database holds no value to push",
+        "contact_mapping.<name>: {lead: Title, allow_push: true}",
+    )
+    data["contact_mapping"]["title"] = {"lead": "Title", "type": "text", "allow_push": True}
+    assert parse_settings(data).lists[0].push.update_fields == ("Title",)
+
+
+def test_rule_7_a_campaign_or_report_list_cannot_push_fields():
+    data = valid_data()
+    data["lists"][2]["push"] = {"update_fields": ["Email"]}
+
+    find_problem(problems_of(data), 'lists["Active Opps"].push.update_fields',
+                 "a report list holds Leads and Contacts alike, so it cannot push fields",
+                 "push fields from a list with source {object: Lead} or {object: Contact}")
+
+
+@pytest.mark.parametrize("index", [1, 2])
+def test_rule_7_only_a_list_of_leads_creates_records(index):
+    data = valid_data()
+    data["lists"][index]["push"] = {"add_new": True}
+    name = data["lists"][index]["name"]
+
+    problems = problems_of(data)
+
+    find_problem(problems, f'lists["{name}"].push.add_new', "new records are created as Leads",
+                 "set add_new: true on a list with source {object: Lead}")
+    assert len(problems) == 1
+    data["lists"][index]["push"] = {"add_new": False}
+    data["lists"][0]["push"]["add_new"] = True
+    assert parse_settings(data).lists[0].push.add_new
+
+
 def test_rule_7_the_opt_out_field_mapped_with_another_direction():
     data = valid_data()
     data["opt_out"] = {"field": "HasOptedOutOfEmail", "direction": "push"}

@@ -54,6 +54,16 @@ def test_field_columns_cover_score_push_fields_consent_and_bounce() -> None:
     assert all("." not in field for field in field_columns(SETTINGS, "Contact"))  # no relationship path
 
 
+def test_field_columns_add_an_allow_push_field_only_where_a_list_of_that_object_pushes_it() -> None:
+    data = yaml.safe_load((ROOT / "data" / "sync.yaml").read_text())
+    data["contact_mapping"]["phone"]["allow_push"] = True
+    assert "Phone" not in field_columns(parse_settings(data), "Lead")  # allowed, but no list asks
+    data["lists"][0]["push"]["update_fields"].append("Phone")  # SFDC Master Leads pushes Phone
+    settings = parse_settings(data)
+    assert field_columns(settings, "Lead")["Phone"] == "phone"
+    assert "Phone" not in field_columns(settings, "Contact")  # the Contacts list does not push it
+
+
 def test_marketing_events_take_the_latest_unsubscribe_and_bounce() -> None:
     events = pd.DataFrame({"email": ["a@example.com"] * 3 + ["nobody@example.com"],
                            "event_type": ["unsubscribe", "unsubscribe", "hard_bounce", "unsubscribe"],
@@ -72,6 +82,16 @@ def test_desired_values_score_to_every_record_names_to_the_primary_only() -> Non
     assert desired.loc["00QC", "FirstName"] == "Annie"  # a duplicate keeps its own name: nothing to send
     assert desired.loc["003B", "HasOptedOutOfEmail"]  # consent goes to every record of the person
     assert desired.loc["003B", "Behavior_Score__c"] is None
+
+
+def test_a_marketing_column_named_like_a_mirror_column_keeps_the_marketing_value() -> None:
+    people = _people().assign(title=["Marketing Title", None])  # ``title`` is also the mirror column of Title
+    mirrors = _mirrors()
+    mirrors["Lead"]["title"] = ["Sales Title", "Other"]
+    desired = desired_values(SETTINGS, people, LINKS, mirrors)  # title is two_way in the demo settings
+    titles = dict(zip(desired["crm_id"], desired["Title"], strict=True))
+    assert titles["00QA"] == "Marketing Title"  # the person's primary record: the marketing value
+    assert titles["00QC"] == "Other"  # a second record of the person keeps its own value
 
 
 def test_salesforce_side_frames() -> None:
