@@ -17,10 +17,12 @@ from sync_pipeline.store.push_state import (
     pushed_activity_keys,
     read_ledger,
     read_pushed_state,
+    read_refusals,
     record_conflicts,
     record_results,
     remember_activities,
     remember_pushed,
+    remember_refusals,
     settle_edits,
 )
 from sync_pipeline.store.tables import all_contacts as all_contacts_table
@@ -73,6 +75,7 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
         pushed = read_pushed_state(conn)
         ledger = read_ledger(conn)
         edits = pending_edits(conn)
+        refusals = read_refusals(conn)
 
     # Consent and bounces from the marketing side's evidence (events), then what Salesforce says.
     people = with_marketing_evidence(people, marketing_events(people, events))
@@ -92,10 +95,11 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
     desired = desired_values(settings, edited.people, links, mirrors)
     baseline = pd.concat([pushed, edited.baselines], ignore_index=True)  # an edited cell's baseline: its old value
     plan = plan_push(desired, baseline, salesforce_now(desired, mirrors), settings,
-                     local_changed_at=edited.local_changed_at, now=now)
+                     local_changed_at=edited.local_changed_at, now=now, refused=refusals)
     metadata: dict[str, object] = {"records_planned": len(plan.records), "fields_planned": len(plan.updates),
                                    "conflicts": len(plan.conflicts), "consent_changes": len(consent.ledger_entries),
-                                   "marketing_edits": len(edits)}
+                                   "marketing_edits": len(edits),
+                                   "skipped_refused_before": plan.counts.get("skipped_refused", 0)}
     failed = 0
     accepted: set[str] = set()
     refused: set[str] = set()
@@ -115,10 +119,11 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
                                max_org_share=settings.salesforce.max_api_share_per_run)
         succeeded = {o.key for o in outcome.outcomes if o.success}
         accepted |= succeeded
-        refused |= {o.key for o in outcome.outcomes if o.attempted and not o.success}
+        refused |= {o.key for o in outcome.outcomes if o.refused}
         with engine.begin() as conn:
             record_results(conn, context.run.run_id, object_name, "update", outcome.outcomes, now)
             remember_pushed(conn, plan.updates, succeeded, now)
+            remember_refusals(conn, plan.updates, outcome.outcomes, now)
         failed += outcome.failed + outcome.not_attempted
         metadata[f"{object_name.lower()}_push"] = outcome.as_metadata()
         if outcome.stopped_reason:

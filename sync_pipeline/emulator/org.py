@@ -483,7 +483,7 @@ class Org:
     def _rules(self, spec: ObjectSpec, merged: dict[str, Any], clean: dict[str, Any],
                creating: bool) -> list[SaveError]:
         errors = []
-        email = clean.get("Email")
+        email = merged.get("Email")  # a validation rule sees the record as it would be saved, not only the change
         domain = self.reject_email_domain
         if domain and isinstance(email, str) and email.lower().endswith("@" + domain.lower()):
             errors.append(SaveError("FIELD_CUSTOM_VALIDATION_EXCEPTION",

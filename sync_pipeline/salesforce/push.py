@@ -10,7 +10,8 @@ a test):
 2. **Per-record failures** carry Salesforce's error code and message (``REQUIRED_FIELD_MISSING``,
    ``INVALID_EMAIL_ADDRESS``, ``STRING_TOO_LONG``, ``FIELD_CUSTOM_VALIDATION_EXCEPTION``, ``DUPLICATE_VALUE``,
    ``CANNOT_UPDATE_CONVERTED_LEAD``, ``ENTITY_IS_DELETED``, ``INVALID_CROSS_REFERENCE_KEY``...). Such failures are
-   recorded and not retried: sending the same values again gives the same answer.
+   recorded and not retried: sending the same values again gives the same answer (``RecordOutcome.refused``; the
+   push plan sends such a value again only once it changed).
 3. **Locked rows** (``UNABLE_TO_LOCK_ROW``) are sent again: a second attempt after 0.2 s, a third after 0.5 s in
    chunks half as large (lock contention comes from records sharing a parent in one transaction). A record still
    locked after three attempts is left failed with code ``UNABLE_TO_LOCK_ROW``, for the next run to send again.
@@ -79,10 +80,17 @@ class RecordOutcome:
     error_code: str | None = None
     error_message: str | None = None
     attempts: int = 0
+    answered: bool = False  # Salesforce answered for this record itself (not a failed call, not unsent)
 
     @property
     def attempted(self) -> bool:
         return self.error_code not in NOT_ATTEMPTED
+
+    @property
+    def refused(self) -> bool:
+        """Salesforce refused the record's values (validation, duplicate, converted Lead...): sending the same
+        values again gives the same answer. A locked row is not refused: it may go through next time."""
+        return self.answered and not self.success and self.error_code != LOCKED
 
 
 @dataclass(frozen=True)
@@ -242,7 +250,8 @@ class _Pusher:
             else:
                 error = (answer.get("errors") or [{}])[0]
                 self._set(index, False, sf_id=answer.get("id"), error_code=error.get("statusCode") or "UNKNOWN",
-                          error_message="; ".join(e.get("message", "") for e in answer.get("errors") or []))
+                          error_message="; ".join(e.get("message", "") for e in answer.get("errors") or []),
+                          answered=True)
 
     def _bulk(self, indices: list[int]) -> None:
         rows = [self._csv_record(i) for i in indices]
@@ -275,7 +284,8 @@ class _Pusher:
                 index = _take(waiting, row, ("sf__Id", "sf__Error"))
                 if index is not None:
                     code, message = _bulk_error(row.get("sf__Error") or "")
-                    self._set(index, False, sf_id=row.get("sf__Id") or None, error_code=code, error_message=message)
+                    self._set(index, False, sf_id=row.get("sf__Id") or None, error_code=code, error_message=message,
+                              answered=True)
         for left in waiting.values():
             for index in left:
                 self._set(index, False, error_code=NO_RESULT, error_message="the Bulk job returned no result for it")
@@ -361,7 +371,7 @@ class _Pusher:
                                        attempts=self.attempts[index])
             elif result.attempts != self.attempts[index]:
                 result = RecordOutcome(result.key, result.success, result.created, result.sf_id, result.error_code,
-                                       result.error_message, self.attempts[index])
+                                       result.error_message, self.attempts[index], result.answered)
             out.append(result)
         return out
 

@@ -15,6 +15,7 @@ from sync_pipeline.store.tables import (
     consent_ledger,
     marketing_edits,
     push_conflicts,
+    push_refusals,
     push_results,
     pushed_activities,
     pushed_state,
@@ -114,3 +115,21 @@ def settle_edits(conn: sa.Connection, statuses: dict[int, tuple[str, str]], at: 
     conn.execute(statement, [{"b_edit_id": edit_id, "b_status": status, "b_reason": reason or None}
                              for edit_id, (status, reason) in statuses.items()])
     return len(statuses)
+
+
+def read_refusals(conn: sa.Connection) -> pd.DataFrame:
+    frame = pd.read_sql(sa.select(push_refusals), conn)
+    frame["value"] = frame["value"].map(lambda v: None if v is None else json.loads(v))
+    return frame
+
+
+def remember_refusals(conn: sa.Connection, updates: pd.DataFrame, outcomes: Iterable[Any], at: datetime) -> int:
+    """Values of refused records are kept (not sent again until they change); accepted records clear theirs."""
+    refused = {o.key: o.error_code for o in outcomes if o.refused}
+    accepted = [o.key for o in outcomes if o.success]
+    if accepted:
+        conn.execute(sa.delete(push_refusals).where(push_refusals.c.crm_id.in_(accepted)))
+    rows = [{"crm_id": row.crm_id, "field": row.field, "value": json.dumps(row.value, default=str),
+             "error_code": refused[row.crm_id], "refused_at": at}
+            for row in updates.itertuples() if row.crm_id in refused]
+    return bulk_upsert(conn, push_refusals, rows, ["crm_id", "field"]) if rows else 0

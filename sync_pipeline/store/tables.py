@@ -250,6 +250,17 @@ pushed_activities = sa.Table(
     sa.Column("pushed_at", UtcDateTime, nullable=False),
 )
 
+# Values Salesforce refused (validation rule, duplicate rule, converted Lead...): not sent again until they change.
+push_refusals = sa.Table(
+    "push_refusals",
+    metadata,
+    sa.Column("crm_id", sa.String(SALESFORCE_ID_LENGTH), primary_key=True),
+    sa.Column("field", sa.String(FIELD_NAME_LENGTH), primary_key=True),
+    sa.Column("value", sa.Text, nullable=True),  # JSON
+    sa.Column("error_code", sa.String(80), nullable=False),
+    sa.Column("refused_at", UtcDateTime, nullable=False),
+)
+
 # Field edits made on the marketing side (by a form, an import or an analyst), waiting for the push to send them.
 # status: pending → pushed | salesforce_won (a two-way conflict the rule gave to Salesforce) | not_pushable (the
 # settings do not let the field be pushed) | rejected (Salesforce refused it; push_results has the error).

@@ -18,6 +18,9 @@ mirror, ``salesforce_now``). The rules, in order (each is a test):
    not when Salesforce already holds it. Values are compared normalized (:func:`same_value`): numbers numerically
    (42, "42" and 42.0 are equal), booleans as bools ("true" is True), date-times as instants, strings exactly,
    and missing (None, NaN, "") equals missing. Nothing changed → an empty plan and zero API calls.
+   A value Salesforce refused for the record (``refused``: a validation or duplicate rule, a converted Lead) is not
+   sent again while it stays the same (counted as ``skipped_refused``): the answer would be the same; a changed
+   value is sent.
 5. **Two-way conflicts.** A ``two_way`` field whose Salesforce value and desired value both differ from the last
    pushed value (and from each other) changed on both sides; ``conflict_rule`` decides: ``most_recent`` compares the
    record's SystemModstamp with the local change time (``local_changed_at`` per crm_id, else ``now``) and the newer
@@ -268,12 +271,14 @@ def plan_push(
     *,
     local_changed_at: pd.Series | None,
     now: datetime,
+    refused: pd.DataFrame | None = None,
 ) -> PushPlan:
     """The values to write to Salesforce (see the module rules).
 
     ``desired``: crm_id, crm_type (Lead/Contact), contact_key, optional converted_contact_id and is_deleted, and one
     column per Salesforce field. ``pushed_state``: crm_id, field, value, pushed_at. ``salesforce_now``: crm_id, field,
     value, system_modstamp. ``local_changed_at``: crm_id → when the marketing side last changed the record.
+    ``refused``: crm_id, field, value of the values Salesforce refused.
     """
     counts: dict[str, int] = {}
     pushable = {obj: {name.lower() for name in pushable_fields(settings, obj)} for obj in OBJECTS}
@@ -281,10 +286,11 @@ def plan_push(
     pushed = _lookup(pushed_state, ("value",))
     current = _lookup(salesforce_now, ("value", "system_modstamp"))
     changed_at = {} if local_changed_at is None else local_changed_at.to_dict()
+    refusals = _lookup(refused, ("value",)) if refused is not None else {}
 
     updates: list[dict[str, Any]] = []
     conflicts: list[dict[str, Any]] = []
-    skipped_pull_only = already_there = 0
+    skipped_pull_only = already_there = skipped_refused = 0
     for cell in _cells(desired, settings, counts):
         crm_id, crm_type, name, value = cell["crm_id"], cell["crm_type"], cell["field"], cell["value"]
         key = (crm_id, name.lower())
@@ -298,6 +304,9 @@ def plan_push(
         sf_value, sf_stamp = current.get(key, (None, None))
         if in_salesforce and same_value(value, sf_value):
             already_there += 1
+            continue
+        if key in refusals and same_value(value, refusals[key][0]):
+            skipped_refused += 1
             continue
         if name.lower() in two_way[crm_type] and in_salesforce and not same_value(sf_value, last):
             local = changed_at.get(cell["source_id"], changed_at.get(crm_id))
@@ -329,6 +338,7 @@ def plan_push(
         conflicts=len(conflicts),
         skipped_pull_only=skipped_pull_only,
         already_in_salesforce=already_there,
+        skipped_refused=skipped_refused,
     )
     return PushPlan(
         updates=update_frame.reset_index(drop=True),

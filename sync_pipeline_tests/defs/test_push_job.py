@@ -163,8 +163,9 @@ def test_marketing_changes_sensor_requests_a_push_once_per_change(org: RunningEm
 
 
 def test_a_faulty_org_converges_to_the_state_of_a_clean_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """5xx answers, reset connections and locked rows: re-running until the job succeeds, then once more after the
-    locks are released, leaves Salesforce as a clean run does; the locked records are in push_results meanwhile."""
+    """5xx answers, reset connections, locked rows and a validation rule: re-running until the job succeeds, then
+    once more after the transient faults and locks are gone, leaves Salesforce as a clean run does, except for the
+    records the validation rule refuses, which are in push_results and are not sent again."""
     import sync_pipeline.salesforce.push as push_module
 
     monkeypatch.setattr(push_module, "_pause", lambda seconds: None)
@@ -172,6 +173,7 @@ def test_a_faulty_org_converges_to_the_state_of_a_clean_one(tmp_path: Path, monk
     folder.mkdir()
     monkeypatch.setenv("ENGAGEMENT_EVENTS_DIR", str(folder))
     states = []
+    refused: set[str] = set()
     for faulty in (False, True):
         url = f"sqlite:///{tmp_path / f'marketing-{faulty}.db'}"
         for old in folder.iterdir():
@@ -182,21 +184,36 @@ def test_a_faulty_org_converges_to_the_state_of_a_clean_one(tmp_path: Path, monk
             locked = [r["Id"] for r in sf.query("SELECT Id FROM Lead WHERE IsConverted = false AND IsDeleted = false "
                                                 "ORDER BY Id LIMIT 3")["records"]]
             if faulty:
-                org.admin("POST", "faults", {"error_rate": 0.05, "reset_rate": 0.02, "lock_ids": locked})
+                # The org's validation rule refuses every save of a record with an address at example.net.
+                org.admin("POST", "faults", {"error_rate": 0.05, "reset_rate": 0.02, "lock_ids": locked,
+                                             "reject_email_domain": "example.net"})
                 for _ in range(8):
                     if _run(org, url, instance, expect_success=None).success:
                         break
                 rejected = _rows(url, "SELECT DISTINCT crm_id FROM push_results WHERE error_code = 'UNABLE_TO_LOCK_ROW'")
                 assert {row[0] for row in rejected} & set(locked)
                 org.admin("POST", "faults", {"error_rate": 0.0, "reset_rate": 0.0, "lock_ids": []})
+                refused = {row[0] for row in _rows(
+                    url, "SELECT DISTINCT crm_id FROM push_results WHERE error_code = 'FIELD_CUSTOM_VALIDATION_EXCEPTION'")}
+                at_domain = {r["Id"] for r in [
+                    *sf.query_all("SELECT Id FROM Lead WHERE Email LIKE '%@example.net'")["records"],
+                    *sf.query_all("SELECT Id FROM Contact WHERE Email LIKE '%@example.net'")["records"]]}
+                assert refused and refused <= at_domain
+                results_before = _rows(url, "SELECT COUNT(*) FROM push_results")[0][0]
             _run(org, url, instance)
+            if faulty:  # the refused values are not sent again: the answer would be the same
+                assert _rows(url, "SELECT COUNT(*) FROM push_results WHERE id > :n AND error_code = "
+                                  "'FIELD_CUSTOM_VALIDATION_EXCEPTION'", n=results_before)[0][0] == 0
             leads = sf.query_all("SELECT Id, Behavior_Score__c, HasOptedOutOfEmail FROM Lead")["records"]
             contacts = sf.query_all("SELECT Id, Behavior_Score__c, HasOptedOutOfEmail FROM Contact")["records"]
             tasks = sf.query_all("SELECT Marketing_Activity_Key__c FROM Task")["records"]
             states.append(({r["Id"]: (r["Behavior_Score__c"], r["HasOptedOutOfEmail"]) for r in [*leads, *contacts]},
                            sorted(t["Marketing_Activity_Key__c"] for t in tasks)))
-    assert states[0] == states[1]
-
+    clean, faulty_state = states
+    assert {k: v for k, v in clean[0].items() if k not in refused} == {
+        k: v for k, v in faulty_state[0].items() if k not in refused}
+    assert clean[1] == faulty_state[1]
+    assert any(clean[0][k] != faulty_state[0][k] for k in refused)  # the refused records kept their old values
 
 def test_a_push_killed_midway_leaves_no_duplicate_task_and_no_lost_opt_out(org: RunningEmulator,
                                                                             monkeypatch: pytest.MonkeyPatch,

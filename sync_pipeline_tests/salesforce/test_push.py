@@ -84,6 +84,19 @@ def test_450_score_updates_take_three_collections_calls(emu: RunningEmulator) ->
     assert all(scores[r["Id"]] == r["Behavior_Score__c"] for r in records)
 
 
+def test_an_expired_session_mid_push_relogs_once_and_loses_nothing(emu: RunningEmulator) -> None:
+    conn = _connect(emu)
+    ids = _live_leads(emu, 450)
+    records = _score_updates(ids)
+    logins = emu.admin("GET", "stats")["logins"]
+    emu.admin("POST", "faults", {"expire_sessions": True})  # the session the push holds is no longer valid
+    outcome = _push(conn, records)
+    assert outcome.succeeded == 450 and outcome.failed == 0
+    assert emu.admin("GET", "stats")["logins"] == logins + 1  # one re-login, then the same session for the rest
+    scores = _scores(emu)
+    assert all(scores[r["Id"]] == r["Behavior_Score__c"] for r in records)
+
+
 def test_nothing_to_push_makes_no_call(emu: RunningEmulator) -> None:
     conn = _connect(emu)
     outcome = _push(conn, [])
@@ -139,6 +152,7 @@ def test_validation_errors_are_recorded_not_retried_and_the_rest_succeed(emu: Ru
     assert codes == {ids[0]: "INVALID_EMAIL_ADDRESS", ids[1]: "STRING_TOO_LONG",
                      ids[2]: "FIELD_CUSTOM_VALIDATION_EXCEPTION", ids[3]: "CANNOT_UPDATE_CONVERTED_LEAD",
                      deleted: "ENTITY_IS_DELETED"}
+    assert {o.key for o in outcome.outcomes if o.refused} == set(codes)  # answered for the record: not retried
     assert "blocked.test" in outcome.outcomes[2].error_message
     assert "max length=80" in outcome.outcomes[1].error_message
     assert outcome.api_calls == 1 and outcome.retried == 0
@@ -157,6 +171,7 @@ def test_locked_records_are_retried_then_recorded_and_go_through_once_unlocked(e
     outcome = _push(conn, records)
     failed = {o.key: (o.error_code, o.attempts) for o in outcome.outcomes if not o.success}
     assert failed == {locked[0]: (LOCKED, 3), locked[1]: (LOCKED, 3)}
+    assert not any(o.refused for o in outcome.outcomes)  # a locked row may go through next time
     # the first call; the two locked records together after 0.2 s; then in halves (one call each) after 0.5 s
     assert outcome.api_calls == 4
     assert outcome.retried == 2 and outcome.succeeded == 8

@@ -22,6 +22,7 @@ STORE_TABLES = {
     "org_state", "sync_state", "quarantine", "all_contacts", "contact_links", "list_members", "sales_users",
     "report_rows", "report_pulls", "engagement_events", "ingested_files", "pushed_state", "push_results",
     "consent_ledger", "push_conflicts", "pushed_activities", "marketing_edits",
+    "push_refusals",
 }
 WRITES = ("CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE")
 

@@ -118,7 +118,7 @@ def test_nothing_changed_gives_an_empty_plan():
     assert result.records == [] and result.updates.empty and result.conflicts.empty
     assert result.counts == {
         "records": 0, "fields": 0, "conflicts": 0, "skipped_pull_only": 0, "retargeted": 0,
-        "skipped_deleted": 0, "already_in_salesforce": 0,
+        "skipped_deleted": 0, "already_in_salesforce": 0, "skipped_refused": 0,
     }
 
 
@@ -129,6 +129,17 @@ def test_changed_score_is_sent_as_a_collections_record():
     assert sent(result) == [("00Q1", "Behavior_Score__c", 57)]
     assert result.records == [{"attributes": {"type": "Lead"}, "Id": "00Q1", "Behavior_Score__c": 57}]
     assert result.counts["records"] == 1 and result.counts["fields"] == 1
+
+
+def test_a_refused_value_is_not_sent_again_until_it_changes():
+    p = pushed(("00Q1", "Behavior_Score__c", 42))
+    refused = pd.DataFrame([("00Q1", "Behavior_Score__c", 57)], columns=["crm_id", "field", "value"])
+    same = plan_push(desired({"crm_id": "00Q1", "Behavior_Score__c": 57.0}), p, in_salesforce(), settings(),
+                     local_changed_at=None, now=NOW, refused=refused)
+    assert same.is_empty and same.counts["skipped_refused"] == 1
+    changed = plan_push(desired({"crm_id": "00Q1", "Behavior_Score__c": 58}), p, in_salesforce(), settings(),
+                        local_changed_at=None, now=NOW, refused=refused)
+    assert sent(changed) == [("00Q1", "Behavior_Score__c", 58)] and changed.counts["skipped_refused"] == 0
 
 
 def test_first_push_sends_values_salesforce_does_not_hold_yet():

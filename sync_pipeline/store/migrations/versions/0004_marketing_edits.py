@@ -1,4 +1,4 @@
-"""Marketing-side field edits waiting for the push.
+"""Marketing-side field edits waiting for the push, and the values Salesforce refused.
 
 Revision ID: 0004
 Revises: 0003
@@ -34,7 +34,16 @@ def upgrade() -> None:
     )
     op.create_index("ix_marketing_edits_contact_key", "marketing_edits", ["contact_key"])
     op.create_index("ix_marketing_edits_status", "marketing_edits", ["status"])
+    op.create_table(
+        "push_refusals",
+        sa.Column("crm_id", sa.String(18), primary_key=True),
+        sa.Column("field", sa.String(255), primary_key=True),
+        sa.Column("value", sa.Text, nullable=True),
+        sa.Column("error_code", sa.String(80), nullable=False),
+        sa.Column("refused_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("push_refusals")
     op.drop_table("marketing_edits")
