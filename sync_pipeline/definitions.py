@@ -13,6 +13,7 @@ import dagster as dg
 
 from sync_pipeline.defs.audience import all_contacts, list_assets, sales_users
 from sync_pipeline.defs.pull import MIRROR_ASSETS
+from sync_pipeline.defs.reporting import reporting_assets
 from sync_pipeline.defs.reports import report_asset
 from sync_pipeline.defs.resources import DEFAULT_SETTINGS_PATH, default_resources
 from sync_pipeline.defs.push import activity_tasks, new_leads, salesforce_push
@@ -46,13 +47,15 @@ _lists = list_assets(_settings)
 assets = [salesforce_connection, *MIRROR_ASSETS, *(report_asset(n) for n in _report_names(_settings)),
           all_contacts, sales_users, *_lists, engagement_events,
           lead_score_maintenance_asset([a.key.to_user_string() for a in _lists]), salesforce_push, activity_tasks,
-          new_leads]
+          new_leads, *reporting_assets(_settings)]
 
 salesforce_sync = dg.define_asset_job(
     "salesforce_sync",
     selection=dg.AssetSelection.all(),
     tags=SALESFORCE_RUN_TAG,
-    description="The main job: connect to the org, pull, build All Contacts and the lists, once.",
+    description="The main job, end to end: connect to the org, pull, build All Contacts and the lists, score and "
+                "maintain the lead score, push scores, consent, bounces, edits, new Leads and activity Tasks, then "
+                "the analyst outputs (hot prospects, funnel, ROI).",
 )
 
 list_jobs, list_schedules = list_jobs_and_schedules(_settings)

@@ -1,14 +1,16 @@
 """`sync-pipeline demo`: the main job, end to end, against the emulator's demo org, on embedded defaults.
 
 What it does: starts the emulator with the demo seed (and writes the seed's marketing engagement events to
-``data/events/``), runs the `salesforce_sync` job once with the same connection code a real org uses (marketing
-database: ``data/demo.db``, SQLite; Dagster instance: ``DAGSTER_HOME`` when set, else a temporary one), and prints
-what each step did and what the tables hold. Running it again is an incremental sync of the same org.
+``data/events/``), runs the `salesforce_sync` job once through Dagster with the same connection code a real org uses
+(marketing database: ``data/demo.db``, SQLite; Dagster instance: ``DAGSTER_HOME`` when it holds a dagster.yaml, so
+``make dev`` shows the run, else a temporary one), prints a summary a person reads in ten seconds, and stops the
+emulator. Running it again is an incremental sync of the same org.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +22,29 @@ from sync_pipeline.emulator.testing import running_emulator
 DEMO_SEED = 7
 EVENTS_PATH = Path("data/events/demo-seed-7.jsonl")
 DEMO_DATABASE = Path("data/demo.db")
-SHOWN_METADATA = {
-    "sf_": ("mode", "changed_records", "rows_written", "api", "api_calls"),
-    "report_": ("rows", "total_rows", "truncated"),
-    "all_contacts": ("people", "active", "inactive", "duplicates_merged", "converted", "quarantined_records"),
-    "list_": ("members_in_source", "added", "updated", "removed", "unchanged", "missing_key"),
-    "sales_users": ("rows", "active"),
-    "salesforce_connection": ("org_id", "api_calls"),
-    "engagement_events": ("files_read", "new_events", "malformed_events_quarantined"),
-    "lead_score_maintenance": ("people_with_score", "lead_scores_changed", "list_rows_updated"),
-    "salesforce_push": ("records_planned", "fields_planned", "consent_changes", "conflicts",
-                        "records_rejected_or_not_sent"),
-    "activity_tasks": ("tasks_planned", "succeeded", "failed", "api", "api_calls"),
-}
+TOP_PROSPECTS_SHOWN = 5
+
+
+@dataclass
+class RunFacts:
+    """What one run did, gathered from its materializations and the tables it wrote (see :func:`summary_lines`)."""
+
+    success: bool
+    pulled: dict[str, tuple[int, str]] = field(default_factory=dict)  # object → (records, mode)
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    tables: dict[str, int] = field(default_factory=dict)
+    pushed: dict[str, tuple[int, int]] = field(default_factory=dict)  # object/operation → (succeeded, failed)
+    quarantine_reasons: list[tuple[str, str, int]] = field(default_factory=list)
+    opted_out: int = 0
+    bounced: int = 0
+    consent_changes: int = 0
+    prospects: list[tuple[Any, ...]] = field(default_factory=list)
+    prospect_count: int = 0
+    funnel_headline: str = ""
+    top_campaign: tuple[Any, ...] | None = None
+    exports: list[str] = field(default_factory=list)
+    api_calls: int = 0
 
 
 def _instance() -> dg.DagsterInstance:
@@ -42,9 +54,91 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.ephemeral()
 
 
-def _shown(asset: str, metadata: dict[str, Any]) -> str:
-    keys = next((keys for prefix, keys in SHOWN_METADATA.items() if asset.startswith(prefix)), ())
-    return ", ".join(f"{k} {metadata[k].value}" for k in keys if k in metadata)
+def _number(value: Any) -> str:
+    return f"{value:,.0f}" if isinstance(value, (int, float)) else str(value)
+
+
+def summary_lines(facts: RunFacts) -> list[str]:
+    """The demo's summary: pulled, quarantined, pushed, consent, Tasks, hot prospects, funnel, exports."""
+    lines = [f"salesforce_sync {'succeeded' if facts.success else 'FAILED'} "
+             f"({facts.api_calls} Salesforce API calls, logins not counted)", ""]
+    lines += [f"  FAILED {failure}" for failure in facts.failures]
+    lines += [f"  warning: {warning}" for warning in facts.warnings]
+    pulled = ", ".join(f"{name} {count:,}" for name, (count, _) in facts.pulled.items())
+    modes = sorted({mode for _, mode in facts.pulled.values()})
+    lines.append(f"Pulled ({'/'.join(modes) or 'nothing'}):  {pulled or 'nothing'}")
+    reasons = "; ".join(f"{count} × {fld}: {reason}" for fld, reason, count in facts.quarantine_reasons)
+    lines.append(f"Audience:   {facts.tables.get('all_contacts', 0):,} people in all_contacts, "
+                 f"{facts.tables.get('list_members', 0):,} list memberships; "
+                 f"{facts.tables.get('quarantine', 0):,} values quarantined{f' ({reasons})' if reasons else ''}")
+    updates = [(name, counts) for name, counts in facts.pushed.items() if name.endswith("update")]
+    sent = sum(ok for _, (ok, _) in updates)
+    refused = sum(bad for _, (_, bad) in updates)
+    lines.append(f"Pushed:     {sent:,} Lead/Contact updates (scores, consent, bounces, edits), {refused:,} rejected")
+    tasks_ok, tasks_bad = facts.pushed.get("Task upsert", (0, 0))
+    created_ok, _ = facts.pushed.get("Lead create", (0, 0))
+    lines.append(f"Activities: {tasks_ok:,} Tasks upserted ({tasks_bad:,} rejected); {created_ok:,} new Leads created")
+    lines.append(f"Consent:    {facts.opted_out:,} people opted out, {facts.bounced:,} hard-bounced; "
+                 f"{facts.consent_changes:,} consent changes in consent_ledger")
+    lines.append(f"Hot prospects ({facts.prospect_count:,} in hot_prospects; the top {len(facts.prospects)}):")
+    for name, owner, score, sources, flagged in facts.prospects:
+        lines.append(f"    {score:5.1f}  {name:<24} owner {owner or '(none)':<16} {sources}"
+                     f"{'  [opted out/bounced]' if flagged else ''}")
+    lines.append(f"Funnel:     {facts.funnel_headline or 'no funnel yet'}")
+    if facts.top_campaign:
+        campaign, won, pipeline = facts.top_campaign
+        lines.append(f"ROI:        top campaign {campaign}: won {_number(won)}, open pipeline {_number(pipeline)} "
+                     "(any-touch)")
+    lines.append(f"Exports:    {', '.join(facts.exports) or 'none'}")
+    return lines
+
+
+def _gather_from_events(result: dg.ExecuteInProcessResult, facts: RunFacts) -> None:
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            materialization = event.event_specific_data.materialization
+            asset = materialization.asset_key.to_user_string()
+            meta = {k: v.value for k, v in materialization.metadata.items()}
+            if asset.startswith("sf_") and "changed_records" in meta:
+                facts.pulled[asset.removeprefix("sf_")] = (int(meta["changed_records"]), str(meta.get("mode", "")))
+            if asset == "funnel":
+                facts.funnel_headline = str(meta.get("headline", ""))
+        elif event.event_type_value == "STEP_FAILURE":
+            facts.failures.append(f"{event.step_key}: {event.event_specific_data.error.message.strip()}")
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                facts.warnings.append(f"check {evaluation.check_name} on "
+                                      f"{evaluation.asset_key.to_user_string()} did not pass")
+
+
+def _gather_from_tables(database: Path, run_id: str, facts: RunFacts) -> None:
+    engine = sa.create_engine(f"sqlite:///{database}")
+    count = "SELECT COUNT(*) FROM {}"
+    with engine.connect() as conn:
+        tables = ("all_contacts", "list_members", "quarantine", "hot_prospects", "consent_ledger")
+        facts.tables = {t: conn.execute(sa.text(count.format(t))).scalar_one() for t in tables}
+        facts.quarantine_reasons = [tuple(r) for r in conn.execute(sa.text(
+            "SELECT field, reason, COUNT(*) FROM quarantine GROUP BY field, reason ORDER BY 3 DESC LIMIT 2"))]
+        for name, operation, ok, bad in conn.execute(sa.text(
+                "SELECT object_name, operation, SUM(CASE WHEN success THEN 1 ELSE 0 END), "
+                "SUM(CASE WHEN success THEN 0 ELSE 1 END) FROM push_results WHERE run_id = :run "
+                "GROUP BY object_name, operation"), {"run": run_id}):
+            facts.pushed[f"{name} {operation}"] = (int(ok), int(bad))
+        facts.opted_out, facts.bounced = conn.execute(sa.text(
+            "SELECT SUM(CASE WHEN opted_out THEN 1 ELSE 0 END), SUM(CASE WHEN hard_bounced THEN 1 ELSE 0 END) "
+            "FROM all_contacts WHERE is_active")).one()
+        facts.consent_changes = facts.tables["consent_ledger"]
+        facts.prospect_count = facts.tables["hot_prospects"]
+        facts.prospects = [tuple(r) for r in conn.execute(sa.text(
+            "SELECT COALESCE(first_name || ' ', '') || COALESCE(last_name, ''), owner_name, score, sources, "
+            "opted_out OR hard_bounced FROM hot_prospects ORDER BY score DESC, last_activity_at DESC, contact_key "
+            "LIMIT :n"), {"n": TOP_PROSPECTS_SHOWN})]
+        top = conn.execute(sa.text("SELECT segment, won_amount, pipeline_amount FROM roi WHERE dimension = "
+                                   "'campaign' ORDER BY won_amount DESC, pipeline_amount DESC LIMIT 1")).first()
+        facts.top_campaign = tuple(top) if top else None
+    engine.dispose()
+    facts.opted_out, facts.bounced = int(facts.opted_out or 0), int(facts.bounced or 0)
 
 
 def run_demo() -> int:
@@ -54,34 +148,19 @@ def run_demo() -> int:
         print(f"Emulator at {emulator.url}; {emulator.summary['events']:,} engagement events in {EVENTS_PATH}")
         os.environ.update(emulator.env())
         os.environ["MARKETING_DB_URL"] = f"sqlite:///{DEMO_DATABASE}"
+        os.environ.setdefault("ENGAGEMENT_EVENTS_DIR", str(EVENTS_PATH.parent))
         from sync_pipeline.definitions import defs
+        from sync_pipeline.store.outputs import exports_dir
 
         job = defs.resolve_job_def("salesforce_sync")
-        print(f"Running the job salesforce_sync into {DEMO_DATABASE}...\n")
+        print(f"Running the job salesforce_sync into {DEMO_DATABASE} (the run's log is in Dagster)...\n")
         with _instance() as instance:
             result = job.execute_in_process(instance=instance, raise_on_error=False)
-        for event in result.all_events:
-            if event.event_type_value == "ASSET_MATERIALIZATION":
-                materialization = event.event_specific_data.materialization
-                asset = materialization.asset_key.to_user_string()
-                print(f"  {asset:<42} {_shown(asset, materialization.metadata)}")
-            elif event.event_type_value == "STEP_FAILURE":
-                print(f"  FAILED {event.step_key}: {event.event_specific_data.error.message.strip()}")
-            elif event.event_type_value == "ASSET_CHECK_EVALUATION":
-                evaluation = event.event_specific_data
-                print(f"  check {evaluation.check_name}: {'passed' if evaluation.passed else 'WARNING'}")
-        stats = emulator.admin("GET", "stats")
-    engine = sa.create_engine(f"sqlite:///{DEMO_DATABASE}")
-    with engine.connect() as conn:
-        counts = {table: conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
-                  for table in ("all_contacts", "list_members", "quarantine", "sales_users", "report_rows",
-                                "engagement_events", "push_results", "consent_ledger", "pushed_activities")}
-        reasons = conn.execute(sa.text(
-            "SELECT field, reason, COUNT(*) FROM quarantine GROUP BY field, reason ORDER BY 3 DESC LIMIT 3")).all()
-    engine.dispose()
-    print("\nTables: " + ", ".join(f"{table} {count:,}" for table, count in counts.items()))
-    for field, reason, count in reasons:
-        print(f"  quarantined: {count} x {field}: {reason}")
-    print(f"Salesforce API calls of this run: {stats['api_calls']} (logins not counted)")
-    print("\nEmulator stopped." if result.success else "\nThe job failed; see the messages above.")
+        facts = RunFacts(success=result.success, api_calls=emulator.admin("GET", "stats")["api_calls"])
+    _gather_from_events(result, facts)
+    _gather_from_tables(DEMO_DATABASE, result.run_id, facts)
+    facts.exports = sorted(str(path) for path in exports_dir().glob("*.parquet"))
+    print("\n".join(summary_lines(facts)))
+    print("\nEmulator stopped. Explore the same run in the Dagster UI: make dev" if result.success
+          else "\nThe job failed; see the messages above.")
     return 0 if result.success else 1

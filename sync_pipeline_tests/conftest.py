@@ -7,8 +7,13 @@ Elsewhere they skip with the reason printed by ``-ra``.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -64,3 +69,43 @@ def postgres_database() -> Iterator[Callable[[], str]]:
 def postgres_url(postgres_database: Callable[[], str]) -> str:
     """URL of a fresh, empty PostgreSQL database shared by the session."""
     return postgres_database()
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """`sync-pipeline demo` run once in a fresh folder (as `make demo` on a fresh clone), and what it left."""
+
+    folder: Path
+    dagster_home: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.folder / 'data' / 'demo.db'}"
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The demo, once per session: its summary, its exports, and a Dagster instance holding the run (the UI test
+    serves it)."""
+    folder = tmp_path_factory.mktemp("demo")
+    (folder / "data").mkdir()
+    shutil.copy(REPO_ROOT / "data" / "sync.yaml", folder / "data" / "sync.yaml")
+    home = folder / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if k not in DEMO_OVERRIDES}
+    env["DAGSTER_HOME"] = str(home)
+    command = [str(Path(sys.executable).with_name("sync-pipeline")), "demo"]
+    done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return DemoRun(folder, home, done.returncode, done.stdout, done.stderr)
+
+
+# Variables the demo sets itself: a value left in the test environment must not steer it elsewhere.
+DEMO_OVERRIDES = ("MARKETING_DB_URL", "SYNC_SETTINGS", "ENGAGEMENT_EVENTS_DIR", "EXPORTS_DIR", "SALESFORCE_EMULATOR_URL",
+                  "SALESFORCE_USERNAME", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN", "DAGSTER_HOME")

@@ -383,6 +383,13 @@ class HotProspectSettings(_Block):
     assigned_contacts: NonEmptyText | None = None
 
 
+class FunnelSettings(_Block):
+    """The funnel's marketing-qualified threshold and the period it looks back over."""
+
+    mql_score: float = Field(default=15, ge=0)
+    period_days: int = Field(default=90, ge=1)
+
+
 class ReportMapping(_Block):
     """Opportunity fields the funnel and ROI outputs read."""
 
@@ -405,6 +412,7 @@ class SyncSettings(_Block):
     activities: ActivitySettings = ActivitySettings()
     hot_prospects: HotProspectSettings = HotProspectSettings()
     report_mapping: ReportMapping = ReportMapping()
+    funnel: FunnelSettings = FunnelSettings()
     full_sync_schedule: CronText = "0 2 * * 0"
 
     def list_named(self, name: str) -> ListSettings | None:

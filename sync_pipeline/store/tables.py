@@ -278,3 +278,61 @@ marketing_edits = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("settled_at", UtcDateTime, nullable=True),
 )
+
+
+# --- analyst outputs (rebuilt whole on every run; the same rows go to data/exports/*.parquet) ----------------------
+
+# Per owner, the top prospects by behavioral score (see sync/hot_prospects.py).
+hot_prospects = sa.Table(
+    "hot_prospects",
+    metadata,
+    sa.Column("owner_id", sa.String(SALESFORCE_ID_LENGTH), nullable=True),
+    sa.Column("owner_name", sa.Text, nullable=True),
+    sa.Column("owner_email", sa.Text, nullable=True),
+    sa.Column("owner_active", sa.Boolean, nullable=False),
+    sa.Column("rank", sa.Integer, nullable=False),
+    sa.Column("contact_key", sa.String(SALESFORCE_ID_LENGTH), primary_key=True),
+    sa.Column("crm_type", sa.String(16), nullable=False),
+    sa.Column("crm_id", sa.String(SALESFORCE_ID_LENGTH), nullable=False),
+    sa.Column("email", sa.Text, nullable=True),
+    sa.Column("first_name", sa.Text, nullable=True),
+    sa.Column("last_name", sa.Text, nullable=True),
+    sa.Column("company", sa.Text, nullable=True),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("last_activity_at", UtcDateTime, nullable=True),
+    sa.Column("sources", sa.Text, nullable=False),
+    sa.Column("opted_out", sa.Boolean, nullable=False),
+    sa.Column("hard_bounced", sa.Boolean, nullable=False),
+)
+
+# People per funnel stage, overall, by lead source and by campaign (see sync/funnel.py).
+funnel = sa.Table(
+    "funnel",
+    metadata,
+    sa.Column("dimension", sa.String(16), primary_key=True),
+    sa.Column("segment", sa.String(255), primary_key=True),
+    sa.Column("stage", sa.String(32), primary_key=True),
+    sa.Column("stage_order", sa.Integer, nullable=False),
+    sa.Column("people", sa.Integer, nullable=False),
+    sa.Column("conversion_rate", sa.Float, nullable=True),
+    sa.Column("rate_from_audience", sa.Float, nullable=True),
+    sa.Column("amount", sa.Float, nullable=True),
+    sa.Column("period_start", UtcDateTime, nullable=False),
+    sa.Column("period_end", UtcDateTime, nullable=False),
+)
+
+# Campaign and lead-source return: people touched, opportunities influenced, pipeline and won amounts (sync/roi.py).
+roi = sa.Table(
+    "roi",
+    metadata,
+    sa.Column("dimension", sa.String(16), primary_key=True),
+    sa.Column("segment", sa.String(255), primary_key=True),
+    sa.Column("campaign_id", sa.String(SALESFORCE_ID_LENGTH), nullable=True),
+    sa.Column("contacts_touched", sa.Integer, nullable=False),
+    sa.Column("opportunities_influenced", sa.Integer, nullable=False),
+    sa.Column("open_opportunities", sa.Integer, nullable=False),
+    sa.Column("won_opportunities", sa.Integer, nullable=False),
+    sa.Column("pipeline_amount", sa.Float, nullable=False),
+    sa.Column("won_amount", sa.Float, nullable=False),
+    sa.Column("win_rate", sa.Float, nullable=True),
+)

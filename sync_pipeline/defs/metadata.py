@@ -1,0 +1,208 @@
+"""What the assets tell an operator: a short Markdown preview of what they wrote, and the rules of the asset checks.
+
+Every asset's materialization carries the same keys where they apply (see README): ``table`` (the table it writes),
+a row count (``rows`` or ``rows_written``), ``preview`` (at most 5 rows x 8 columns), ``api_calls`` (the Salesforce
+API calls the asset made), ``records_pulled``, ``records_pushed``, ``records_rejected``, ``records_quarantined`` and
+``mode`` (full or incremental). The checks' pass/fail rules are small pure functions, tested on their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+import sqlalchemy as sa
+
+PREVIEW_ROWS = 5
+PREVIEW_COLUMNS = 8
+PREVIEW_CELL_CHARS = 60  # a longer cell is cut, so the preview stays a glance
+ORG_USAGE_WARN_SHARE = 0.8  # api_budget warns from 80% of the org's daily API allocation
+REPORT_ROW_LIMIT = 2000  # the synchronous Reports API returns at most this many detail rows
+
+PUSH_REJECTIONS = "push_rejections"
+API_BUDGET = "api_budget"
+REPORT_COMPLETE = "report_complete"
+
+PUSH_REJECTIONS_DESCRIPTION = (
+    "Salesforce accepted every record this run sent. It warns when Salesforce refused some (a validation rule, a "
+    "duplicate, a converted Lead, a row still locked after three tries...): the count per error code is in the "
+    "check's metadata, each refused record with its error in the push_results table."
+)
+API_BUDGET_DESCRIPTION = (
+    "The org's daily API usage stays under 80% of its allocation, and the push did not stop early to spare API "
+    "calls. It warns before the sync (and every other integration of the org) runs out of API calls for the day."
+)
+REPORT_COMPLETE_DESCRIPTION = (
+    "Every row of the saved report arrived. It warns when Salesforce cut the report at 2,000 rows: narrow the "
+    "report's filters, or split it, so no member is missed."
+)
+
+
+# --- previews --------------------------------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if value is None or (not isinstance(value, (list, dict, tuple)) and pd.isna(value)):
+        return ""
+    text = " ".join(str(value).split()).replace("|", "\\|")
+    return text if len(text) <= PREVIEW_CELL_CHARS else text[: PREVIEW_CELL_CHARS - 1] + "…"
+
+
+def markdown_preview(frame: pd.DataFrame, rows: int = PREVIEW_ROWS, columns: int = PREVIEW_COLUMNS) -> str:
+    """The first rows of a table as a Markdown table, for the asset's metadata in the UI."""
+    shown = frame.iloc[:rows, :columns]
+    if not len(shown.columns):
+        return "_no rows_"
+    lines = ["| " + " | ".join(_cell(c) for c in shown.columns) + " |", "|" + "---|" * len(shown.columns)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    if shown.empty:
+        lines.append("\n_no rows_")
+    return "\n".join(lines)
+
+
+def records_preview(records: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """The first records (dicts) as a Markdown table: ``columns`` or the keys of the first record."""
+    head = list(records[:PREVIEW_ROWS])
+    names = list(columns) if columns is not None else [k for k in (head[0] if head else {}) if k != "attributes"]
+    return markdown_preview(pd.DataFrame([{n: r.get(n) for n in names} for r in head], columns=names))
+
+
+def preview_metadata(frame: pd.DataFrame) -> dg.MetadataValue:
+    return dg.MetadataValue.md(markdown_preview(frame))
+
+
+def table_preview(conn: sa.Connection, table: str, columns: Sequence[str], order_by: str) -> dg.MetadataValue:
+    """A small ``SELECT <columns> FROM <table> ORDER BY <order_by> LIMIT 5`` as a Markdown table (cheap: the order
+    is the table's key)."""
+    names = list(dict.fromkeys(columns))[:PREVIEW_COLUMNS]
+    query = sa.select(*(sa.column(n) for n in names)).select_from(sa.table(table)).order_by(
+        sa.column(order_by)).limit(PREVIEW_ROWS)
+    rows = conn.execute(query).all()
+    return dg.MetadataValue.md(markdown_preview(pd.DataFrame([tuple(r) for r in rows], columns=names)))
+
+
+# --- push outcomes ---------------------------------------------------------------------------------------------------
+
+
+def rejected(outcome: Any) -> bool:
+    """Salesforce answered for this record itself, with an error (validation, duplicate, still locked...)."""
+    return bool(outcome.answered) and not outcome.success
+
+
+def push_counts(outcomes: Iterable[Any]) -> dict[str, int]:
+    """The push keys of the materialization: records sent, accepted, refused, failed otherwise, never sent."""
+    items = list(outcomes)
+    return {
+        "records_sent": sum(1 for o in items if o.attempts > 0),
+        "records_pushed": sum(1 for o in items if o.success),
+        "records_rejected": sum(1 for o in items if rejected(o)),
+        "records_failed_other": sum(1 for o in items if not o.success and not rejected(o) and o.attempted),
+        "records_not_sent": sum(1 for o in items if not o.attempted),
+    }
+
+
+def codes_of(outcomes: Iterable[Any], which: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        if which(outcome):
+            code = outcome.error_code or "UNKNOWN"
+            counts[code] = counts.get(code, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def push_rejections_check(asset: str, outcomes: Iterable[Any], *, run_id: str,
+                          operation: str) -> dg.AssetCheckResult:
+    """Passes when Salesforce refused no record of this run's push; the codes and where to find the records."""
+    items = list(outcomes)
+    by_code = codes_of(items, rejected)
+    other = codes_of(items, lambda o: not o.success and not rejected(o))
+    count = sum(by_code.values())
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=PUSH_REJECTIONS,
+        passed=count == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "records_rejected": count,
+            "records_sent": sum(1 for o in items if o.attempts > 0),
+            "rejected_by_code": dg.MetadataValue.json(by_code),
+            "not_pushed_for_other_reasons": dg.MetadataValue.json(other),
+            "table": "push_results",
+            "query": dg.MetadataValue.text(
+                f"SELECT object_name, record_key, crm_id, error_code, error_message FROM push_results "
+                f"WHERE run_id = '{run_id}' AND operation = '{operation}' AND success = false"),
+        },
+        description=(f"Salesforce refused {count} record(s): " + ", ".join(f"{c} × {n}" for c, n in by_code.items())
+                     if count else "Salesforce accepted every record it answered for"),
+    )
+
+
+# --- API budget ------------------------------------------------------------------------------------------------------
+
+
+def org_usage_share(org_used: int | None, org_limit: int | None) -> float | None:
+    """The share of the org's daily API allocation used, as Salesforce last reported it (None: not reported)."""
+    if org_used is None or not org_limit:
+        return None
+    return org_used / org_limit
+
+
+def api_budget_passed(org_used: int | None, org_limit: int | None, stopped_reason: str | None = None) -> bool:
+    """The api_budget rule: the org used less than 80% of its daily API allocation and the push did not stop for the
+    budget. A usage Salesforce did not report cannot warn (the stop rule of the push needs it too)."""
+    if stopped_reason:
+        return False
+    share = org_usage_share(org_used, org_limit)
+    return share is None or share < ORG_USAGE_WARN_SHARE
+
+
+def api_budget_check(asset: str, usage: Any, *, api_calls: int, max_share_per_run: float,
+                     stopped_reasons: Iterable[str | None] = ()) -> dg.AssetCheckResult:
+    """The api_budget check from the connection's usage (``ApiUsage``) and the push's stop reasons, if any."""
+    stops = [r for r in stopped_reasons if r]
+    share = org_usage_share(usage.org_used, usage.org_limit)
+    passed = api_budget_passed(usage.org_used, usage.org_limit, stops[0] if stops else None)
+    if stops:
+        said = "the push stopped early: " + "; ".join(stops)
+    elif share is None:
+        said = "Salesforce did not report the org's API usage"
+    else:
+        said = (f"the org has used {usage.org_used} of its {usage.org_limit} daily API calls ({share:.0%}; "
+                f"warns from {ORG_USAGE_WARN_SHARE:.0%})")
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=API_BUDGET,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "org_used": usage.org_used if usage.org_used is not None else -1,
+            "org_limit": usage.org_limit if usage.org_limit is not None else -1,
+            "share": round(share, 4) if share is not None else -1.0,
+            "warn_share": ORG_USAGE_WARN_SHARE,
+            "max_api_share_per_run": max_share_per_run,
+            "api_calls": api_calls,
+            "stopped_reason": "; ".join(stops),
+        },
+        description=said,
+    )
+
+
+# --- reports ---------------------------------------------------------------------------------------------------------
+
+
+def report_complete_check(asset: str, report_name: str, *, rows: int, total_rows: int | None,
+                          truncated: bool) -> dg.AssetCheckResult:
+    """Fails (WARN) when Salesforce cut the saved report at 2,000 rows."""
+    of = f"{total_rows}" if total_rows is not None else "more"
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=REPORT_COMPLETE,
+        passed=not truncated,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"report": report_name, "rows": rows, "total_rows": total_rows if total_rows is not None else -1,
+                  "truncated": truncated, "row_limit": REPORT_ROW_LIMIT, "table": "report_rows"},
+        description=(f"the report \"{report_name}\" was cut at {rows} of {of} rows: narrow its filters or "
+                     "split it" if truncated else f"all {rows} rows of the report \"{report_name}\" arrived"),
+    )

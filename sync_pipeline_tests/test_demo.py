@@ -1,0 +1,58 @@
+"""`make demo` end to end: exit 0, a summary that agrees with the tables, and exports readable without our code."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from sync_pipeline.sync.export_schemas import FUNNEL_SCHEMA, HOT_PROSPECTS_SCHEMA, ROI_SCHEMA
+from sync_pipeline_tests.conftest import DemoRun
+
+
+def _count(run: DemoRun, sql: str) -> int:
+    engine = sa.create_engine(run.database_url)
+    with engine.connect() as conn:
+        value = conn.execute(sa.text(sql)).scalar_one()
+    engine.dispose()
+    return int(value)
+
+
+def test_the_demo_exits_zero_and_prints_the_summary(demo_run: DemoRun) -> None:
+    out = demo_run.stdout
+    assert demo_run.returncode == 0, demo_run.stdout[-3000:] + demo_run.stderr[-3000:]
+    assert "salesforce_sync succeeded" in out and "Emulator stopped." in out
+    pulled = next(line for line in out.splitlines() if line.startswith("Pulled (full):"))
+    assert "lead 3,000" in pulled and "contact 750" in pulled
+    people = _count(demo_run, "SELECT COUNT(*) FROM all_contacts")
+    assert f"Audience:   {people:,} people in all_contacts" in out
+    quarantined = _count(demo_run, "SELECT COUNT(*) FROM quarantine")
+    assert f"{quarantined:,} values quarantined" in out and quarantined > 0
+    tasks = _count(demo_run, "SELECT COUNT(*) FROM pushed_activities")
+    assert f"Activities: {tasks:,} Tasks upserted (0 rejected)" in out and tasks > 0
+    prospects = _count(demo_run, "SELECT COUNT(*) FROM hot_prospects")
+    assert f"Hot prospects ({prospects:,} in hot_prospects; the top 5)" in out and prospects > 0
+    assert re.search(r"Funnel: +in audience [\d,]+ → engaged [\d,]+ \(\d+%\) → marketing qualified", out)
+    assert "ROI:        top campaign " in out
+    assert "data/exports/hot_prospects.parquet" in out
+    assert "password" not in out.lower() and "DEMOTOKEN" not in out  # the login never shows
+
+
+def test_the_exports_open_with_pandas_and_pyarrow_alone(demo_run: DemoRun) -> None:
+    exports = demo_run.folder / "data" / "exports"
+    for name, schema, table in (("hot_prospects", HOT_PROSPECTS_SCHEMA, "hot_prospects"),
+                                ("funnel", FUNNEL_SCHEMA, "funnel"), ("roi", ROI_SCHEMA, "roi")):
+        read = pq.read_table(exports / f"{name}.parquet")
+        assert read.schema.names == schema.names
+        assert [f.type for f in read.schema] == [f.type for f in schema]
+        assert read.num_rows == _count(demo_run, f"SELECT COUNT(*) FROM {table}") > 0
+        frame = pd.read_parquet(exports / f"{name}.parquet")
+        assert len(frame) == read.num_rows
+        assert (exports / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    funnel = pd.read_parquet(exports / "funnel.parquet")
+    overall = funnel[funnel["dimension"] == "overall"].sort_values("stage_order")
+    assert list(overall["stage"]) == ["in_audience", "engaged", "marketing_qualified", "sales_accepted", "won"]
+    assert overall["people"].is_monotonic_decreasing
+    assert int(overall["people"].iloc[0]) == _count(demo_run, "SELECT COUNT(*) FROM all_contacts WHERE is_active")
