@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pandas as pd
 
+from sync_pipeline.defs.metadata import markdown_preview, records_preview
 from sync_pipeline.defs.reports import report_asset_name
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.salesforce.connect import SalesforceResource
@@ -25,17 +26,22 @@ from sync_pipeline.store.upsert import bulk_upsert
 from sync_pipeline.sync.contacts import STANDARD_COLUMNS, build_all_contacts, column_sources
 from sync_pipeline.sync.lists import ListSourceError, plan_list_sync, row_columns, source_members
 
+__all__ = ["all_contacts", "list_asset", "list_asset_name", "list_assets", "markdown_preview", "sales_users"]
+
 AUDIENCE_GROUP = "audience"
-QUARANTINE_WARN_SHARE = 0.05
-DESCRIBED_OBJECTS = ("Lead", "Contact", "Account")  # the check warns when more than this share of records is quarantined
+QUARANTINE_WARN_SHARE = 0.05  # the check warns when more than this share of records is quarantined
+DESCRIBED_OBJECTS = ("Lead", "Contact", "Account")
+SALES_USER_PREVIEW = ("user_id", "name", "email", "username", "title", "department", "is_active")
 
 
 @dg.asset(
     group_name=AUDIENCE_GROUP,
     kinds={"sql"},
     deps=["sf_lead", "sf_contact"],
-    check_specs=[dg.AssetCheckSpec("quarantine_share", asset="all_contacts",
-                                   description="the share of pulled records quarantined stays under 5%")],
+    check_specs=[dg.AssetCheckSpec(
+        "quarantine_share", asset="all_contacts",
+        description="The share of pulled Leads and Contacts with a value quarantined stays under 5%; above it, look "
+                    "at the quarantine table: a field's values may no longer fit the marketing database.")],
     description=(
         "All Contacts: one row per person (contact_key), merged from Salesforce Leads and Contacts by the documented "
         "rules (stable keys, conversion keeps the person, duplicates by email merged, deleted → inactive). Values "
@@ -51,8 +57,10 @@ def all_contacts(context: dg.AssetExecutionContext, salesforce: SalesforceResour
         leads, contacts = read_mirror(conn, "Lead"), read_mirror(conn, "Contact")
         known = read_links(conn)
     # Field lengths, restricted picklists and required fields come from the org's own metadata (3 API calls).
-    client = salesforce.connect().client
-    describes = {name: client.restful(f"sobjects/{name}/describe") for name in DESCRIBED_OBJECTS}
+    connection = salesforce.connect()
+    calls_before = connection.usage.calls
+    describes = {name: connection.client.restful(f"sobjects/{name}/describe") for name in DESCRIBED_OBJECTS}
+    api_calls = connection.usage.calls - calls_before
     build = build_all_contacts(leads, contacts, settings, known, describes)
     custom = {s.column: s.marketing_type for s in column_sources(settings) if s.column not in STANDARD_COLUMNS}
     with engine.begin() as conn:
@@ -63,8 +71,9 @@ def all_contacts(context: dg.AssetExecutionContext, salesforce: SalesforceResour
     share = build.counts["quarantined_records"] / records if records else 0.0
     return dg.MaterializeResult(
         metadata={"table": "all_contacts", "rows_written": written, **build.counts,
+                  "records_quarantined": int(build.counts["quarantined_records"]),
                   "quarantined_values": len(build.rejections), "quarantined_share": round(share, 4),
-                  "preview": dg.MetadataValue.md(markdown_preview(build.all_contacts))},
+                  "api_calls": api_calls, "preview": dg.MetadataValue.md(markdown_preview(build.all_contacts))},
         check_results=[dg.AssetCheckResult(
             check_name="quarantine_share",
             passed=share <= QUARANTINE_WARN_SHARE,
@@ -96,15 +105,8 @@ def sales_users(marketing_db: MarketingDatabase) -> dg.MaterializeResult:
     with engine.begin() as conn:
         written = bulk_upsert(conn, sales_users_table, rows, ["user_id"])
     return dg.MaterializeResult(metadata={"table": "sales_users", "rows": written,
-                                          "active": sum(1 for r in rows if r["is_active"])})
-
-
-def markdown_preview(frame: pd.DataFrame, rows: int = 5, columns: int = 8) -> str:
-    """The first rows of a table as a Markdown table, for the asset's metadata in the UI."""
-    shown = frame.iloc[:rows, :columns]
-    lines = ["| " + " | ".join(map(str, shown.columns)) + " |", "|" + "---|" * len(shown.columns)]
-    lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
-    return "\n".join(lines)
+                                          "active": sum(1 for r in rows if r["is_active"]),
+                                          "preview": dg.MetadataValue.md(records_preview(rows, SALES_USER_PREVIEW))})
 
 
 def list_asset_name(list_name: str) -> str:
@@ -155,6 +157,8 @@ def list_asset(list_settings: ListSettings) -> dg.AssetsDefinition:
             "table": "list_members", "list": current_settings.name, "members_in_source": len(members),
             "rows_written": written, "added": plan.added, "updated": plan.updated, "removed": plan.removed,
             "unchanged": plan.unchanged, "skipped_new": plan.skipped_new, "missing_key": plan.missing_key,
+            "preview": dg.MetadataValue.md(markdown_preview(plan.upserts.drop(columns=["list_name"],
+                                                                               errors="ignore"))),
         })
 
     return marketing_list

@@ -1,6 +1,6 @@
 """What the assets tell an operator: a short Markdown preview of what they wrote, and the rules of the asset checks.
 
-Every asset's materialization carries the same keys where they apply (see README): ``table`` (the table it writes),
+Every asset's materialization carries the same keys where they apply: ``table`` (the table it writes),
 a row count (``rows`` or ``rows_written``), ``preview`` (at most 5 rows x 8 columns), ``api_calls`` (the Salesforce
 API calls the asset made), ``records_pulled``, ``records_pushed``, ``records_rejected``, ``records_quarantined`` and
 ``mode`` (full or incremental). The checks' pass/fail rules are small pure functions, tested on their own.
@@ -33,6 +33,10 @@ PUSH_REJECTIONS_DESCRIPTION = (
 API_BUDGET_DESCRIPTION = (
     "The org's daily API usage stays under 80% of its allocation, and the push did not stop early to spare API "
     "calls. It warns before the sync (and every other integration of the org) runs out of API calls for the day."
+)
+API_BUDGET_CONNECTION_DESCRIPTION = (
+    "The org's daily API usage stays under 80% of its allocation when the run connects. It warns before the sync "
+    "(and every other integration of the org) runs out of API calls for the day."
 )
 REPORT_COMPLETE_DESCRIPTION = (
     "Every row of the saved report arrived. It warns when Salesforce cut the report at 2,000 rows: narrow the "
@@ -73,13 +77,15 @@ def preview_metadata(frame: pd.DataFrame) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_preview(frame))
 
 
-def table_preview(conn: sa.Connection, table: str, columns: Sequence[str], order_by: str) -> dg.MetadataValue:
-    """A small ``SELECT <columns> FROM <table> ORDER BY <order_by> LIMIT 5`` as a Markdown table (cheap: the order
-    is the table's key)."""
-    names = list(dict.fromkeys(columns))[:PREVIEW_COLUMNS]
-    query = sa.select(*(sa.column(n) for n in names)).select_from(sa.table(table)).order_by(
-        sa.column(order_by)).limit(PREVIEW_ROWS)
-    rows = conn.execute(query).all()
+def table_preview(conn: sa.Connection, table: sa.Table | str, columns: Sequence[str],
+                  order_by: str) -> dg.MetadataValue:
+    """A small ``SELECT <columns> FROM <table> ORDER BY <order_by> LIMIT 5`` as a Markdown table; order by the
+    table's key, so it stays cheap at any size. A table given by name is reflected, so values keep their types."""
+    if isinstance(table, str):
+        table = sa.Table(table, sa.MetaData(), autoload_with=conn)
+    names = [n for n in dict.fromkeys(columns) if n in table.c][:PREVIEW_COLUMNS]
+    rows = conn.execute(sa.select(*(table.c[n] for n in names)).order_by(table.c[order_by])
+                        .limit(PREVIEW_ROWS)).all()
     return dg.MetadataValue.md(markdown_preview(pd.DataFrame([tuple(r) for r in rows], columns=names)))
 
 
@@ -119,6 +125,7 @@ def push_rejections_check(asset: str, outcomes: Iterable[Any], *, run_id: str,
     by_code = codes_of(items, rejected)
     other = codes_of(items, lambda o: not o.success and not rejected(o))
     count = sum(by_code.values())
+    sent = sum(1 for o in items if o.attempts > 0)
     return dg.AssetCheckResult(
         asset_key=asset,
         check_name=PUSH_REJECTIONS,
@@ -126,7 +133,7 @@ def push_rejections_check(asset: str, outcomes: Iterable[Any], *, run_id: str,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "records_rejected": count,
-            "records_sent": sum(1 for o in items if o.attempts > 0),
+            "records_sent": sent,
             "rejected_by_code": dg.MetadataValue.json(by_code),
             "not_pushed_for_other_reasons": dg.MetadataValue.json(other),
             "table": "push_results",
@@ -135,7 +142,7 @@ def push_rejections_check(asset: str, outcomes: Iterable[Any], *, run_id: str,
                 f"WHERE run_id = '{run_id}' AND operation = '{operation}' AND success = false"),
         },
         description=(f"Salesforce refused {count} record(s): " + ", ".join(f"{c} × {n}" for c, n in by_code.items())
-                     if count else "Salesforce accepted every record it answered for"),
+                     if count else f"Salesforce refused none of the {sent} record(s) sent"),
     )
 
 

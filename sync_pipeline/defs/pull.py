@@ -5,14 +5,16 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from sync_pipeline.defs.metadata import table_preview
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.salesforce.errors import SalesforceLimitReached
-from sync_pipeline.salesforce.pull import PullOptions, pull_object
+from sync_pipeline.salesforce.pull import PullOptions, pull_object, select_fields
+from sync_pipeline.store.mirrors import column_for
 from sync_pipeline.sync.mirror import mirror_table
 from sync_pipeline.sync.pull_fields import PULLED_OBJECTS, fields_for
 
-MIRROR_GROUP = "salesforce_mirror"
+MIRROR_GROUP = "salesforce"  # pulled from Salesforce, like the connection and the saved reports
 FULL_SYNC_TAG = "sync_pipeline/full_sync"  # a run with this tag set to "true" pulls every object in full
 
 
@@ -53,11 +55,16 @@ def _mirror_asset(object_name: str) -> dg.AssetsDefinition:
                                     force_full=context.run.tags.get(FULL_SYNC_TAG) == "true"))
         except SalesforceLimitReached as error:
             raise dg.Failure(description=str(error), metadata={"stopped": "REQUEST_LIMIT_EXCEEDED"}) from None
+        api_calls = connection.usage.calls - calls_before
         context.log.info("%s: %s pull, %s changed records, %s written", object_name, result.plan.mode.value,
                          result.changed, result.rows_written)
+        # The first rows of the mirror by Id (its key: cheap at any size), the pulled fields first.
+        with marketing_db.engine().connect() as conn:
+            preview = table_preview(conn, mirror_table(object_name),
+                                    [column_for(f) for f in select_fields(fields)], order_by="id")
         return dg.MaterializeResult(metadata={
             "table": mirror_table(object_name), **result.as_metadata(),
-            "api_calls": connection.usage.calls - calls_before,
+            "records_pulled": result.changed, "api_calls": api_calls, "preview": preview,
         })
 
     return mirror

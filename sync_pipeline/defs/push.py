@@ -6,9 +6,20 @@ import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
+from sync_pipeline.defs.metadata import (
+    API_BUDGET,
+    API_BUDGET_DESCRIPTION,
+    PUSH_REJECTIONS,
+    PUSH_REJECTIONS_DESCRIPTION,
+    api_budget_check,
+    markdown_preview,
+    push_counts,
+    push_rejections_check,
+    records_preview,
+)
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.salesforce.connect import SalesforceResource
-from sync_pipeline.salesforce.push import push_records
+from sync_pipeline.salesforce.push import RecordOutcome, push_records
 from sync_pipeline.store.audience import read_mirror
 from sync_pipeline.store.engagement import read_events
 from sync_pipeline.store.push_state import (
@@ -44,6 +55,17 @@ from sync_pipeline.sync.new_leads import LEAD_KEY_FIELD, new_people
 from sync_pipeline.sync.push_plan import plan_creates, plan_push
 
 PUSH_GROUP = "push"
+PUSH_RESULTS = "push_results"  # one row per record sent, with Salesforce's answer
+
+
+def _rejections_spec(asset: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(PUSH_REJECTIONS, asset=asset, description=PUSH_REJECTIONS_DESCRIPTION)
+
+
+def _push_metadata(outcomes: list[RecordOutcome], *, rows: int, api_calls: int,
+                   preview: dg.MetadataValue) -> dict[str, object]:
+    """The keys every push asset carries: the table, its rows, the record counts, the API calls and a preview."""
+    return {"table": PUSH_RESULTS, "rows": rows, **push_counts(outcomes), "api_calls": api_calls, "preview": preview}
 
 
 def _people(conn: sa.Connection) -> pd.DataFrame:
@@ -55,6 +77,8 @@ def _people(conn: sa.Connection) -> pd.DataFrame:
     group_name=PUSH_GROUP,
     kinds={"salesforce"},
     deps=["lead_score_maintenance", "engagement_events", "sf_lead", "sf_contact"],
+    check_specs=[_rejections_spec("salesforce_push"),
+                 dg.AssetCheckSpec(API_BUDGET, asset="salesforce_push", description=API_BUDGET_DESCRIPTION)],
     description=("Pushes to Salesforce what changed on the marketing side since the last successful push: lead "
                  "scores, opt-outs (never undone by a sync; every change in consent_ledger), hard bounces and the "
                  "fields the settings allow. Nothing changed means no API call. Per-record outcomes in "
@@ -100,9 +124,11 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
                                    "conflicts": len(plan.conflicts), "consent_changes": len(consent.ledger_entries),
                                    "marketing_edits": len(edits),
                                    "skipped_refused_before": plan.counts.get("skipped_refused", 0)}
-    failed = 0
+    failed = rows = 0
     accepted: set[str] = set()
     refused: set[str] = set()
+    outcomes: list[RecordOutcome] = []
+    stops: list[str | None] = []
     with engine.begin() as conn:
         changed_people = people[["contact_key", "opted_out", "hard_bounced", "hard_bounce_reason", "hard_bounced_at"]]
         bulk_update(conn, all_contacts_table, changed_people.astype(object).where(changed_people.notna(), None)
@@ -110,6 +136,7 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
         append_ledger(conn, consent.ledger_entries)
         record_conflicts(conn, plan.conflicts)
     connection = salesforce.connect()
+    calls_before = connection.usage.calls
     for object_name in OBJECTS:
         records = plan.records_for(object_name)
         if not records:
@@ -120,8 +147,10 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
         succeeded = {o.key for o in outcome.outcomes if o.success}
         accepted |= succeeded
         refused |= {o.key for o in outcome.outcomes if o.refused}
+        outcomes += outcome.outcomes
+        stops.append(outcome.stopped_reason)
         with engine.begin() as conn:
-            record_results(conn, context.run.run_id, object_name, "update", outcome.outcomes, now)
+            rows += record_results(conn, context.run.run_id, object_name, "update", outcome.outcomes, now)
             remember_pushed(conn, plan.updates, succeeded, now)
             remember_refusals(conn, plan.updates, outcome.outcomes, now)
         failed += outcome.failed + outcome.not_attempted
@@ -136,13 +165,21 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
     metadata["records_rejected_or_not_sent"] = failed
     metadata["marketing_edits_settled"] = {status: sum(1 for s, _ in statuses.values() if s == status)
                                            for status in sorted({s for s, _ in statuses.values()})}
-    return dg.MaterializeResult(metadata=metadata)
+    api_calls = connection.usage.calls - calls_before
+    metadata.update(_push_metadata(outcomes, rows=rows, api_calls=api_calls, preview=dg.MetadataValue.md(
+        markdown_preview(plan.updates[["crm_id", "crm_type", "field", "value"]]))))
+    return dg.MaterializeResult(metadata=metadata, check_results=[
+        push_rejections_check("salesforce_push", outcomes, run_id=context.run.run_id, operation="update"),
+        api_budget_check("salesforce_push", connection.usage, api_calls=api_calls, stopped_reasons=stops,
+                         max_share_per_run=settings.salesforce.max_api_share_per_run),
+    ])
 
 
 @dg.asset(
     group_name=PUSH_GROUP,
     kinds={"salesforce"},
     deps=["engagement_events", "all_contacts", "salesforce_push"],
+    check_specs=[_rejections_spec("activity_tasks")],
     description=("Engagement activities written to Salesforce as completed Tasks on the Lead or Contact (the types "
                  "the settings enable; only the first click per email). Each Task carries a stable key "
                  "(Marketing_Activity_Key__c) and is upserted on it, so a retry never makes a second Task."),
@@ -161,24 +198,35 @@ def activity_tasks(context: dg.AssetExecutionContext, salesforce: SalesforceReso
     links = live[["email", "crm_id", "crm_type"]]
     tasks = plan_tasks(events, links, list(settings.activities.push), done)
     counts = dict(tasks.attrs.get("counts", {}))
+    preview = dg.MetadataValue.md(markdown_preview(tasks))
     if tasks.empty:
-        return dg.MaterializeResult(metadata={"tasks_planned": 0, **counts})
+        return dg.MaterializeResult(
+            metadata={"tasks_planned": 0, **counts, **_push_metadata([], rows=0, api_calls=0, preview=preview)},
+            check_results=[push_rejections_check("activity_tasks", [], run_id=context.run.run_id,
+                                                 operation="upsert")])
     connection = salesforce.connect()
     outcome = push_records(connection.client, connection.usage, "Task", tasks.to_dict("records"), operation="upsert",
                            external_id_field=KEY_FIELD, bulk_threshold=settings.salesforce.bulk_threshold,
                            max_org_share=settings.salesforce.max_api_share_per_run)
     by_key = {activity_key(event_id): event_id for event_id in events["event_id"]}
     with engine.begin() as conn:
-        record_results(conn, context.run.run_id, "Task", "upsert", outcome.outcomes, now)
+        rows = record_results(conn, context.run.run_id, "Task", "upsert", outcome.outcomes, now)
         remember_activities(conn, [{"activity_key": o.key, "event_id": by_key.get(o.key, o.key), "task_id": o.sf_id,
                                     "pushed_at": now} for o in outcome.outcomes if o.success])
-    return dg.MaterializeResult(metadata={"tasks_planned": len(tasks), **counts, **outcome.as_metadata()})
+    if outcome.stopped_reason:
+        context.log.warning("pushing activity Tasks stopped: %s", outcome.stopped_reason)
+    return dg.MaterializeResult(
+        metadata={"tasks_planned": len(tasks), **counts, **outcome.as_metadata(),
+                  **_push_metadata(outcome.outcomes, rows=rows, api_calls=outcome.api_calls, preview=preview)},
+        check_results=[push_rejections_check("activity_tasks", outcome.outcomes, run_id=context.run.run_id,
+                                             operation="upsert")])
 
 
 @dg.asset(
     group_name=PUSH_GROUP,
     kinds={"salesforce"},
     deps=["engagement_events", "all_contacts", "sf_lead", "sf_contact"],
+    check_specs=[_rejections_spec("new_leads")],
     description=("New Leads in Salesforce for people who submitted a form and whom Salesforce does not hold, only "
                  "when a list's push options say add_new (never for someone deleted in Salesforce). Each Lead is "
                  "upserted on Marketing_Id__c, a stable key per person, so a retry never makes a second Lead; "
@@ -189,8 +237,15 @@ def new_leads(context: dg.AssetExecutionContext, salesforce: SalesforceResource,
     """Grain: one Lead per new person; source: form_submit events, all_contacts, contact_links, the mirrors."""
     settings = sync_settings.load()
     asking = [item for item in settings.lists if item.push.add_new]
+
+    def nothing_sent(metadata: dict[str, object]) -> dg.MaterializeResult:
+        preview = dg.MetadataValue.md(markdown_preview(pd.DataFrame(columns=[LEAD_KEY_FIELD, "Email"])))
+        return dg.MaterializeResult(
+            metadata={**metadata, **_push_metadata([], rows=0, api_calls=0, preview=preview)},
+            check_results=[push_rejections_check("new_leads", [], run_id=context.run.run_id, operation="create")])
+
     if not asking:
-        return dg.MaterializeResult(metadata={"lists_asking": 0, "leads_planned": 0})
+        return nothing_sent({"lists_asking": 0, "leads_planned": 0})
     engine = marketing_db.engine()
     now = datetime.now(UTC)
     with engine.connect() as conn:
@@ -209,7 +264,7 @@ def new_leads(context: dg.AssetExecutionContext, salesforce: SalesforceResource,
     metadata: dict[str, object] = {"lists_asking": len(asking), "new_people": len(candidates),
                                    "leads_planned": len(creates)}
     if creates.empty:
-        return dg.MaterializeResult(metadata=metadata)
+        return nothing_sent(metadata)
     fields = creates.drop(columns=["contact_key", "object"])
     records = [{"attributes": {"type": "Lead"}, LEAD_KEY_FIELD: key, **values}
                for key, values in zip(creates["contact_key"], fields.to_dict("records"), strict=True)]
@@ -221,8 +276,13 @@ def new_leads(context: dg.AssetExecutionContext, salesforce: SalesforceResource,
     keys = pd.DataFrame({"crm_id": creates["contact_key"], "crm_type": "Lead", "field": LEAD_KEY_FIELD,
                          "value": creates["contact_key"]})
     with engine.begin() as conn:
-        record_results(conn, context.run.run_id, "Lead", "create", outcome.outcomes, now)
+        rows = record_results(conn, context.run.run_id, "Lead", "create", outcome.outcomes, now)
         remember_pushed(conn, keys, succeeded, now)
     if outcome.stopped_reason:
         context.log.warning("creating Leads stopped: %s", outcome.stopped_reason)
-    return dg.MaterializeResult(metadata={**metadata, **outcome.as_metadata()})
+    preview = dg.MetadataValue.md(records_preview(records))
+    return dg.MaterializeResult(
+        metadata={**metadata, **outcome.as_metadata(),
+                  **_push_metadata(outcome.outcomes, rows=rows, api_calls=outcome.api_calls, preview=preview)},
+        check_results=[push_rejections_check("new_leads", outcome.outcomes, run_id=context.run.run_id,
+                                             operation="create")])

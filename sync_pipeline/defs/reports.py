@@ -5,12 +5,14 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from sync_pipeline.defs.metadata import REPORT_COMPLETE, REPORT_COMPLETE_DESCRIPTION, records_preview, \
+    report_complete_check
 from sync_pipeline.defs.resources import MarketingDatabase
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.salesforce.reports import ReportNotFound, find_report_id, run_report
 from sync_pipeline.store.audience import write_report
 
-REPORT_GROUP = "salesforce_reports"
+REPORT_GROUP = "salesforce"  # pulled from Salesforce, like the connection and the mirrors
 _RECORD_ID = re.compile(r"^(00Q|003)[A-Za-z0-9]{15}$")
 
 
@@ -24,19 +26,23 @@ def record_id_of(row: dict[str, object]) -> str | None:
 
 
 def report_asset(report_name: str) -> dg.AssetsDefinition:
+    name = report_asset_name(report_name)
+
     @dg.asset(
-        name=report_asset_name(report_name),
+        name=name,
         group_name=REPORT_GROUP,
         kinds={"salesforce", "sql"},
         deps=["salesforce_connection"],
+        check_specs=[dg.AssetCheckSpec(REPORT_COMPLETE, asset=name, description=REPORT_COMPLETE_DESCRIPTION)],
         description=(f"The detail rows of the saved report \"{report_name}\" (table report_rows), through the "
                      "Reports API. Salesforce returns at most 2,000 rows per run: a truncated run is flagged in "
-                     "metadata and in the run log, never silently."),
+                     "metadata, in the run log and by the report_complete check, never silently."),
     )
     def report(context: dg.AssetExecutionContext, salesforce: SalesforceResource,
                marketing_db: MarketingDatabase) -> dg.MaterializeResult:
         """Grain: one row per report detail row; source: analytics/reports/{id}?includeDetails=true."""
-        client = salesforce.connect().client
+        connection = salesforce.connect()
+        client, calls_before = connection.client, connection.usage.calls
         try:
             result = run_report(client, find_report_id(client, report_name))
         except ReportNotFound as error:
@@ -50,18 +56,16 @@ def report_asset(report_name: str) -> dg.AssetsDefinition:
                 "report %r is truncated: Salesforce returned %s of %s rows (the synchronous Reports API stops at "
                 "2,000). Narrow the report's filters, or split it, so every row arrives.", report_name,
                 len(result.rows), result.total_rows)
-        return dg.MaterializeResult(metadata={
-            "table": "report_rows", "report": report_name, "rows": len(result.rows),
-            "total_rows": result.total_rows, "truncated": result.truncated,
-            "rows_with_lead_or_contact": sum(1 for i in crm_ids if i),
-            "preview": dg.MetadataValue.md(_preview(result.columns, result.rows[:5])),
-        })
+        return dg.MaterializeResult(
+            metadata={
+                "table": "report_rows", "report": report_name, "rows": len(result.rows),
+                "records_pulled": len(result.rows), "total_rows": result.total_rows, "truncated": result.truncated,
+                "rows_with_lead_or_contact": sum(1 for i in crm_ids if i),
+                "api_calls": connection.usage.calls - calls_before,
+                "preview": dg.MetadataValue.md(records_preview(result.rows, result.columns)),
+            },
+            check_results=[report_complete_check(name, report_name, rows=len(result.rows),
+                                                 total_rows=result.total_rows, truncated=result.truncated)],
+        )
 
     return report
-
-
-def _preview(columns: list[str], rows: list[dict[str, object]]) -> str:
-    shown = columns[:6]
-    lines = ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
-    lines += ["| " + " | ".join("" if row.get(c) is None else str(row.get(c)) for c in shown) + " |" for row in rows]
-    return "\n".join(lines)

@@ -2,24 +2,29 @@
 
 import dagster as dg
 
+from sync_pipeline.defs.metadata import API_BUDGET, API_BUDGET_CONNECTION_DESCRIPTION, api_budget_check, table_preview
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.org_binding import bind_org
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.salesforce.errors import SalesforceDisconnected
 from sync_pipeline.settings import SettingsError, check_against_describe
+from sync_pipeline.store.tables import org_state
 from sync_pipeline.sync.org_binding import OrgSwitchError
 
 # Objects whose describe the settings are checked against when the run connects.
 CHECKED_OBJECTS = ("Lead", "Contact", "Account")
+ORG_STATE_COLUMNS = ("org_id", "org_name", "is_sandbox", "instance_host", "first_connected_at", "last_connected_at")
 
 
 @dg.asset(
     group_name="salesforce",
     kinds={"salesforce"},
+    check_specs=[dg.AssetCheckSpec(API_BUDGET, asset="salesforce_connection",
+                                   description=API_BUDGET_CONNECTION_DESCRIPTION)],
     description=(
-        "Logs in to the Salesforce org, checks it is the org this marketing database belongs to, and checks the "
-        "sync settings against the org's fields. Shows connected or disconnected with the reason, the org id and "
-        "the API calls used."
+        "Logs in to the Salesforce org, checks it is the org this marketing database belongs to (table org_state), "
+        "and checks the sync settings against the org's fields. Shows connected or disconnected with the reason, "
+        "the org id, the API calls used and how much of the org's daily API allocation is gone."
     ),
 )
 def salesforce_connection(
@@ -41,13 +46,20 @@ def salesforce_connection(
         message = "the sync settings do not match the org's fields:\n- " + "\n- ".join(problems)
         raise dg.Failure(description=message, metadata={"connected": True, "settings_problems": len(problems)})
     context.log.info("connected to org %s (%s)", connection.org_id, connection.org_name)
+    with marketing_db.engine().connect() as conn:
+        preview = table_preview(conn, org_state, ORG_STATE_COLUMNS, order_by="id")
     return dg.MaterializeResult(
         metadata={
+            "table": org_state.name,
+            "rows": 1,
             "connected": True,
             "org_id": connection.org_id,
             "org_name": connection.org_name,
             "sandbox": connection.is_sandbox,
             "instance": connection.instance_host,
             **connection.usage.as_metadata(),
-        }
+            "preview": preview,
+        },
+        check_results=[api_budget_check("salesforce_connection", connection.usage, api_calls=connection.usage.calls,
+                                        max_share_per_run=settings.salesforce.max_api_share_per_run)],
     )

@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
+from sync_pipeline.defs.metadata import PREVIEW_ROWS, markdown_preview
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.settings import SyncSettings
 from sync_pipeline.store.engagement import pending_files, read_events, remember_file, store_events, write_scores
@@ -40,6 +41,7 @@ def engagement_events(context: dg.AssetExecutionContext, marketing_db: Marketing
     folder = events_folder()
     new = rejected = duplicates = 0
     files = 0
+    first_rows: list[pd.DataFrame] = []  # the first events read, for the preview
     with engine.connect() as conn:
         pending = pending_files(conn, folder)
     for file in pending:
@@ -52,9 +54,15 @@ def engagement_events(context: dg.AssetExecutionContext, marketing_db: Marketing
         rejected += len(batch.rejections)
         duplicates += batch.duplicates
         files += 1
-    return dg.MaterializeResult(metadata={"table": "engagement_events", "folder": str(folder), "files_read": files,
-                                          "new_events": new, "malformed_events_quarantined": rejected,
-                                          "duplicates_in_files": duplicates})
+        if sum(len(f) for f in first_rows) < PREVIEW_ROWS:
+            first_rows.append(batch.events.head(PREVIEW_ROWS))
+    shown = (pd.concat(first_rows, ignore_index=True) if first_rows else pd.DataFrame(
+        columns=["event_id", "event_type", "email", "occurred_at"]))
+    return dg.MaterializeResult(metadata={
+        "table": "engagement_events", "folder": str(folder), "files_read": files, "new_events": new,
+        "rows_written": new, "records_quarantined": rejected, "malformed_events_quarantined": rejected,
+        "duplicates_in_files": duplicates, "preview": dg.MetadataValue.md(markdown_preview(shown)),
+    })
 
 
 def lead_score_maintenance_asset(list_assets: list[str]) -> dg.AssetsDefinition:
@@ -88,11 +96,15 @@ def lead_score_maintenance_asset(list_assets: list[str]) -> dg.AssetsDefinition:
                                                           how="left"))
             list_rows = copy_scores_to_lists(conn, settings, maintained)
         scored = maintained[maintained["behavioral_score"] > 0]
+        top = maintained.sort_values(["behavioral_score", "contact_key"], ascending=[False, True])
         return dg.MaterializeResult(metadata={
             "table": "all_contacts", "people": len(maintained), "people_with_score": len(scored),
             "lead_scores_changed": int(maintained["lead_score_changed"].sum()), "rows_written": written,
             "events_scored": len(events), "top_score": float(maintained["behavioral_score"].max() or 0),
             "list_rows_updated": list_rows,
+            "preview": dg.MetadataValue.md(markdown_preview(top[["contact_key", "email", "behavioral_score",
+                                                                 "lead_score", "lead_score_changed"]].round(
+                                                                     {"behavioral_score": 2}))),
         })
 
     return lead_score_maintenance
