@@ -188,6 +188,6 @@ def main(leads: int, database_url: str, output: Path) -> int:
           f"{incremental['cpu_seconds']} s CPU, {incremental['api_calls']} API calls "
           f"(budget {incremental['call_budget']})")
     print(f"  peak memory of the pipeline process: {figures['peak_memory_mb']} MB")
-    print(f"  bars: >= 50,000 records/s, <= 2x floor, < 512 MB, <= 10 calls per 100,000, incremental < 5 s")
+    print("  bars: >= 50,000 records/s, <= 2x floor, < 512 MB, <= 10 calls per 100,000, incremental < 5 s")
     print(f"  figures written to {output}")
     return 0

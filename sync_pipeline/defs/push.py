@@ -24,11 +24,9 @@ from sync_pipeline.store.audience import read_mirror
 from sync_pipeline.store.engagement import read_events
 from sync_pipeline.store.push_state import (
     append_ledger,
-    pending_edits,
     pushed_activity_keys,
-    read_ledger,
+    read_push_inputs,
     read_pushed_state,
-    read_refusals,
     record_conflicts,
     record_results,
     remember_activities,
@@ -40,19 +38,10 @@ from sync_pipeline.store.tables import all_contacts as all_contacts_table
 from sync_pipeline.store.tables import contact_links
 from sync_pipeline.store.upsert import bulk_update
 from sync_pipeline.sync.activities import KEY_FIELD, activity_key, plan_tasks
-from sync_pipeline.sync.consent import consent_state, resolve_consent
-from sync_pipeline.sync.marketing_edits import lay_over, settle
-from sync_pipeline.sync.push_inputs import (
-    OBJECTS,
-    desired_values,
-    field_columns,
-    marketing_events,
-    salesforce_consent,
-    salesforce_now,
-    with_marketing_evidence,
-)
+from sync_pipeline.sync.push_inputs import OBJECTS
 from sync_pipeline.sync.new_leads import LEAD_KEY_FIELD, new_people
-from sync_pipeline.sync.push_plan import plan_creates, plan_push
+from sync_pipeline.sync.push_plan import plan_creates
+from sync_pipeline.sync.push_round import CONSENT_COLUMNS, plan_round
 
 PUSH_GROUP = "push"
 PUSH_RESULTS = "push_results"  # one row per record sent, with Salesforce's answer
@@ -91,49 +80,23 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
     engine = marketing_db.engine()
     now = datetime.now(UTC)
     with engine.connect() as conn:
-        people = _people(conn)
-        links = pd.read_sql(sa.select(contact_links.c.crm_id, contact_links.c.crm_type, contact_links.c.contact_key),
-                            conn)
-        mirrors = {name: read_mirror(conn, name) for name in ("Lead", "Contact")}
-        events = read_events(conn)
-        pushed = read_pushed_state(conn)
-        ledger = read_ledger(conn)
-        edits = pending_edits(conn)
-        refusals = read_refusals(conn)
-
-    # Consent and bounces from the marketing side's evidence (events), then what Salesforce says.
-    people = with_marketing_evidence(people, marketing_events(people, events))
-    consent = resolve_consent(
-        people.assign(opt_in_event_at=None)[["contact_key", "opted_out", "opt_in_event_at", "opt_out_event_at"]],
-        salesforce_consent(mirrors, links, settings.opt_out.field), consent_state(ledger),
-        settings.opt_out.direction, now, field_name=settings.opt_out.field)
-    for key, value in consent.marketing_updates.items():
-        people.loc[people["contact_key"] == key, "opted_out"] = value
-
-    # Marketing-side field edits are laid over the rebuilt All Contacts; their time is the conflict rule's evidence.
-    column_fields: dict[str, list[str]] = {}
-    for object_name in OBJECTS:
-        for field, column in field_columns(settings, object_name).items():
-            column_fields.setdefault(column, []).append(field)
-    edited = lay_over(people, links, edits, column_fields)
-    desired = desired_values(settings, edited.people, links, mirrors)
-    baseline = pd.concat([pushed, edited.baselines], ignore_index=True)  # an edited cell's baseline: its old value
-    plan = plan_push(desired, baseline, salesforce_now(desired, mirrors), settings,
-                     local_changed_at=edited.local_changed_at, now=now, refused=refusals)
+        inputs = read_push_inputs(conn)
+    push = plan_round(settings, inputs, now)
+    plan = push.plan
     metadata: dict[str, object] = {"records_planned": len(plan.records), "fields_planned": len(plan.updates),
-                                   "conflicts": len(plan.conflicts), "consent_changes": len(consent.ledger_entries),
-                                   "marketing_edits": len(edits),
+                                   "conflicts": len(plan.conflicts), "consent_changes": len(push.consent.ledger_entries),
+                                   "marketing_edits": len(inputs.edits),
                                    "skipped_refused_before": plan.counts.get("skipped_refused", 0)}
     failed = rows = 0
     accepted: set[str] = set()
     refused: set[str] = set()
     outcomes: list[RecordOutcome] = []
     stops: list[str | None] = []
-    with engine.begin() as conn:
-        changed_people = people[["contact_key", "opted_out", "hard_bounced", "hard_bounce_reason", "hard_bounced_at"]]
-        bulk_update(conn, all_contacts_table, changed_people.astype(object).where(changed_people.notna(), None)
-                    .to_dict("records"), ["contact_key"])
-        append_ledger(conn, consent.ledger_entries)
+    with engine.begin() as conn:  # consent and evidence first: an opt-out is kept even if the push then fails
+        changed = push.people[CONSENT_COLUMNS]
+        bulk_update(conn, all_contacts_table, changed.astype(object).where(changed.notna(), None).to_dict("records"),
+                    ["contact_key"])
+        append_ledger(conn, push.consent.ledger_entries)
         record_conflicts(conn, plan.conflicts)
     connection = salesforce.connect()
     calls_before = connection.usage.calls
@@ -157,9 +120,7 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
         metadata[f"{object_name.lower()}_push"] = outcome.as_metadata()
         if outcome.stopped_reason:
             context.log.warning("push of %s stopped: %s", object_name, outcome.stopped_reason)
-    salesforce_won = {(c.crm_id, c.field.lower()) for c in plan.conflicts.itertuples() if c.winner == "salesforce"}
-    statuses = {**edited.settled, **settle(edited.live, links, column_fields, plan.updates, accepted, refused,
-                                           salesforce_won)}
+    statuses = push.settle(inputs.links, accepted, refused)
     with engine.begin() as conn:
         settle_edits(conn, statuses, now)
     metadata["records_rejected_or_not_sent"] = failed

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sync_pipeline.emulator import ids
-from sync_pipeline.emulator.schema import OBJECTS, OPEN_STAGES, PREFIX_TO_OBJECT, FieldSpec, ObjectSpec, object_spec
+from sync_pipeline.emulator.schema import OBJECTS, OPEN_STAGES, PREFIX_TO_OBJECT, FieldSpec, ObjectSpec
 from sync_pipeline.emulator.soql import CompiledQuery, datetime_to_storage, quote_identifier, sql_type
 
 EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, unquote, unquote_plus
 from xml.etree import ElementTree
 
 from sync_pipeline.emulator import ids
-from sync_pipeline.emulator.faults import LOGIN_FAULTS, FaultSpecError, Faults, parse_fault_spec
+from sync_pipeline.emulator.faults import LOGIN_FAULTS, FaultSpecError, Faults
 from sync_pipeline.emulator.org import (
     Org,
     SaveError,

@@ -576,7 +576,7 @@ class _Compiler:
                 select_sql.append(f"{alias}.Id")
                 parent_id_index[path] = len(select_sql) - 1
         if query.offset is not None and query.offset > 2000:
-            raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE", f"Maximum SOQL offset allowed is 2000")
+            raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE", "Maximum SOQL offset allowed is 2000")
         from_sql = f"FROM {quote_identifier(self.object.name)} AS t0 " + " ".join(self.join_sql)
         return CompiledQuery(query, self.object, select_sql, from_sql, where_sql, self.params, order_sql,
                              group_sql, columns, parent_id_index, aggregate)

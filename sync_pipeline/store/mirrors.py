@@ -18,7 +18,6 @@ import csv
 import io
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc

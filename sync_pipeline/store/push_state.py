@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sync_pipeline.store.tables import (
     all_contacts,
     consent_ledger,
+    contact_links,
     marketing_edits,
     push_conflicts,
     push_refusals,
@@ -20,7 +21,10 @@ from sync_pipeline.store.tables import (
     pushed_activities,
     pushed_state,
 )
+from sync_pipeline.store.audience import read_mirror
+from sync_pipeline.store.engagement import read_events
 from sync_pipeline.store.upsert import bulk_upsert
+from sync_pipeline.sync.push_round import PushInputs
 
 
 def read_pushed_state(conn: sa.Connection) -> pd.DataFrame:
@@ -133,3 +137,19 @@ def remember_refusals(conn: sa.Connection, updates: pd.DataFrame, outcomes: Iter
              "error_code": refused[row.crm_id], "refused_at": at}
             for row in updates.itertuples() if row.crm_id in refused]
     return bulk_upsert(conn, push_refusals, rows, ["crm_id", "field"]) if rows else 0
+
+
+def read_push_inputs(conn: sa.Connection) -> PushInputs:
+    """Everything the push reads, in one transaction's snapshot."""
+    reflected = sa.Table(all_contacts.name, sa.MetaData(), autoload_with=conn)  # with the run-time columns
+    return PushInputs(
+        people=pd.read_sql(sa.select(reflected), conn),
+        links=pd.read_sql(sa.select(contact_links.c.crm_id, contact_links.c.crm_type, contact_links.c.contact_key),
+                          conn),
+        mirrors={name: read_mirror(conn, name) for name in ("Lead", "Contact")},
+        events=read_events(conn),
+        pushed=read_pushed_state(conn),
+        ledger=read_ledger(conn),
+        edits=pending_edits(conn),
+        refusals=read_refusals(conn),
+    )

@@ -67,7 +67,9 @@ def with_marketing_evidence(people: pd.DataFrame, evidence: pd.DataFrame) -> pd.
     people = people.merge(evidence, on="contact_key", how="left")
     bounced = people["bounce_reason"].notna() & ~people["hard_bounced"].astype(bool)
     people.loc[bounced, "hard_bounce_reason"] = people.loc[bounced, "bounce_reason"]
-    people.loc[bounced, "hard_bounced_at"] = people.loc[bounced, "bounced_at"]
+    # Both as UTC times (the stored column reads back as objects or naive values, depending on the backend).
+    people["hard_bounced_at"] = pd.to_datetime(people["hard_bounced_at"], utc=True).where(
+        ~bounced, pd.to_datetime(people["bounced_at"], utc=True))
     people.loc[bounced, "hard_bounced"] = True
     return people
 
