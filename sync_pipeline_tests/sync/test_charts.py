@@ -1,3 +1,5 @@
+"""The report charts are PNG images of a fixed size, with or without data (rules of sync/charts.py)."""
+
 import functools
 import io
 import struct

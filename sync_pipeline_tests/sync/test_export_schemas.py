@@ -1,3 +1,5 @@
+"""The Parquet schemas of the analyst outputs, and frames cast to them (sync/export_schemas.py)."""
+
 import functools
 import math
 from datetime import UTC, datetime

@@ -1,3 +1,5 @@
+"""The funnel by stage, overall, by lead source and by campaign (rules of sync/funnel.py), on hand-computed fixtures."""
+
 import functools
 import math
 from datetime import UTC, datetime
@@ -7,33 +9,19 @@ import pytest
 
 from sync_pipeline.settings.model import ReportMapping
 from sync_pipeline.sync.funnel import FUNNEL_COLUMNS, STAGES, build_funnel
+from sync_pipeline_tests.sync.report_fixtures import (
+    CAMPAIGN_FIELDS,
+    MEMBER_FIELDS,
+    OPPORTUNITY_FIELDS,
+    ROLE_FIELDS,
+    mirror,
+)
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 END = datetime(2026, 3, 31, 23, 59, 59, tzinfo=UTC)
 MQL = 20.0
 NAN = float("nan")
 
-OPPORTUNITY_FIELDS = ("accountid", "name", "stagename", "amount", "closedate", "isclosed", "iswon", "leadsource",
-                      "campaignid", "ownerid", "probability")
-ROLE_FIELDS = ("opportunityid", "contactid", "role", "isprimary")
-MEMBER_FIELDS = ("campaignid", "leadid", "contactid", "status", "hasresponded")
-CAMPAIGN_FIELDS = ("name", "type", "status", "isactive", "startdate", "enddate")
-
-
-def mirror(fields, *rows):
-    """A raw mirror frame: id, is_deleted, system_modstamp and one text column per field (None when not given)."""
-    return pd.DataFrame(
-        [
-            {
-                "id": row["id"],
-                "is_deleted": row.get("is_deleted", False),
-                "system_modstamp": datetime(2026, 1, 1, tzinfo=UTC),
-                **{field: row.get(field) for field in fields},
-            }
-            for row in rows
-        ],
-        columns=["id", "is_deleted", "system_modstamp", *fields],
-    )
 
 
 def opp(id, amount, closedate, *, closed=False, won=False, **more):

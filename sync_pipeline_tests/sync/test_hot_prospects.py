@@ -1,3 +1,5 @@
+"""Hot prospects per owner (rules of sync/hot_prospects.py): ties, windows, flags, owners with few prospects."""
+
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
