@@ -163,9 +163,11 @@ def test_marketing_changes_sensor_requests_a_push_once_per_change(org: RunningEm
 
 
 def test_a_faulty_org_converges_to_the_state_of_a_clean_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """5xx answers, reset connections, locked rows and a validation rule: re-running until the job succeeds, then
+    """5xx answers, reset connections, locked rows, an expired session and a validation rule: re-running until the job succeeds, then
     once more after the transient faults and locks are gone, leaves Salesforce as a clean run does, except for the
-    records the validation rule refuses, which are in push_results and are not sent again."""
+    records the validation rule refuses, which are in push_results and are not sent again. The session also expires
+    once mid-push."""
+    import sync_pipeline.defs.push as push_defs
     import sync_pipeline.salesforce.push as push_module
 
     monkeypatch.setattr(push_module, "_pause", lambda seconds: None)
@@ -187,9 +189,19 @@ def test_a_faulty_org_converges_to_the_state_of_a_clean_one(tmp_path: Path, monk
                 # The org's validation rule refuses every save of a record with an address at example.net.
                 org.admin("POST", "faults", {"error_rate": 0.05, "reset_rate": 0.02, "lock_ids": locked,
                                              "reject_email_domain": "example.net"})
+                # The session expires once, after the push logged in and before its first write.
+                real_push, expired = push_defs.push_records, []
+
+                def expiring_push(*args, **kwargs):
+                    if not expired:
+                        expired.append(org.admin("POST", "faults", {"expire_sessions": True}))
+                    return real_push(*args, **kwargs)
+
+                monkeypatch.setattr(push_defs, "push_records", expiring_push)
                 for _ in range(8):
                     if _run(org, url, instance, expect_success=None).success:
                         break
+                assert expired  # the session did expire under a push, which logged in again and went on
                 rejected = _rows(url, "SELECT DISTINCT crm_id FROM push_results WHERE error_code = 'UNABLE_TO_LOCK_ROW'")
                 assert {row[0] for row in rejected} & set(locked)
                 org.admin("POST", "faults", {"error_rate": 0.0, "reset_rate": 0.0, "lock_ids": []})
