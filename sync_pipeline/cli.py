@@ -57,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="create or migrate the marketing database to the latest schema")
 
+    contacts = commands.add_parser("contacts", help="people in All Contacts")
+    contacts_commands = contacts.add_subparsers(dest="contacts_command", required=True)
+    edit = contacts_commands.add_parser(
+        "edit", help="record marketing-side field edits of a person (column=value ...) for the next push")
+    who = edit.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", help="the person's email")
+    who.add_argument("--key", help="the person's contact_key")
+    edit.add_argument("assignments", nargs="+", metavar="column=value", help='e.g. title="VP Sales" (empty: null)')
+
     org = commands.add_parser("org", help="the Salesforce org this database is bound to")
     org_commands = org.add_subparsers(dest="org_command", required=True)
     org_commands.add_parser("show", help="print the bound org")
@@ -132,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgrade_to_head(engine)
         print(f"marketing database at {engine.url.render_as_string(hide_password=True)} is at the latest schema")
         return 0
+    if args.command == "contacts":
+        from sync_pipeline.edit_command import edit_command
+
+        return edit_command(args.assignments, email=args.email, key=args.key)
     if args.command == "org":
         from sync_pipeline.org_binding import reset_org_command, show_org_command
 

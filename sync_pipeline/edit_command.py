@@ -1,0 +1,107 @@
+"""`sync-pipeline contacts edit`: record marketing-side field edits of a person, for the next push to send.
+
+``sync-pipeline contacts edit --email ann@example.com title="VP Sales" first_name=Ann`` finds the person in All
+Contacts by email (or ``--key`` by contact_key), checks each column exists, converts each value to the column's type,
+and appends one pending row per column to ``marketing_edits``. The push decides what happens to it (see the README:
+pushed, salesforce_won, rejected or not_pushable); ``marketing_changes_sensor`` sends it within minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from sync_pipeline.store.engine import make_engine, safe_url
+from sync_pipeline.store.migrate import upgrade_to_head
+from sync_pipeline.store.push_state import record_edit
+from sync_pipeline.store.tables import all_contacts
+
+SOURCE = "command line"
+TRUE_TEXT = {"true", "yes", "1"}
+FALSE_TEXT = {"false", "no", "0"}
+
+
+class EditError(ValueError):
+    """An edit that cannot be recorded; the message names the person or column and the fix."""
+
+
+def parse_assignments(assignments: Sequence[str]) -> dict[str, str]:
+    """``column=value`` pairs; an empty value means no value (null)."""
+    parsed: dict[str, str] = {}
+    for item in assignments:
+        column, sep, value = item.partition("=")
+        if not sep or not column.strip():
+            raise EditError(f"{item!r} is not column=value; write for example title=\"VP Sales\"")
+        parsed[column.strip()] = value
+    return parsed
+
+
+def typed_value(column: sa.Column[Any], text: str) -> Any:
+    """``text`` as a value of the column's type (booleans: true/false/yes/no/1/0; numbers; an empty text is null)."""
+    if text == "":
+        return None
+    kind = column.type.python_type if hasattr(column.type, "python_type") else str
+    try:
+        if kind is bool:
+            lowered = text.strip().lower()
+            if lowered not in TRUE_TEXT | FALSE_TEXT:
+                raise ValueError
+            return lowered in TRUE_TEXT
+        if kind in (int, float):
+            return float(text)
+    except (ValueError, NotImplementedError):
+        raise EditError(f"{column.name}={text!r} is not a {kind.__name__} value; give one, e.g. "
+                        f"{column.name}={'true' if kind is bool else '42'}") from None
+    return text
+
+
+def _person(conn: sa.Connection, table: sa.Table, email: str | None, key: str | None) -> str:
+    if key:
+        found = conn.execute(sa.select(table.c.contact_key).where(table.c.contact_key == key)).scalars().all()
+        what = f"contact_key {key!r}"
+    else:
+        wanted = (email or "").strip().lower()
+        found = conn.execute(sa.select(table.c.contact_key).where(sa.func.lower(table.c.email) == wanted)
+                             ).scalars().all()
+        what = f"email {wanted!r}"
+    if not found:
+        raise EditError(f"no person with {what} in all_contacts; check the address, or run a sync first")
+    if len(found) > 1:
+        raise EditError(f"{len(found)} people have {what} ({', '.join(found)}); choose one with --key")
+    return str(found[0])
+
+
+def record_edits(engine: sa.Engine, assignments: Sequence[str], *, email: str | None = None,
+                 key: str | None = None, at: datetime | None = None) -> list[int]:
+    """Append the edits (all or none) and return their edit_ids."""
+    values = parse_assignments(assignments)
+    if not values:
+        raise EditError("nothing to edit; give column=value pairs, e.g. title=\"VP Sales\"")
+    with engine.begin() as conn:
+        table = sa.Table(all_contacts.name, sa.MetaData(), autoload_with=conn)  # with the mapped columns
+        unknown = sorted(set(values) - set(table.c.keys()))
+        if unknown:
+            raise EditError(f"all_contacts has no column {', '.join(map(repr, unknown))}; its columns: "
+                            f"{', '.join(table.c.keys())}")
+        contact_key = _person(conn, table, email, key)
+        when = at or datetime.now(UTC)
+        return [record_edit(conn, contact_key, column, typed_value(table.c[column], text), when, SOURCE)
+                for column, text in values.items()]
+
+
+def edit_command(assignments: Sequence[str], *, email: str | None, key: str | None) -> int:
+    engine = make_engine()
+    upgrade_to_head(engine)
+    try:
+        ids = record_edits(engine, assignments, email=email, key=key)
+    except EditError as error:
+        print(f"error: {error}")
+        return 1
+    finally:
+        engine.dispose()
+    print(f"recorded {len(ids)} edit(s) in marketing_edits of {safe_url(engine.url)} (ids {', '.join(map(str, ids))});"
+          " the next push sends them")
+    return 0
