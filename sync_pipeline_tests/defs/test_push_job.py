@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -16,6 +18,7 @@ import yaml
 from sync_pipeline.defs.audience import all_contacts, list_asset, sales_users
 from sync_pipeline.defs.pull import MIRROR_ASSETS
 from sync_pipeline.defs.push import activity_tasks, new_leads, salesforce_push
+from sync_pipeline.defs.reporting import reporting_assets
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.defs.salesforce import salesforce_connection
 from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance_asset
@@ -36,17 +39,18 @@ def org(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmul
     folder = tmp_path / "events"
     folder.mkdir()
     monkeypatch.setenv("ENGAGEMENT_EVENTS_DIR", str(folder))
+    monkeypatch.setenv("EXPORTS_DIR", str(tmp_path / "exports"))
     with running_emulator(seed=9, scale=400, events_path=folder / "seed.jsonl") as emulator:
         yield emulator
 
 
 def _run(org: RunningEmulator, url: str, instance: dg.DagsterInstance, *, expect_success: bool | None = True,
-         settings_path: Path = ROOT / "data" / "sync.yaml") -> dg.ExecuteInJobResult:
+         settings_path: Path = ROOT / "data" / "sync.yaml", reporting: bool = False) -> dg.ExecuteInJobResult:
     settings = load_settings(settings_path)
     lists = [list_asset(item) for item in settings.lists if not item.source.report]
     assets = [salesforce_connection, *MIRROR_ASSETS, all_contacts, sales_users, *lists, engagement_events,
               lead_score_maintenance_asset([a.key.to_user_string() for a in lists]), salesforce_push, activity_tasks,
-              new_leads]
+              new_leads, *(reporting_assets(settings) if reporting else [])]
     resources = {
         "salesforce": SalesforceResource(username=org.username, password=org.password,
                                          security_token=org.security_token, emulator_url=org.url),
@@ -80,9 +84,16 @@ def test_scores_and_tasks_reach_salesforce_once(org: RunningEmulator, database_u
         pushed = _rows(database_url, "SELECT COUNT(*) FROM pushed_activities")[0][0]
         assert tasks == pushed > 0
         writes = _writes(org)
-        _run(org, database_url, instance)
+        _run(org, database_url, instance, reporting=True)
         assert _writes(org) == writes  # nothing changed: no write call at all
         assert sf.query("SELECT COUNT() FROM Task")["totalSize"] == tasks
+        # The analyst outputs, on this backend too: tables and their Parquet files agree.
+        for table in ("hot_prospects", "funnel", "roi"):
+            rows = _rows(database_url, f"SELECT COUNT(*) FROM {table}")[0][0]
+            assert rows > 0 and pq.read_metadata(Path(os.environ["EXPORTS_DIR"]) / f"{table}.parquet").num_rows == rows
+        active = _rows(database_url, "SELECT COUNT(*) FROM all_contacts WHERE is_active = :t", t=True)[0][0]
+        assert _rows(database_url, "SELECT people FROM funnel WHERE dimension = 'overall' AND stage = 'in_audience'"
+                     ) == [(active,)]
 
 
 def test_opt_out_is_never_undone_by_a_sync(org: RunningEmulator, database_url: str) -> None:
