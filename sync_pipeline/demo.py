@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,11 @@ class RunFacts:
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tables: dict[str, int] = field(default_factory=dict)
-    pushed: dict[str, tuple[int, int]] = field(default_factory=dict)  # object/operation → (succeeded, failed)
+    pushed: dict[str, tuple[int, int]] = field(default_factory=dict)  # "object operation" → (succeeded, refused)
     quarantine_reasons: list[tuple[str, str, int]] = field(default_factory=list)
     opted_out: int = 0
     bounced: int = 0
-    consent_changes: int = 0
+    consent_changes: int = 0  # ledger entries of this run
     prospects: list[tuple[Any, ...]] = field(default_factory=list)
     prospect_count: int = 0
     funnel_headline: str = ""
@@ -79,7 +80,7 @@ def summary_lines(facts: RunFacts) -> list[str]:
     created_ok, _ = facts.pushed.get("Lead create", (0, 0))
     lines.append(f"Activities: {tasks_ok:,} Tasks upserted ({tasks_bad:,} rejected); {created_ok:,} new Leads created")
     lines.append(f"Consent:    {facts.opted_out:,} people opted out, {facts.bounced:,} hard-bounced; "
-                 f"{facts.consent_changes:,} consent changes in consent_ledger")
+                 f"{facts.consent_changes:,} consent changes recorded in consent_ledger this run")
     lines.append(f"Hot prospects ({facts.prospect_count:,} in hot_prospects; the top {len(facts.prospects)}):")
     for name, owner, score, sources, flagged in facts.prospects:
         lines.append(f"    {score:5.1f}  {name:<24} owner {owner or '(none)':<16} {sources}"
@@ -112,33 +113,53 @@ def _gather_from_events(result: dg.ExecuteInProcessResult, facts: RunFacts) -> N
                                       f"{evaluation.asset_key.to_user_string()} did not pass")
 
 
-def _gather_from_tables(database: Path, run_id: str, facts: RunFacts) -> None:
+def _gather_from_tables(database: Path, run_id: str, started: datetime, facts: RunFacts) -> None:
+    """What the tables say of this run (nothing when the run failed before creating them)."""
     engine = sa.create_engine(f"sqlite:///{database}")
-    count = "SELECT COUNT(*) FROM {}"
-    with engine.connect() as conn:
-        tables = ("all_contacts", "list_members", "quarantine", "hot_prospects", "consent_ledger")
-        facts.tables = {t: conn.execute(sa.text(count.format(t))).scalar_one() for t in tables}
-        facts.quarantine_reasons = [tuple(r) for r in conn.execute(sa.text(
-            "SELECT field, reason, COUNT(*) FROM quarantine GROUP BY field, reason ORDER BY 3 DESC LIMIT 2"))]
-        for name, operation, ok, bad in conn.execute(sa.text(
-                "SELECT object_name, operation, SUM(CASE WHEN success THEN 1 ELSE 0 END), "
-                "SUM(CASE WHEN success THEN 0 ELSE 1 END) FROM push_results WHERE run_id = :run "
-                "GROUP BY object_name, operation"), {"run": run_id}):
-            facts.pushed[f"{name} {operation}"] = (int(ok), int(bad))
-        facts.opted_out, facts.bounced = conn.execute(sa.text(
-            "SELECT SUM(CASE WHEN opted_out THEN 1 ELSE 0 END), SUM(CASE WHEN hard_bounced THEN 1 ELSE 0 END) "
-            "FROM all_contacts WHERE is_active")).one()
-        facts.consent_changes = facts.tables["consent_ledger"]
-        facts.prospect_count = facts.tables["hot_prospects"]
-        facts.prospects = [tuple(r) for r in conn.execute(sa.text(
-            "SELECT COALESCE(first_name || ' ', '') || COALESCE(last_name, ''), owner_name, score, sources, "
-            "opted_out OR hard_bounced FROM hot_prospects ORDER BY score DESC, last_activity_at DESC, contact_key "
-            "LIMIT :n"), {"n": TOP_PROSPECTS_SHOWN})]
-        top = conn.execute(sa.text("SELECT segment, won_amount, pipeline_amount FROM roi WHERE dimension = "
-                                   "'campaign' ORDER BY won_amount DESC, pipeline_amount DESC LIMIT 1")).first()
-        facts.top_campaign = tuple(top) if top else None
-    engine.dispose()
-    facts.opted_out, facts.bounced = int(facts.opted_out or 0), int(facts.bounced or 0)
+    meta = sa.MetaData()
+    try:
+        with engine.connect() as conn:
+            meta.reflect(conn)
+            _read_facts(conn, meta.tables, run_id, started, facts)
+    except (sa.exc.OperationalError, KeyError) as error:
+        facts.warnings.append(f"the tables could not be summarized ({error})")
+    finally:
+        engine.dispose()
+
+
+def _count(conn: sa.Connection, table: sa.Table, *where: Any) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one())
+
+
+def _read_facts(conn: sa.Connection, tables: Any, run_id: str, started: datetime, facts: RunFacts) -> None:
+    people, results, ledger = tables["all_contacts"], tables["push_results"], tables["consent_ledger"]
+    facts.tables = {name: _count(conn, tables[name])
+                    for name in ("all_contacts", "list_members", "quarantine", "hot_prospects")}
+    quarantine = tables["quarantine"]
+    facts.quarantine_reasons = [tuple(r) for r in conn.execute(
+        sa.select(quarantine.c.field, quarantine.c.reason, sa.func.count()).group_by(quarantine.c.field,
+                  quarantine.c.reason).order_by(sa.func.count().desc()).limit(2))]
+    not_sent = results.c.error_code.like("NOT_ATTEMPTED%")
+    for name, operation, ok, refused in conn.execute(
+            sa.select(results.c.object_name, results.c.operation,
+                      sa.func.sum(sa.case((results.c.success, 1), else_=0)),
+                      sa.func.sum(sa.case((sa.and_(~results.c.success, ~not_sent), 1), else_=0)))
+            .where(results.c.run_id == run_id).group_by(results.c.object_name, results.c.operation)):
+        facts.pushed[f"{name} {operation}"] = (int(ok or 0), int(refused or 0))
+    facts.opted_out = _count(conn, people, people.c.is_active, people.c.opted_out)
+    facts.bounced = _count(conn, people, people.c.is_active, people.c.hard_bounced)
+    facts.consent_changes = _count(conn, ledger, ledger.c.changed_at >= started)
+    facts.prospect_count = facts.tables["hot_prospects"]
+    hot = tables["hot_prospects"]
+    name = sa.func.coalesce(hot.c.first_name + " ", "") + sa.func.coalesce(hot.c.last_name, "")
+    facts.prospects = [tuple(r) for r in conn.execute(
+        sa.select(name, hot.c.owner_name, hot.c.score, hot.c.sources, sa.or_(hot.c.opted_out, hot.c.hard_bounced))
+        .order_by(hot.c.score.desc(), hot.c.last_activity_at.desc(), hot.c.contact_key).limit(TOP_PROSPECTS_SHOWN))]
+    roi = tables["roi"]
+    top = conn.execute(sa.select(roi.c.segment, roi.c.won_amount, roi.c.pipeline_amount)
+                       .where(roi.c.dimension == "campaign")
+                       .order_by(roi.c.won_amount.desc(), roi.c.pipeline_amount.desc()).limit(1)).first()
+    facts.top_campaign = tuple(top) if top else None
 
 
 def run_demo() -> int:
@@ -154,11 +175,12 @@ def run_demo() -> int:
 
         job = defs.resolve_job_def("salesforce_sync")
         print(f"Running the job salesforce_sync into {DEMO_DATABASE} (the run's log is in Dagster)...\n")
+        started = datetime.now(UTC)
         with _instance() as instance:
             result = job.execute_in_process(instance=instance, raise_on_error=False)
         facts = RunFacts(success=result.success, api_calls=emulator.admin("GET", "stats")["api_calls"])
     _gather_from_events(result, facts)
-    _gather_from_tables(DEMO_DATABASE, result.run_id, facts)
+    _gather_from_tables(DEMO_DATABASE, result.run_id, started, facts)
     facts.exports = sorted(str(path) for path in exports_dir().glob("*.parquet"))
     print("\n".join(summary_lines(facts)))
     print("\nEmulator stopped. Explore the same run in the Dagster UI: make dev" if result.success

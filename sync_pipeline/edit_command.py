@@ -9,7 +9,8 @@ pushed, salesforce_won, rejected or not_pushable); ``marketing_changes_sensor`` 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,21 +41,36 @@ def parse_assignments(assignments: Sequence[str]) -> dict[str, str]:
 
 
 def typed_value(column: sa.Column[Any], text: str) -> Any:
-    """``text`` as a value of the column's type (booleans: true/false/yes/no/1/0; numbers; an empty text is null)."""
+    """``text`` as a value of the column's type: booleans true/false/yes/no/1/0, whole numbers, numbers, dates
+    ``YYYY-MM-DD``, times ISO 8601 with a time zone; text as given; an empty text is null."""
     if text == "":
         return None
-    kind = column.type.python_type if hasattr(column.type, "python_type") else str
+    try:
+        kind: type = column.type.python_type
+    except NotImplementedError:
+        kind = str
+    example = {bool: "true", int: "42", float: "42.5", Decimal: "42.5", date: "2026-11-25",
+               datetime: "2026-11-25T09:30:00+00:00"}.get(kind, "")
     try:
         if kind is bool:
             lowered = text.strip().lower()
             if lowered not in TRUE_TEXT | FALSE_TEXT:
                 raise ValueError
             return lowered in TRUE_TEXT
-        if kind in (int, float):
+        if kind is int:
+            return int(text)
+        if kind in (float, Decimal):
             return float(text)
-    except (ValueError, NotImplementedError):
-        raise EditError(f"{column.name}={text!r} is not a {kind.__name__} value; give one, e.g. "
-                        f"{column.name}={'true' if kind is bool else '42'}") from None
+        if kind is datetime:
+            moment = datetime.fromisoformat(text.strip())
+            if moment.tzinfo is None:
+                raise ValueError
+            return moment.astimezone(UTC)
+        if kind is date:
+            return date.fromisoformat(text.strip())
+    except ValueError:
+        raise EditError(f"{column.name}={text!r} is not a {kind.__name__} value; give one like "
+                        f"{column.name}={example}") from None
     return text
 
 

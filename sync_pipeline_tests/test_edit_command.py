@@ -40,13 +40,21 @@ def _edits(engine: sa.Engine) -> list[tuple[object, ...]]:
             marketing_edits.c.old_value, marketing_edits.c.status, marketing_edits.c.source))]
 
 
+def test_an_edit_of_a_column_added_at_run_time_keeps_its_old_value(engine: sa.Engine) -> None:
+    with engine.begin() as conn:  # as the audience build adds a mapped column
+        conn.exec_driver_sql("ALTER TABLE all_contacts ADD COLUMN title TEXT")
+        conn.execute(sa.text("UPDATE all_contacts SET title = 'CTO' WHERE contact_key = 'K1'"))
+    record_edits(engine, ["title=VP Sales"], key="K1", at=NOW)
+    assert [(json.loads(value), json.loads(old)) for _, _, value, old, *_ in _edits(engine)] == [("VP Sales", "CTO")]
+
+
 def test_edits_are_recorded_typed_with_the_old_value(engine: sa.Engine) -> None:
-    ids = record_edits(engine, ["first_name=Anna", "lead_score=42", "opted_out=no", "company="],
-                       email=" ANN@example.com ", at=NOW)
-    assert len(ids) == 4
+    ids = record_edits(engine, ["first_name=Anna", "lead_score=42", "opted_out=no", "company=",
+                                "hard_bounced_at=2026-11-25T10:30:00+01:00"], email=" ANN@example.com ", at=NOW)
+    assert len(ids) == 5
     rows = {column: (json.loads(value), json.loads(old)) for _, column, value, old, *_ in _edits(engine)}
     assert rows == {"first_name": ("Anna", "Ann"), "lead_score": (42.0, None), "opted_out": (False, False),
-                    "company": (None, None)}
+                    "company": (None, None), "hard_bounced_at": ("2026-11-25 09:30:00+00:00", None)}
     assert {(key, status, source) for key, _, _, _, status, source in _edits(engine)} == {
         ("K1", "pending", "command line")}
 
@@ -57,6 +65,8 @@ def test_edits_are_recorded_typed_with_the_old_value(engine: sa.Engine) -> None:
     ({"key": "K1"}, ["shoe_size=9"], "all_contacts has no column 'shoe_size'"),
     ({"key": "K1"}, ["opted_out=maybe"], "opted_out='maybe' is not a bool value"),
     ({"key": "K1"}, ["lead_score=high"], "lead_score='high' is not a float value"),
+    ({"key": "K1"}, ["hard_bounced_at=next week"], "hard_bounced_at='next week' is not a datetime value; give one like"),
+    ({"key": "K1"}, ["hard_bounced_at=2026-11-25T09:30:00"], "is not a datetime value"),  # no time zone: ambiguous
     ({"key": "K1"}, ["no equals sign"], "'no equals sign' is not column=value"),
 ])
 def test_bad_input_names_the_problem_and_records_nothing(engine: sa.Engine, kwargs: dict[str, str],

@@ -20,13 +20,13 @@ from sync_pipeline.defs.metadata import (
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.salesforce.push import RecordOutcome, push_records
-from sync_pipeline.store.audience import read_mirror
 from sync_pipeline.store.engagement import read_events
 from sync_pipeline.store.push_state import (
     append_ledger,
     pushed_activity_keys,
+    known_and_deleted_emails,
+    lead_keys_done,
     read_push_inputs,
-    read_pushed_state,
     record_conflicts,
     record_results,
     remember_activities,
@@ -35,12 +35,10 @@ from sync_pipeline.store.push_state import (
     settle_edits,
 )
 from sync_pipeline.store.tables import all_contacts as all_contacts_table
-from sync_pipeline.store.tables import contact_links
 from sync_pipeline.store.upsert import bulk_update
 from sync_pipeline.sync.activities import KEY_FIELD, activity_key, plan_tasks
 from sync_pipeline.sync.push_inputs import OBJECTS
-from sync_pipeline.sync.new_leads import LEAD_KEY_FIELD, new_people
-from sync_pipeline.sync.push_plan import plan_creates
+from sync_pipeline.sync.new_leads import LEAD_KEY_FIELD, plan_new_leads
 from sync_pipeline.sync.push_round import CONSENT_COLUMNS, plan_round
 
 PUSH_GROUP = "push"
@@ -211,34 +209,23 @@ def new_leads(context: dg.AssetExecutionContext, salesforce: SalesforceResource,
     now = datetime.now(UTC)
     with engine.connect() as conn:
         events = read_events(conn)
-        people = _people(conn)
-        links = pd.read_sql(sa.select(contact_links.c.email), conn)
-        mirrors = [read_mirror(conn, name) for name in ("Lead", "Contact")]
-        pushed = read_pushed_state(conn)
-    live = [m.loc[~m["is_deleted"], "email"] for m in mirrors if "email" in m]
-    deleted = [m.loc[m["is_deleted"], "email"] for m in mirrors if "email" in m]
-    known = pd.concat([people["email"], links["email"], *live], ignore_index=True)
-    candidates = new_people(events, known, pd.concat([pd.Series(dtype=object), *deleted]))
-    created_before = set(pushed.loc[pushed["field"] == LEAD_KEY_FIELD, "crm_id"])
-    candidates = candidates[~candidates["contact_key"].isin(created_before)].assign(crm_id=None)
-    creates = pd.concat([plan_creates(item, candidates) for item in asking]).drop_duplicates("contact_key")
-    metadata: dict[str, object] = {"lists_asking": len(asking), "new_people": len(candidates),
-                                   "leads_planned": len(creates)}
-    if creates.empty:
+        known, deleted = known_and_deleted_emails(conn)
+        done = lead_keys_done(conn, LEAD_KEY_FIELD)
+    records = plan_new_leads(settings.lists, events, known, deleted, done)
+    metadata: dict[str, object] = {"lists_asking": len(asking), "leads_planned": len(records)}
+    if not records:
         return nothing_sent(metadata)
-    fields = creates.drop(columns=["contact_key", "object"])
-    records = [{"attributes": {"type": "Lead"}, LEAD_KEY_FIELD: key, **values}
-               for key, values in zip(creates["contact_key"], fields.to_dict("records"), strict=True)]
     connection = salesforce.connect()
     outcome = push_records(connection.client, connection.usage, "Lead", records, operation="upsert",
                            external_id_field=LEAD_KEY_FIELD, bulk_threshold=settings.salesforce.bulk_threshold,
                            max_org_share=settings.salesforce.max_api_share_per_run)
     succeeded = {o.key for o in outcome.outcomes if o.success}
-    keys = pd.DataFrame({"crm_id": creates["contact_key"], "crm_type": "Lead", "field": LEAD_KEY_FIELD,
-                         "value": creates["contact_key"]})
+    keys = pd.DataFrame({"crm_id": [r[LEAD_KEY_FIELD] for r in records], "crm_type": "Lead", "field": LEAD_KEY_FIELD,
+                         "value": [r["Email"] for r in records], "salesforce_stamp": None})
     with engine.begin() as conn:
         rows = record_results(conn, context.run.run_id, "Lead", "create", outcome.outcomes, now)
         remember_pushed(conn, keys, succeeded, now)
+        remember_refusals(conn, keys, outcome.outcomes, now)  # a refused Lead is not sent again
     if outcome.stopped_reason:
         context.log.warning("creating Leads stopped: %s", outcome.stopped_reason)
     preview = dg.MetadataValue.md(records_preview(records))

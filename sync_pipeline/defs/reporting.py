@@ -84,7 +84,8 @@ def hot_prospects_asset(settings: SyncSettings | None) -> dg.AssetsDefinition:
         name="hot_prospects",
         group_name=REPORTING_GROUP,
         kinds=REPORTING_KINDS,
-        deps=["all_contacts", "sales_users", "lead_score_maintenance", *list_deps],
+        # salesforce_push: it records this run's opt-outs and bounces in all_contacts, which the flags read.
+        deps=["all_contacts", "sales_users", "lead_score_maintenance", "salesforce_push", *list_deps],
         description=("Hot prospects for sales: per owner, the top prospects by behavioral score (above the minimum "
                      "score, active within the last days the settings give), drawn from the lists of prospects "
                      "assigned to sales, prospects in active opportunities and existing contacts. Opted-out and "

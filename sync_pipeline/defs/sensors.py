@@ -58,15 +58,21 @@ URGENT_EVENTS = ("unsubscribe", "hard_bounce", "form_submit")
 )
 def marketing_changes_sensor(context: dg.SensorEvaluationContext,
                              marketing_db: MarketingDatabase) -> dg.SensorResult | dg.SkipReason:
+    # The cursor is "<latest urgent event's ingestion time>|<highest edit id>": both are set by this database, so
+    # an edit dated in the past (an import keeping its original time) or a skewed clock cannot hide a change.
     with marketing_db.engine().connect() as conn:
         latest_event = conn.execute(sa.select(sa.func.max(events_table.c.ingested_at))
                                     .where(events_table.c.event_type.in_(URGENT_EVENTS))).scalar_one_or_none()
-        latest_edit = conn.execute(sa.select(sa.func.max(edits_table.c.changed_at))
+        latest_edit = conn.execute(sa.select(sa.func.max(edits_table.c.edit_id))
                                    .where(edits_table.c.status == "pending")).scalar_one_or_none()
-    stamps = [as_utc(t).isoformat() for t in (latest_event, latest_edit) if t is not None]
-    if not stamps:
+    if latest_event is None and latest_edit is None:
         return dg.SkipReason("no unsubscribe, bounce or form events ingested and no field edits recorded yet")
-    stamp = max(stamps)
-    if context.cursor and stamp <= context.cursor:
+    seen_event, _, seen_edit = (context.cursor or "|").partition("|")
+    event_stamp = as_utc(latest_event).isoformat() if latest_event is not None else seen_event
+    edit_id = max(int(seen_edit or 0), latest_edit or 0)
+    new_events = latest_event is not None and event_stamp > seen_event
+    new_edits = latest_edit is not None and latest_edit > int(seen_edit or 0)
+    if not (new_events or new_edits):
         return dg.SkipReason("no new marketing-side changes since the last push")
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"changes-{stamp}")], cursor=stamp)
+    cursor = f"{event_stamp}|{edit_id}"
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"changes-{cursor}")], cursor=cursor)

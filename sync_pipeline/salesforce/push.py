@@ -81,6 +81,7 @@ class RecordOutcome:
     error_message: str | None = None
     attempts: int = 0
     answered: bool = False  # Salesforce answered for this record itself (not a failed call, not unsent)
+    error_fields: tuple[str, ...] = ()  # the fields Salesforce's error names (Collections only; Bulk names none)
 
     @property
     def attempted(self) -> bool:
@@ -251,7 +252,8 @@ class _Pusher:
                 error = (answer.get("errors") or [{}])[0]
                 self._set(index, False, sf_id=answer.get("id"), error_code=error.get("statusCode") or "UNKNOWN",
                           error_message="; ".join(e.get("message", "") for e in answer.get("errors") or []),
-                          answered=True)
+                          answered=True,
+                          error_fields=tuple(f for e in answer.get("errors") or [] for f in e.get("fields") or []))
 
     def _bulk(self, indices: list[int]) -> None:
         rows = [self._csv_record(i) for i in indices]
@@ -371,7 +373,8 @@ class _Pusher:
                                        attempts=self.attempts[index])
             elif result.attempts != self.attempts[index]:
                 result = RecordOutcome(result.key, result.success, result.created, result.sf_id, result.error_code,
-                                       result.error_message, self.attempts[index], result.answered)
+                                       result.error_message, self.attempts[index], result.answered,
+                                       result.error_fields)
             out.append(result)
         return out
 

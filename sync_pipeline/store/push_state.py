@@ -24,6 +24,7 @@ from sync_pipeline.store.tables import (
 from sync_pipeline.store.audience import read_mirror
 from sync_pipeline.store.engagement import read_events
 from sync_pipeline.store.upsert import bulk_upsert
+from sync_pipeline.sync.push_plan import refused_values
 from sync_pipeline.sync.push_round import PushInputs
 
 
@@ -92,9 +93,10 @@ def record_edit(conn: sa.Connection, contact_key: str, column_name: str, value: 
 
     The cell's current value is kept as ``old_value``: Salesforce holding anything else at push time means it
     changed there too (a two-way conflict)."""
+    table = sa.Table(all_contacts.name, sa.MetaData(), autoload_with=conn)  # mapped columns are added at run time
     old = None
-    if column_name in all_contacts.c:
-        old = conn.execute(sa.select(all_contacts.c[column_name]).where(all_contacts.c.contact_key == contact_key)
+    if column_name in table.c:
+        old = conn.execute(sa.select(table.c[column_name]).where(table.c.contact_key == contact_key)
                            ).scalar_one_or_none()
     row = {"contact_key": contact_key, "column_name": column_name, "value": json.dumps(value, default=str),
            "old_value": json.dumps(old, default=str), "changed_at": changed_at, "source": source,
@@ -124,18 +126,24 @@ def settle_edits(conn: sa.Connection, statuses: dict[int, tuple[str, str]], at: 
 def read_refusals(conn: sa.Connection) -> pd.DataFrame:
     frame = pd.read_sql(sa.select(push_refusals), conn)
     frame["value"] = frame["value"].map(lambda v: None if v is None else json.loads(v))
+    frame["record_stamp"] = pd.to_datetime(frame["record_stamp"], utc=True)
     return frame
 
 
 def remember_refusals(conn: sa.Connection, updates: pd.DataFrame, outcomes: Iterable[Any], at: datetime) -> int:
-    """Values of refused records are kept (not sent again until they change); accepted records clear theirs."""
-    refused = {o.key: o.error_code for o in outcomes if o.refused}
-    accepted = [o.key for o in outcomes if o.success]
-    if accepted:
-        conn.execute(sa.delete(push_refusals).where(push_refusals.c.crm_id.in_(accepted)))
+    """Hold back what Salesforce refused (``push_plan.refused_values``); a value it accepted is no longer held."""
+    accepted = {o.key for o in outcomes if o.success}
+    held_now = {(crm_id, field) for crm_id, field in conn.execute(sa.select(push_refusals.c.crm_id,
+                                                                            push_refusals.c.field))}
+    cleared = [{"b_crm_id": row.crm_id, "b_field": row.field} for row in updates.itertuples()
+               if row.crm_id in accepted and (row.crm_id, row.field) in held_now]  # the table is small: read it
+    if cleared:
+        conn.execute(sa.delete(push_refusals).where(push_refusals.c.crm_id == sa.bindparam("b_crm_id"),
+                                                    push_refusals.c.field == sa.bindparam("b_field")), cleared)
+    held = refused_values(updates, {o.key: (o.error_code, o.error_fields) for o in outcomes if o.refused})
     rows = [{"crm_id": row.crm_id, "field": row.field, "value": json.dumps(row.value, default=str),
-             "error_code": refused[row.crm_id], "refused_at": at}
-            for row in updates.itertuples() if row.crm_id in refused]
+             "error_code": row.error_code, "record_stamp": None if pd.isna(row.record_stamp) else row.record_stamp,
+             "refused_at": at} for row in held.itertuples()]
     return bulk_upsert(conn, push_refusals, rows, ["crm_id", "field"]) if rows else 0
 
 
@@ -153,3 +161,21 @@ def read_push_inputs(conn: sa.Connection) -> PushInputs:
         edits=pending_edits(conn),
         refusals=read_refusals(conn),
     )
+
+
+def known_and_deleted_emails(conn: sa.Connection) -> tuple[pd.Series, pd.Series]:
+    """Every email a person, a link or a live mirrored Lead/Contact holds; and those of deleted Leads/Contacts."""
+    frames = [read_mirror(conn, name) for name in ("Lead", "Contact")]
+    live = [m.loc[~m["is_deleted"], "email"] for m in frames if "email" in m]
+    deleted = [m.loc[m["is_deleted"], "email"] for m in frames if "email" in m]
+    people = pd.read_sql(sa.select(all_contacts.c.email), conn)["email"]
+    linked = pd.read_sql(sa.select(contact_links.c.email), conn)["email"]
+    return (pd.concat([people, linked, *live], ignore_index=True),
+            pd.concat([pd.Series(dtype=object), *deleted], ignore_index=True))
+
+
+def lead_keys_done(conn: sa.Connection, key_field: str) -> set[str]:
+    """The new-Lead keys created before (pushed_state) or refused (push_refusals): not to be sent again."""
+    created = conn.execute(sa.select(pushed_state.c.crm_id).where(pushed_state.c.field == key_field)).scalars()
+    refused = conn.execute(sa.select(push_refusals.c.crm_id).where(push_refusals.c.field == key_field)).scalars()
+    return {*created, *refused}

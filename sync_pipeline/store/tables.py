@@ -258,6 +258,7 @@ push_refusals = sa.Table(
     sa.Column("field", sa.String(FIELD_NAME_LENGTH), primary_key=True),
     sa.Column("value", sa.Text, nullable=True),  # JSON
     sa.Column("error_code", sa.String(80), nullable=False),
+    sa.Column("record_stamp", UtcDateTime, nullable=True),  # the record's SystemModstamp when refused
     sa.Column("refused_at", UtcDateTime, nullable=False),
 )
 

@@ -16,10 +16,12 @@ until the push has dealt with it. The rules, in order (each is a test):
    value = the edit's ``old_value``) for every record of the person and every field the column maps to: the push
    plan compares Salesforce with them, so Salesforce holding anything else means it changed there too (a two-way
    conflict), and an edit back to the old value sends nothing.
-6. **Settling.** After the push, an edit is ``salesforce_won`` when the conflict rule gave any of its cells to
-   Salesforce, ``rejected`` when Salesforce refused a record it was sent on, ``pushed`` when every record of the
-   person holds it (sent successfully, or already there), and stays ``pending`` otherwise (a push stopped by the
-   API budget, say): the next run sends it.
+6. **Settling.** After the push, by the plan's fate of the edit's cells (``PushPlan.cell_states``): ``not_pushable``
+   when no live record of the person takes the column; ``salesforce_won`` when the conflict rule gave any cell to
+   Salesforce; ``rejected`` when Salesforce refused a record it was sent on, or holds back a value it refused
+   before; ``pushed`` when every cell sent was accepted and the others already held the value (or the edit
+   changed nothing); and it stays ``pending`` otherwise (sent but unanswered, as when the API budget stopped the
+   push): the next run sends it.
 """
 
 from __future__ import annotations
@@ -104,29 +106,32 @@ def lay_over(people: pd.DataFrame, links: pd.DataFrame, edits: pd.DataFrame,
 
 
 def settle(live: pd.DataFrame, links: pd.DataFrame, column_fields: Mapping[str, Iterable[str]],
-           sent: pd.DataFrame, succeeded: set[str], failed: set[str],
-           salesforce_won: set[tuple[str, str]]) -> dict[int, tuple[str, str]]:
-    """edit_id → (status, reason) for the laid-over edits after the push (rule 5).
+           cell_states: Mapping[tuple[str, str], str], accepted: set[str],
+           refused: set[str]) -> dict[int, tuple[str, str]]:
+    """edit_id → (status, reason) for the laid-over edits after the push (rule 6).
 
-    ``column_fields``: all_contacts column → the Salesforce fields that carry it; ``sent``: the plan's updates
-    (crm_id, field); ``succeeded``/``failed``: crm_ids whose record Salesforce accepted/refused; ``salesforce_won``:
-    (crm_id, field lower-case) conflicts given to Salesforce. A record in neither set was not sent (yet).
+    ``column_fields``: all_contacts column → the Salesforce fields that carry it; ``cell_states``: the plan's fate of
+    each (crm_id, lower-case field) of the edited people (``PushPlan.cell_states``); ``accepted``/``refused``:
+    crm_ids whose record Salesforce accepted/refused. A sent record in neither set was not answered (yet).
     """
-    sent_cells = {(row.crm_id, row.field.lower()) for row in sent.itertuples()}
     out: dict[int, tuple[str, str]] = {}
     for row in live.itertuples():
         crm_ids = list(links.loc[links["contact_key"] == row.contact_key, "crm_id"])
         fields = [f.lower() for f in column_fields.get(row.column_name, ())]
-        cells = [(crm_id, field) for crm_id in crm_ids for field in fields]
-        mine = [cell for cell in cells if cell in sent_cells]
-        if any(cell in salesforce_won for cell in cells):
+        states = {(crm_id, field): cell_states[(crm_id, field)] for crm_id in crm_ids for field in fields
+                  if (crm_id, field) in cell_states}
+        sent = [crm_id for (crm_id, _), state in states.items() if state == "sent"]
+        if not states or set(states.values()) == {"not_pushable"}:
+            status = ("not_pushable", f"no live Salesforce record of this person takes {row.column_name!r} (the "
+                                      "record is deleted, or only the other object maps the column)")
+        elif "salesforce_won" in states.values():
             status = ("salesforce_won", "changed in Salesforce too, and the conflict rule kept Salesforce's value")
-        elif any(crm_id in failed for crm_id, _ in mine):
+        elif "held_refused" in states.values() or any(crm_id in refused for crm_id in sent):
             status = ("rejected", "Salesforce refused the record; push_results has its error")
-        elif all(crm_id in succeeded for crm_id, _ in mine):
-            status = ("pushed", "")
+        elif all(crm_id in accepted for crm_id in sent):
+            status = ("pushed", "")  # sent and accepted, or Salesforce holds the value already
         else:
-            continue
+            continue  # sent but not answered (a push stopped by the API budget): the next run sends it
         for edit_id in row.edit_ids:
             out[int(edit_id)] = status
     return out

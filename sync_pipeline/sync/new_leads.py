@@ -13,16 +13,23 @@ The rules, in order (each is a test):
    retried or re-run create updates the Lead it made instead of making a second one.
 5. **One row per person**: contact_key, Email, first_seen_at (the earliest form submit), form (of that submit),
    deleted_in_salesforce; sorted by contact_key.
+6. **Once.** :func:`plan_new_leads` leaves out people whose Lead was created before, and people whose create
+   Salesforce refused (a validation or duplicate rule: sending the same Lead again gives the same answer; deleting
+   the person's row in ``push_refusals`` sends it again). Several lists asking for new Leads create each person
+   once.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 
+from sync_pipeline.settings.model import ListSettings
 from sync_pipeline.sync.audience import normalize_email
+from sync_pipeline.sync.push_plan import plan_creates
 
 NEW_PERSON_EVENT = "form_submit"
 LEAD_KEY_FIELD = "Marketing_Id__c"  # an external-id field on Lead: new Leads are upserted on it (rule 4)
@@ -61,3 +68,17 @@ def new_people(events: pd.DataFrame, known_emails: Iterable[object], deleted_ema
         "deleted_in_salesforce": first["Email"].isin(deleted),
     })
     return out.sort_values("contact_key").reset_index(drop=True)[list(NEW_PERSON_COLUMNS)]
+
+
+def plan_new_leads(lists: Sequence[ListSettings], events: pd.DataFrame, known_emails: Iterable[object],
+                   deleted_emails: Iterable[object], done_keys: set[str]) -> list[dict[str, Any]]:
+    """The Lead records to upsert on ``Marketing_Id__c`` for the lists that ask (``push.add_new``), rule 6."""
+    asking = [item for item in lists if item.push.add_new]
+    if not asking:
+        return []
+    candidates = new_people(events, known_emails, deleted_emails)
+    candidates = candidates[~candidates["contact_key"].isin(done_keys)].assign(crm_id=None)
+    creates = pd.concat([plan_creates(item, candidates) for item in asking]).drop_duplicates("contact_key")
+    fields = creates.drop(columns=["contact_key", "object"])
+    return [{"attributes": {"type": "Lead"}, LEAD_KEY_FIELD: key, **values}
+            for key, values in zip(creates["contact_key"], fields.to_dict("records"), strict=True)]

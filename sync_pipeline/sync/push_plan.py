@@ -19,8 +19,10 @@ mirror, ``salesforce_now``). The rules, in order (each is a test):
    (42, "42" and 42.0 are equal), booleans as bools ("true" is True), date-times as instants, strings exactly,
    and missing (None, NaN, "") equals missing. Nothing changed → an empty plan and zero API calls.
    A value Salesforce refused for the record (``refused``: a validation or duplicate rule, a converted Lead) is not
-   sent again while it stays the same (counted as ``skipped_refused``): the answer would be the same; a changed
-   value is sent.
+   sent again while it stays the same and the record has not changed in Salesforce since (its SystemModstamp is
+   not newer than the refusal's ``record_stamp``), counted as ``skipped_refused``: the answer would be the same. A
+   changed value, or a record someone changed in Salesforce (perhaps fixing what the rule objected to), is sent.
+   Which values of a refused record are held back is :func:`refused_values`' rule.
 5. **Two-way conflicts.** A ``two_way`` field whose Salesforce value and desired value both differ from the last
    pushed value (and from each other) changed on both sides; ``conflict_rule`` decides: ``most_recent`` compares the
    record's SystemModstamp with the local change time (``local_changed_at`` per crm_id, else ``now``) and the newer
@@ -48,7 +50,7 @@ from sync_pipeline.settings.model import ListSettings, SyncSettings, same_field
 OBJECTS = ("Lead", "Contact")
 # Columns of ``desired`` that describe the record rather than a Salesforce field to push.
 RECORD_COLUMNS = frozenset({"crm_id", "crm_type", "contact_key", "converted_contact_id", "is_deleted", "is_converted"})
-UPDATE_COLUMNS = ("crm_id", "crm_type", "field", "value")
+UPDATE_COLUMNS = ("crm_id", "crm_type", "field", "value", "salesforce_stamp")
 CONFLICT_COLUMNS = (
     "crm_id",
     "field",
@@ -68,10 +70,13 @@ CREATE_FIELDS = ("Email", "LastName", "Company")
 class PushPlan:
     """What one push sends: the changed values, as frame and as sObject Collection records, and the conflicts."""
 
-    updates: pd.DataFrame  # crm_id, crm_type, field, value
+    updates: pd.DataFrame  # UPDATE_COLUMNS: salesforce_stamp is the record's SystemModstamp as the mirror has it
     records: list[dict[str, Any]]  # {"attributes": {"type": ...}, "Id": ..., field: value, ...} per crm_id
     conflicts: pd.DataFrame  # CONFLICT_COLUMNS
     counts: dict[str, int] = field(default_factory=dict)
+    # (crm_id, lower-case field) → what the plan did with the cell, for the crm_ids the caller asked to track:
+    # sent | unchanged | already_in_salesforce | held_refused | salesforce_won | not_pushable
+    cell_states: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:
@@ -272,13 +277,15 @@ def plan_push(
     local_changed_at: pd.Series | None,
     now: datetime,
     refused: pd.DataFrame | None = None,
+    track: set[str] | None = None,
 ) -> PushPlan:
     """The values to write to Salesforce (see the module rules).
 
     ``desired``: crm_id, crm_type (Lead/Contact), contact_key, optional converted_contact_id and is_deleted, and one
     column per Salesforce field. ``pushed_state``: crm_id, field, value, pushed_at. ``salesforce_now``: crm_id, field,
     value, system_modstamp. ``local_changed_at``: crm_id → when the marketing side last changed the record.
-    ``refused``: crm_id, field, value of the values Salesforce refused.
+    ``refused``: crm_id, field, value, record_stamp of the values Salesforce refused. ``track``: crm_ids whose
+    cells' fate goes to ``cell_states`` (the marketing edits need it; tracking every record would cost memory).
     """
     counts: dict[str, int] = {}
     pushable = {obj: {name.lower() for name in pushable_fields(settings, obj)} for obj in OBJECTS}
@@ -286,7 +293,13 @@ def plan_push(
     pushed = _lookup(pushed_state, ("value",))
     current = _lookup(salesforce_now, ("value", "system_modstamp"))
     changed_at = {} if local_changed_at is None else local_changed_at.to_dict()
-    refusals = _lookup(refused, ("value",)) if refused is not None else {}
+    refusals = _lookup(refused, ("value", "record_stamp")) if refused is not None else {}
+    tracked = track or set()
+    states: dict[tuple[str, str], str] = {}
+
+    def note(key: tuple[str, str], state: str) -> None:
+        if key[0] in tracked:
+            states[key] = state
 
     updates: list[dict[str, Any]] = []
     conflicts: list[dict[str, Any]] = []
@@ -296,17 +309,21 @@ def plan_push(
         key = (crm_id, name.lower())
         if name.lower() not in pushable.get(crm_type, set()):
             skipped_pull_only += 1
+            note(key, "not_pushable")
             continue
         last = pushed.get(key, (None,))[0]
         if same_value(value, last):
+            note(key, "unchanged")
             continue
         in_salesforce = key in current
         sf_value, sf_stamp = current.get(key, (None, None))
         if in_salesforce and same_value(value, sf_value):
             already_there += 1
+            note(key, "already_in_salesforce")
             continue
-        if key in refusals and same_value(value, refusals[key][0]):
+        if key in refusals and same_value(value, refusals[key][0]) and not _newer(sf_stamp, refusals[key][1]):
             skipped_refused += 1
+            note(key, "held_refused")
             continue
         if name.lower() in two_way[crm_type] and in_salesforce and not same_value(sf_value, last):
             local = changed_at.get(cell["source_id"], changed_at.get(crm_id))
@@ -327,8 +344,11 @@ def plan_push(
                 }
             )
             if winner == "salesforce":
+                note(key, "salesforce_won")
                 continue
-        updates.append({"crm_id": crm_id, "crm_type": crm_type, "field": name, "value": json_value(value)})
+        note(key, "sent")
+        updates.append({"crm_id": crm_id, "crm_type": crm_type, "field": name, "value": json_value(value),
+                        "salesforce_stamp": None if _missing(sf_stamp) else _as_time(sf_stamp)})
 
     update_frame = pd.DataFrame(updates, columns=list(UPDATE_COLUMNS)).sort_values(["crm_id", "field"])
     records = _records(update_frame)
@@ -345,7 +365,38 @@ def plan_push(
         records=records,
         conflicts=pd.DataFrame(conflicts, columns=list(CONFLICT_COLUMNS)),
         counts=counts,
+        cell_states=states,
     )
+
+
+def _newer(stamp: Any, than: Any) -> bool:
+    """Salesforce's record changed after ``than`` (both SystemModstamps; unknown is not newer)."""
+    if _missing(stamp) or _missing(than):
+        return False
+    return bool(_as_time(stamp) > _as_time(than))
+
+
+def refused_values(updates: pd.DataFrame, refused: dict[str, tuple[str, tuple[str, ...]]]) -> pd.DataFrame:
+    """The values to hold back after Salesforce refused records: crm_id, field, value, error_code, record_stamp.
+
+    ``refused``: crm_id → (error code, the fields the error names). When the error names fields that were sent,
+    only those are held back: the record's other values (an opt-out, a score) go alone next run and get through.
+    When it names none of them (a validation rule on the record as a whole, a converted Lead, a Bulk error without
+    fields), every value sent for the record is held back until it changes or the record changes in Salesforce.
+    """
+    columns = ["crm_id", "field", "value", "error_code", "record_stamp"]
+    if updates.empty or not refused:
+        return pd.DataFrame(columns=columns)
+    sent = updates[updates["crm_id"].isin(refused)]
+    rows = []
+    for crm_id, group in sent.groupby("crm_id", sort=True):
+        code, named = refused[crm_id]
+        named_lower = {name.lower() for name in named}
+        culprits = group[group["field"].str.lower().isin(named_lower)]
+        for row in (culprits if not culprits.empty else group).itertuples():
+            rows.append({"crm_id": crm_id, "field": row.field, "value": row.value, "error_code": code,
+                         "record_stamp": row.salesforce_stamp})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _winner(rule: str, local_time: pd.Timestamp | None, salesforce_time: pd.Timestamp | None) -> str:

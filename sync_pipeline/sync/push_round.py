@@ -61,9 +61,8 @@ class PushRound:
 
     def settle(self, links: pd.DataFrame, accepted: set[str], refused: set[str]) -> dict[int, tuple[str, str]]:
         """edit_id → (status, reason) for every edit this round decided (``marketing_edits`` rule 6)."""
-        lost = {(c.crm_id, c.field.lower()) for c in self.plan.conflicts.itertuples() if c.winner == "salesforce"}
         return {**self.edited.settled,
-                **settle(self.edited.live, links, self.column_fields, self.plan.updates, accepted, refused, lost)}
+                **settle(self.edited.live, links, self.column_fields, self.plan.cell_states, accepted, refused)}
 
 
 def plan_round(settings: SyncSettings, inputs: PushInputs, now: datetime) -> PushRound:
@@ -83,6 +82,8 @@ def plan_round(settings: SyncSettings, inputs: PushInputs, now: datetime) -> Pus
     edited = lay_over(people, inputs.links, inputs.edits, column_fields)
     desired = desired_values(settings, edited.people, inputs.links, inputs.mirrors)
     baseline = pd.concat([inputs.pushed, edited.baselines], ignore_index=True)  # an edited cell: its old value
+    edited_records = set(inputs.links.loc[inputs.links["contact_key"].isin(edited.live["contact_key"]), "crm_id"])
     plan = plan_push(desired, baseline, salesforce_now(desired, inputs.mirrors), settings,
-                     local_changed_at=edited.local_changed_at, now=now, refused=inputs.refusals)
+                     local_changed_at=edited.local_changed_at, now=now, refused=inputs.refusals,
+                     track=edited_records)
     return PushRound(people, consent, edited, column_fields, plan)

@@ -167,10 +167,14 @@ def test_marketing_changes_sensor_requests_a_push_once_per_change(org: RunningEm
                                                                  cursor=first.cursor))
         assert isinstance(again, dg.SkipReason)
         crm_id = _rows(sqlite_url, "SELECT crm_id FROM all_contacts ORDER BY crm_id LIMIT 1")[0][0]
-        _edit(sqlite_url, crm_id, "first_name", "Edited", datetime.now(UTC) + timedelta(seconds=1))
+        # A field edit is a change too, even one dated long ago (an import keeping its original time).
+        _edit(sqlite_url, crm_id, "first_name", "Edited", datetime(2020, 1, 1, tzinfo=UTC))
         edited = marketing_changes_sensor(dg.build_sensor_context(instance=instance, resources=resources,
                                                                   cursor=first.cursor))
-        assert len(edited.run_requests) == 1 and edited.cursor > first.cursor  # a field edit is a change too
+        assert len(edited.run_requests) == 1 and edited.cursor != first.cursor
+        settled = marketing_changes_sensor(dg.build_sensor_context(instance=instance, resources=resources,
+                                                                   cursor=edited.cursor))
+        assert isinstance(settled, dg.SkipReason)
 
 
 def test_a_faulty_org_converges_to_the_state_of_a_clean_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

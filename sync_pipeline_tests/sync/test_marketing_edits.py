@@ -54,14 +54,23 @@ def test_unknown_people_columns_pull_fields_and_managed_columns_settle_as_not_pu
 def test_settling_after_the_push() -> None:
     edits = _edits((1, "K1", "first_name", "Anna", T1), (2, "K2", "first_name", "Bob", T1))
     laid = lay_over(PEOPLE, LINKS, edits, COLUMN_FIELDS)
-    sent = pd.DataFrame({"crm_id": ["00Q1", "0032"], "field": ["FirstName", "FirstName"]})
+    sent = {("00Q1", "firstname"): "sent", ("0031", "firstname"): "already_in_salesforce",
+            ("0032", "firstname"): "sent"}
 
-    assert settle(laid.live, LINKS, COLUMN_FIELDS, sent, {"00Q1", "0032"}, set(), set()) == {
-        1: ("pushed", ""), 2: ("pushed", "")}
-    rejected = settle(laid.live, LINKS, COLUMN_FIELDS, sent, {"00Q1"}, {"0032"}, set())
-    assert rejected[1][0] == "pushed" and rejected[2][0] == "rejected"
-    assert 2 not in settle(laid.live, LINKS, COLUMN_FIELDS, sent, {"00Q1"}, set(), set())  # not sent yet: pending
-    won = settle(laid.live, LINKS, COLUMN_FIELDS, sent.iloc[:1], {"00Q1"}, set(), {("0032", "firstname")})
-    assert won[2][0] == "salesforce_won"
-    already = settle(laid.live, LINKS, COLUMN_FIELDS, sent.iloc[:0], set(), set(), set())
-    assert already == {1: ("pushed", ""), 2: ("pushed", "")}  # nothing to send: Salesforce holds it already
+    def settled(states, accepted, refused=frozenset()):
+        return {k: v[0] for k, v in settle(laid.live, LINKS, COLUMN_FIELDS, states, set(accepted), set(refused)
+                                           ).items()}
+
+    assert settled(sent, {"00Q1", "0032"}) == {1: "pushed", 2: "pushed"}
+    assert settled(sent, {"00Q1"}, {"0032"}) == {1: "pushed", 2: "rejected"}
+    assert settled(sent, {"00Q1"}) == {1: "pushed"}  # 0032 sent but not answered: still pending
+    assert settled({**sent, ("0032", "firstname"): "salesforce_won"}, {"00Q1"}) == {1: "pushed",
+                                                                                    2: "salesforce_won"}
+    # Held back because Salesforce refused the same value before: not pushed, rejected.
+    assert settled({**sent, ("0032", "firstname"): "held_refused"}, {"00Q1"})[2] == "rejected"
+    # An edit back to the value the record already holds changes nothing: done.
+    assert settled({**sent, ("0032", "firstname"): "unchanged"}, {"00Q1"})[2] == "pushed"
+    # No live record of the person takes the column (deleted, or the other object only): never silently "pushed".
+    nothing = settle(laid.live, LINKS, COLUMN_FIELDS, {k: v for k, v in sent.items() if k[0] != "0032"},
+                     {"00Q1"}, set())
+    assert nothing[2][0] == "not_pushable" and "no live Salesforce record" in nothing[2][1]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from sync_pipeline.settings.model import ListSettings
-from sync_pipeline.sync.new_leads import new_people, new_person_key
+from sync_pipeline.sync.new_leads import new_people, new_person_key, plan_new_leads
 from sync_pipeline.sync.push_plan import PLACEHOLDER, plan_creates
 
 T1 = pd.Timestamp(datetime(2026, 11, 1, 9, tzinfo=UTC))
@@ -61,3 +61,17 @@ def test_a_list_with_add_new_plans_leads_except_for_people_deleted_in_salesforce
                                            "Company": PLACEHOLDER}]
     asks_nothing = leads.model_copy(update={"push": leads.push.model_copy(update={"add_new": False})})
     assert plan_creates(asks_nothing, candidates).empty
+
+
+def test_plan_new_leads_creates_each_person_once_and_never_again_after_a_create_or_a_refusal() -> None:
+    events = _events(("e1", "form_submit", "a@example.com", T1, "Demo"),
+                     ("e2", "form_submit", "b@example.com", T1, "Demo"),
+                     ("e3", "form_submit", "c@example.com", T1, "Demo"))
+    lists = [ListSettings.model_validate({"name": name, "source": {"object": "Lead"}, "columns": ["Email"],
+                                          "push": {"add_new": True}}) for name in ("Leads", "More Leads")]
+    done = {new_person_key("b@example.com")}  # created (or refused) in an earlier run
+    records = plan_new_leads(lists, events, known_emails=[], deleted_emails=[], done_keys=done)
+    assert [(r["Marketing_Id__c"], r["Email"], r["attributes"]) for r in records] == sorted(
+        [(new_person_key(e), e, {"type": "Lead"}) for e in ("a@example.com", "c@example.com")])
+    assert plan_new_leads([lists[0].model_copy(update={"push": lists[0].push.model_copy(
+        update={"add_new": False})})], events, [], [], set()) == []

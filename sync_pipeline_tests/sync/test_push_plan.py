@@ -6,7 +6,14 @@ import pytest
 
 from sync_pipeline.settings.loader import load_settings
 from sync_pipeline.settings.model import ListSettings, SyncSettings
-from sync_pipeline.sync.push_plan import PLACEHOLDER, plan_creates, plan_push, pushable_fields, same_value
+from sync_pipeline.sync.push_plan import (
+    PLACEHOLDER,
+    plan_creates,
+    plan_push,
+    pushable_fields,
+    refused_values,
+    same_value,
+)
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 EARLIER = pd.Timestamp("2026-04-01T00:00:00Z")
@@ -131,15 +138,52 @@ def test_changed_score_is_sent_as_a_collections_record():
     assert result.counts["records"] == 1 and result.counts["fields"] == 1
 
 
-def test_a_refused_value_is_not_sent_again_until_it_changes():
+def test_a_refused_value_is_not_sent_again_until_it_or_the_record_changes():
     p = pushed(("00Q1", "Behavior_Score__c", 42))
-    refused = pd.DataFrame([("00Q1", "Behavior_Score__c", 57)], columns=["crm_id", "field", "value"])
-    same = plan_push(desired({"crm_id": "00Q1", "Behavior_Score__c": 57.0}), p, in_salesforce(), settings(),
-                     local_changed_at=None, now=NOW, refused=refused)
+    s = in_salesforce(("00Q1", "Behavior_Score__c", "42", EARLIER))
+    refused = pd.DataFrame([("00Q1", "Behavior_Score__c", 57, EARLIER)],
+                           columns=["crm_id", "field", "value", "record_stamp"])
+
+    def planned(score, salesforce=s):
+        return plan_push(desired({"crm_id": "00Q1", "Behavior_Score__c": score}), p, salesforce, settings(),
+                         local_changed_at=None, now=NOW, refused=refused, track={"00Q1"})
+
+    same = planned(57.0)
     assert same.is_empty and same.counts["skipped_refused"] == 1
-    changed = plan_push(desired({"crm_id": "00Q1", "Behavior_Score__c": 58}), p, in_salesforce(), settings(),
-                        local_changed_at=None, now=NOW, refused=refused)
+    assert same.cell_states == {("00Q1", "behavior_score__c"): "held_refused"}
+    changed = planned(58)
     assert sent(changed) == [("00Q1", "Behavior_Score__c", 58)] and changed.counts["skipped_refused"] == 0
+    # Someone changed the record in Salesforce after the refusal (perhaps fixing it): the value goes again.
+    touched = planned(57, in_salesforce(("00Q1", "Behavior_Score__c", "42", NOW)))
+    assert sent(touched) == [("00Q1", "Behavior_Score__c", 57)]
+
+
+def test_only_the_fields_an_error_names_are_held_back_else_the_whole_record():
+    updates = pd.DataFrame([("00Q1", "Lead", "HasOptedOutOfEmail", True, EARLIER),
+                            ("00Q1", "Lead", "Rating__c", "BAD", EARLIER),
+                            ("00Q2", "Lead", "Behavior_Score__c", 7, EARLIER),
+                            ("00Q2", "Lead", "HasOptedOutOfEmail", True, EARLIER),
+                            ("00Q3", "Lead", "Behavior_Score__c", 9, EARLIER)],
+                           columns=["crm_id", "crm_type", "field", "value", "salesforce_stamp"])
+    held = refused_values(updates, {"00Q1": ("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", ("Rating__c",)),
+                                    "00Q2": ("FIELD_CUSTOM_VALIDATION_EXCEPTION", ("Email",))})
+    assert sorted(zip(held["crm_id"], held["field"], held["value"], strict=True)) == [
+        ("00Q1", "Rating__c", "BAD"),  # the opt-out sent with it is not held back: it goes alone next time
+        ("00Q2", "Behavior_Score__c", 7), ("00Q2", "HasOptedOutOfEmail", True),  # the rule objects to the record
+    ]
+    assert set(held["record_stamp"]) == {EARLIER}
+
+
+def test_cell_states_say_what_became_of_each_tracked_cell():
+    d = desired({"crm_id": "00Q1", "Behavior_Score__c": 42, "FirstName": "Ann", "Company": "Acme"},
+                {"crm_id": "00Q2", "Behavior_Score__c": 43})
+    p = pushed(("00Q1", "Behavior_Score__c", 42))
+    s = in_salesforce(("00Q1", "FirstName", "Ann"))
+    result = plan_push(d, p, s, settings(), local_changed_at=None, now=NOW, track={"00Q1"})
+    assert result.cell_states == {("00Q1", "behavior_score__c"): "unchanged",
+                                  ("00Q1", "firstname"): "already_in_salesforce",
+                                  ("00Q1", "company"): "not_pushable"}  # 00Q2 is not tracked
+    assert sent(result) == [("00Q2", "Behavior_Score__c", 43)]
 
 
 def test_first_push_sends_values_salesforce_does_not_hold_yet():

@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("field", sa.String(255), primary_key=True),
         sa.Column("value", sa.Text, nullable=True),
         sa.Column("error_code", sa.String(80), nullable=False),
+        sa.Column("record_stamp", sa.DateTime(timezone=True), nullable=True),
         sa.Column("refused_at", sa.DateTime(timezone=True), nullable=False),
     )
 
