@@ -104,7 +104,7 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
             continue
         outcome = push_records(connection.client, connection.usage, object_name, records, operation="update",
                                bulk_threshold=settings.salesforce.bulk_threshold,
-                               max_org_share=settings.salesforce.max_api_share_per_run)
+                               max_run_share=settings.salesforce.max_api_share_per_run)
         succeeded = {o.key for o in outcome.outcomes if o.success}
         accepted |= succeeded
         refused |= {o.key for o in outcome.outcomes if o.refused}
@@ -166,7 +166,7 @@ def activity_tasks(context: dg.AssetExecutionContext, salesforce: SalesforceReso
     connection = salesforce.connect()
     outcome = push_records(connection.client, connection.usage, "Task", tasks.to_dict("records"), operation="upsert",
                            external_id_field=KEY_FIELD, bulk_threshold=settings.salesforce.bulk_threshold,
-                           max_org_share=settings.salesforce.max_api_share_per_run)
+                           max_run_share=settings.salesforce.max_api_share_per_run)
     by_key = {activity_key(event_id): event_id for event_id in events["event_id"]}
     with engine.begin() as conn:
         rows = record_results(conn, context.run.run_id, "Task", "upsert", outcome.outcomes, now)
@@ -218,7 +218,7 @@ def new_leads(context: dg.AssetExecutionContext, salesforce: SalesforceResource,
     connection = salesforce.connect()
     outcome = push_records(connection.client, connection.usage, "Lead", records, operation="upsert",
                            external_id_field=LEAD_KEY_FIELD, bulk_threshold=settings.salesforce.bulk_threshold,
-                           max_org_share=settings.salesforce.max_api_share_per_run)
+                           max_run_share=settings.salesforce.max_api_share_per_run)
     succeeded = {o.key for o in outcome.outcomes if o.success}
     keys = pd.DataFrame({"crm_id": [r[LEAD_KEY_FIELD] for r in records], "crm_type": "Lead", "field": LEAD_KEY_FIELD,
                          "value": [r["Email"] for r in records], "salesforce_stamp": None})

@@ -23,9 +23,10 @@ a test):
    connection failure, whose outcome is unknown: those records are recorded as ``OUTCOME_UNKNOWN``, to be checked
    before they are sent again. A call still failing after its tries leaves its records failed with the HTTP error
    code (``SERVER_UNAVAILABLE``...) or ``CONNECTION_ERROR``; the next run sends them again.
-5. **API budget.** Before every call: when it would take the calls of this push past ``max_api_calls``, or the org's
-   usage (``usage.org_used/org_limit``, from the ``Sforce-Limit-Info`` header of the last response) past
-   ``max_org_share`` of its daily allocation, the push stops cleanly: records never sent are returned with
+5. **API budget.** Before every call: when it would take the calls of this push past ``max_api_calls``, the calls
+   made through this connection past ``max_run_share`` of the org's daily allocation (``usage.org_limit``, from the
+   ``Sforce-Limit-Info`` header of the last response), or the org's whole usage (``usage.org_used``) past
+   ``max_org_share`` of that allocation, the push stops cleanly: records never sent are returned with
    ``NOT_ATTEMPTED_API_BUDGET`` and ``stopped_reason`` says why. ``REQUEST_LIMIT_EXCEEDED`` from Salesforce stops
    the push at once without a retry (retrying only burns more of a used-up allocation): records not yet answered
    are returned with ``NOT_ATTEMPTED_REQUEST_LIMIT_EXCEEDED``. A record already answered keeps that answer.
@@ -156,11 +157,13 @@ class _CallFailed(Exception):
 
 def push_records(client: Salesforce, usage: ApiUsage, object_name: str, records: list[dict[str, Any]], *,
                  operation: str = "update", external_id_field: str | None = None, bulk_threshold: int = 10_000,
-                 max_api_calls: int | None = None, max_org_share: float | None = None) -> PushOutcome:
+                 max_api_calls: int | None = None, max_org_share: float | None = None,
+                 max_run_share: float | None = None) -> PushOutcome:
     """Write ``records`` of ``object_name`` and return the outcome of each one (rules in the module docstring).
 
     ``operation`` is ``update`` (each record has ``Id``), ``upsert`` (each record has ``external_id_field``) or
-    ``insert``. ``max_api_calls`` bounds the calls of this push; ``max_org_share`` (0-1) the org's daily usage.
+    ``insert``. ``max_api_calls`` bounds the calls of this push; ``max_run_share`` (0-1) the calls made through
+    ``usage``'s connection, as a share of the org's daily allocation; ``max_org_share`` (0-1) the org's daily usage.
     """
     if operation not in OPERATIONS:
         raise ValueError(f"operation must be one of {', '.join(OPERATIONS)}, not {operation!r}")
@@ -169,7 +172,7 @@ def push_records(client: Salesforce, usage: ApiUsage, object_name: str, records:
     if operation == "insert" and external_id_field:
         operation = "upsert"  # repeatable: a retried call updates what the first one created
     pusher = _Pusher(client, usage, object_name, records, operation, external_id_field,
-                     max_api_calls=max_api_calls, max_org_share=max_org_share)
+                     max_api_calls=max_api_calls, max_org_share=max_org_share, max_run_share=max_run_share)
     used_bulk = len(records) >= bulk_threshold
     stop: _Stop | None = None
     try:
@@ -191,7 +194,7 @@ def push_records(client: Salesforce, usage: ApiUsage, object_name: str, records:
 class _Pusher:
     def __init__(self, client: Salesforce, usage: ApiUsage, object_name: str, records: list[dict[str, Any]],
                  operation: str, external_id_field: str | None, *, max_api_calls: int | None,
-                 max_org_share: float | None) -> None:
+                 max_org_share: float | None, max_run_share: float | None) -> None:
         self.client = client
         self.usage = usage
         self.object_name = object_name
@@ -200,6 +203,7 @@ class _Pusher:
         self.external_id_field = external_id_field
         self.max_api_calls = max_api_calls
         self.max_org_share = max_org_share
+        self.max_run_share = max_run_share
         self.calls_before = usage.calls
         self.keys = [self._key(index, record) for index, record in enumerate(records)]
         self.results: list[RecordOutcome | None] = [None] * len(records)
@@ -336,6 +340,11 @@ class _Pusher:
                         f"API budget: stopped after {used} API calls, before passing the budget of "
                         f"{self.max_api_calls} calls for this push")
         org_used, org_limit = self.usage.org_used, self.usage.org_limit
+        if self.max_run_share is not None and org_limit and self.usage.calls + calls > self.max_run_share * org_limit:
+            raise _Stop(NOT_ATTEMPTED_API_BUDGET,
+                        f"API budget: {self.usage.calls} API calls made in this run; stopped before passing "
+                        f"{self.max_run_share:.0%} of the org's daily allocation of {org_limit} "
+                        f"({int(self.max_run_share * org_limit)} calls; max_api_share_per_run in the settings)")
         if self.max_org_share is not None and org_used is not None and org_limit:
             if org_used + calls > self.max_org_share * org_limit:
                 raise _Stop(NOT_ATTEMPTED_API_BUDGET,

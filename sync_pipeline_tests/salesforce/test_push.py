@@ -283,6 +283,17 @@ def test_the_org_share_stops_before_the_daily_allocation_passes_it(emu: RunningE
     assert "10%" in (outcome.stopped_reason or "")
 
 
+def test_the_run_share_stops_before_this_runs_calls_pass_it(emu: RunningEmulator) -> None:
+    conn = _connect(emu)
+    ids = _live_leads(emu, 450)
+    emu.admin("POST", "faults", {"daily_api_limit": 1000})
+    before = conn.usage.calls
+    outcome = _push(conn, _score_updates(ids), max_run_share=(before + 2) / 1000)  # two more calls in this run
+    assert outcome.api_calls == 2 and outcome.succeeded == 400 and outcome.not_attempted == 50
+    assert "of the org's daily allocation of 1000" in (outcome.stopped_reason or "")
+    assert {o.error_code for o in outcome.outcomes if not o.success} == {"NOT_ATTEMPTED_API_BUDGET"}
+
+
 class _FlakyClient:
     """A client whose Collections call fails with a connection reset the first time."""
 
