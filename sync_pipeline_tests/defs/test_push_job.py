@@ -69,10 +69,16 @@ def _writes(org: RunningEmulator) -> int:
     return sum(count for name, count in stats.items() if name.startswith(WRITE_ENDPOINTS))
 
 
-def test_scores_and_tasks_reach_salesforce_once(org: RunningEmulator, database_url: str) -> None:
+def test_scores_and_tasks_reach_salesforce_once(org: RunningEmulator, database_url: str, tmp_path: Path) -> None:
     sf = org.salesforce()
+    # A form from someone Salesforce does not hold: no list of the demo settings says add_new, so no Lead is made.
+    form = {"event_id": "t-form-2", "event_type": "form_submit", "email": "stranger@newco.example.com",
+            "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")}
+    (tmp_path / "events" / "forms.jsonl").write_text(json.dumps(form) + "\n")
     with dg.instance_for_test() as instance:
         _run(org, database_url, instance)
+        assert sf.query("SELECT COUNT() FROM Lead WHERE Email = 'stranger@newco.example.com'")["totalSize"] == 0
+        assert _rows(database_url, "SELECT COUNT(*) FROM push_results WHERE operation = 'create'")[0][0] == 0
         links = _rows(database_url, "SELECT l.crm_id, c.lead_score FROM contact_links l JOIN all_contacts c "
                                     "ON c.contact_key = l.contact_key")
         scores = {r["Id"]: r["Behavior_Score__c"] for r in [
@@ -115,7 +121,7 @@ def test_opt_out_is_never_undone_by_a_sync(org: RunningEmulator, database_url: s
         assert ledger and all(bool(new) for _, new, _ in ledger) and all(evidence for *_, evidence in ledger)
 
 
-def test_unsubscribe_and_bounce_events_reach_salesforce(org: RunningEmulator, database_url: str,
+def test_unsubscribe_and_bounce_events_reach_salesforce(org: RunningEmulator, sqlite_url: str,
                                                         tmp_path: Path) -> None:
     sf = org.salesforce()
     lead = sf.query("SELECT Id, Email FROM Lead WHERE IsConverted = false AND HasOptedOutOfEmail = false "
@@ -126,7 +132,7 @@ def test_unsubscribe_and_bounce_events_reach_salesforce(org: RunningEmulator, da
                "reason": "550 5.1.1 mailbox does not exist"}]
     (tmp_path / "events" / "late.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     with dg.instance_for_test() as instance:
-        _run(org, database_url, instance)
+        _run(org, sqlite_url, instance)
     record = sf.Lead.get(lead["Id"])
     assert record["HasOptedOutOfEmail"] is True
     assert record["EmailBouncedReason"] == "550 5.1.1 mailbox does not exist" and record["EmailBouncedDate"]
@@ -345,14 +351,3 @@ def test_marketing_edits_follow_directions_and_the_conflict_rule_and_lists_creat
         _run(org, database_url, instance, settings_path=settings_path)
         assert _writes(org) == writes  # every edit settled, the new Lead pulled: nothing more to send
         assert sf.query("SELECT COUNT() FROM Lead WHERE Email = 'first.contact@newco.example.com'")["totalSize"] == 1
-
-
-def test_a_list_without_add_new_creates_nothing(org: RunningEmulator, sqlite_url: str, tmp_path: Path) -> None:
-    form = {"event_id": "t-form-2", "event_type": "form_submit", "email": "stranger@newco.example.com",
-            "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")}
-    (tmp_path / "events" / "forms.jsonl").write_text(json.dumps(form) + "\n")
-    with dg.instance_for_test() as instance:
-        _run(org, sqlite_url, instance)
-    assert org.salesforce().query("SELECT COUNT() FROM Lead WHERE Email = 'stranger@newco.example.com'")[
-        "totalSize"] == 0
-    assert _rows(sqlite_url, "SELECT COUNT(*) FROM push_results WHERE operation = 'create'")[0][0] == 0
