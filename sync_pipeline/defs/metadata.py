@@ -15,6 +15,8 @@ import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
+from sync_pipeline.store.audience import as_stored
+
 PREVIEW_ROWS = 5
 PREVIEW_COLUMNS = 8
 PREVIEW_CELL_CHARS = 60  # a longer cell is cut, so the preview stays a glance
@@ -82,7 +84,7 @@ def table_preview(conn: sa.Connection, table: sa.Table | str, columns: Sequence[
     """A small ``SELECT <columns> FROM <table> ORDER BY <order_by> LIMIT 5`` as a Markdown table; order by the
     table's key, so it stays cheap at any size. A table given by name is reflected, so values keep their types."""
     if isinstance(table, str):
-        table = sa.Table(table, sa.MetaData(), autoload_with=conn)
+        table = as_stored(conn, table)
     names = [n for n in dict.fromkeys(columns) if n in table.c][:PREVIEW_COLUMNS]
     rows = conn.execute(sa.select(*(table.c[n] for n in names)).order_by(table.c[order_by])
                         .limit(PREVIEW_ROWS)).all()

@@ -1,10 +1,10 @@
 """Push assets: scores, consent, bounces and allowed field changes to Salesforce; engagement activities as Tasks."""
 
+from collections import Counter
 from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
-import sqlalchemy as sa
 
 from sync_pipeline.defs.metadata import (
     API_BUDGET,
@@ -20,6 +20,7 @@ from sync_pipeline.defs.metadata import (
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.salesforce.push import RecordOutcome, push_records
+from sync_pipeline.store.audience import read_people
 from sync_pipeline.store.engagement import read_events
 from sync_pipeline.store.push_state import (
     append_ledger,
@@ -38,7 +39,7 @@ from sync_pipeline.store.tables import all_contacts as all_contacts_table
 from sync_pipeline.store.upsert import bulk_update
 from sync_pipeline.sync.activities import KEY_FIELD, activity_key, plan_tasks
 from sync_pipeline.sync.push_inputs import OBJECTS
-from sync_pipeline.sync.new_leads import LEAD_KEY_FIELD, plan_new_leads
+from sync_pipeline.sync.new_leads import LEAD_KEY_FIELD, NEW_PERSON_EVENT, plan_new_leads
 from sync_pipeline.sync.push_round import CONSENT_COLUMNS, plan_round
 
 PUSH_GROUP = "push"
@@ -53,11 +54,6 @@ def _push_metadata(outcomes: list[RecordOutcome], *, rows: int, api_calls: int,
                    preview: dg.MetadataValue) -> dict[str, object]:
     """The keys every push asset carries: the table, its rows, the record counts, the API calls and a preview."""
     return {"table": PUSH_RESULTS, "rows": rows, **push_counts(outcomes), "api_calls": api_calls, "preview": preview}
-
-
-def _people(conn: sa.Connection) -> pd.DataFrame:
-    """All Contacts with the columns the mapping added at run time (reflected, not only the declared ones)."""
-    return pd.read_sql(sa.select(sa.Table(all_contacts_table.name, sa.MetaData(), autoload_with=conn)), conn)
 
 
 @dg.asset(
@@ -85,9 +81,7 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
                                    "conflicts": len(plan.conflicts), "consent_changes": len(push.consent.ledger_entries),
                                    "marketing_edits": len(inputs.edits),
                                    "skipped_refused_before": plan.counts.get("skipped_refused", 0)}
-    failed = rows = 0
-    accepted: set[str] = set()
-    refused: set[str] = set()
+    rows = 0
     outcomes: list[RecordOutcome] = []
     stops: list[str | None] = []
     with engine.begin() as conn:  # consent and evidence first: an opt-out is kept even if the push then fails
@@ -106,24 +100,20 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
                                bulk_threshold=settings.salesforce.bulk_threshold,
                                max_run_share=settings.salesforce.max_api_share_per_run)
         succeeded = {o.key for o in outcome.outcomes if o.success}
-        accepted |= succeeded
-        refused |= {o.key for o in outcome.outcomes if o.refused}
         outcomes += outcome.outcomes
         stops.append(outcome.stopped_reason)
         with engine.begin() as conn:
             rows += record_results(conn, context.run.run_id, object_name, "update", outcome.outcomes, now)
             remember_pushed(conn, plan.updates, succeeded, now)
             remember_refusals(conn, plan.updates, outcome.outcomes, now)
-        failed += outcome.failed + outcome.not_attempted
         metadata[f"{object_name.lower()}_push"] = outcome.as_metadata()
         if outcome.stopped_reason:
             context.log.warning("push of %s stopped: %s", object_name, outcome.stopped_reason)
-    statuses = push.settle(inputs.links, accepted, refused)
+    statuses = push.settle(inputs.links, {o.key for o in outcomes if o.success},
+                           {o.key for o in outcomes if o.refused})
     with engine.begin() as conn:
         settle_edits(conn, statuses, now)
-    metadata["records_rejected_or_not_sent"] = failed
-    metadata["marketing_edits_settled"] = {status: sum(1 for s, _ in statuses.values() if s == status)
-                                           for status in sorted({s for s, _ in statuses.values()})}
+    metadata["marketing_edits_settled"] = dict(sorted(Counter(status for status, _ in statuses.values()).items()))
     api_calls = connection.usage.calls - calls_before
     metadata.update(_push_metadata(outcomes, rows=rows, api_calls=api_calls, preview=dg.MetadataValue.md(
         markdown_preview(plan.updates[["crm_id", "crm_type", "field", "value"]]))))
@@ -151,7 +141,7 @@ def activity_tasks(context: dg.AssetExecutionContext, salesforce: SalesforceReso
     now = datetime.now(UTC)
     with engine.connect() as conn:
         events = read_events(conn)
-        people = _people(conn)
+        people = read_people(conn)
         done = pushed_activity_keys(conn)
     live = people[people["is_active"].astype(bool) & people["email"].notna()]
     links = live[["email", "crm_id", "crm_type"]]
@@ -209,9 +199,11 @@ def new_leads(context: dg.AssetExecutionContext, salesforce: SalesforceResource,
     now = datetime.now(UTC)
     with engine.connect() as conn:
         events = read_events(conn)
-        known, deleted = known_and_deleted_emails(conn)
+        submits = events[events["event_type"] == NEW_PERSON_EVENT]
+        # The mirrors' emails are read only when someone submitted a form: nobody new otherwise.
+        known, deleted = known_and_deleted_emails(conn) if len(submits) else ([], [])
         done = lead_keys_done(conn, LEAD_KEY_FIELD)
-    records = plan_new_leads(settings.lists, events, known, deleted, done)
+    records = plan_new_leads(settings.lists, submits, known, deleted, done)
     metadata: dict[str, object] = {"lists_asking": len(asking), "leads_planned": len(records)}
     if not records:
         return nothing_sent(metadata)

@@ -18,9 +18,9 @@ from sync_pipeline.defs.audience import list_asset_name
 from sync_pipeline.defs.metadata import markdown_preview
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.settings import SyncSettings
-from sync_pipeline.store.audience import read_mirror
+from sync_pipeline.store.audience import as_stored, read_mirror, read_people
 from sync_pipeline.store.outputs import exports_dir, replace_output, write_chart, write_parquet
-from sync_pipeline.store.tables import all_contacts, contact_links, list_members, sales_users
+from sync_pipeline.store.tables import contact_links, list_members, sales_users
 from sync_pipeline.store.tables import funnel as funnel_table
 from sync_pipeline.store.tables import hot_prospects as hot_prospects_table
 from sync_pipeline.store.tables import roi as roi_table
@@ -38,13 +38,8 @@ SALES_MIRRORS = ["sf_opportunity", "sf_opportunity_contact_role", "sf_campaign_m
 
 def _read(conn: sa.Connection, table: sa.Table,
           where: "Callable[[sa.Table], sa.ColumnElement[bool]] | None" = None) -> pd.DataFrame:
-    reflected = sa.Table(table.name, sa.MetaData(), autoload_with=conn)  # with the columns added at run time
-    statement = sa.select(reflected) if where is None else sa.select(reflected).where(where(reflected))
-    frame = pd.read_sql(statement, conn)
-    for name in ("last_activity_at", "system_modstamp", "hard_bounced_at"):
-        if name in frame:
-            frame[name] = pd.to_datetime(frame[name], utc=True)
-    return frame
+    stored = as_stored(conn, table)  # with the columns added at run time
+    return pd.read_sql(sa.select(stored) if where is None else sa.select(stored).where(where(stored)), conn)
 
 
 def _chart_markdown(title: str, png: bytes) -> dg.MetadataValue:
@@ -99,7 +94,7 @@ def hot_prospects_asset(settings: SyncSettings | None) -> dg.AssetsDefinition:
         lists = _hot_prospect_lists(settings)
         engine = marketing_db.engine()
         with engine.connect() as conn:
-            people = _read(conn, all_contacts)
+            people = read_people(conn)
             users = _read(conn, sales_users)
             members = _read(conn, list_members, lambda t: t.c.list_name.in_(list(lists.values())))
         label_of = {name: label for label, name in lists.items()}
@@ -137,7 +132,7 @@ def funnel(marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource)
     engine = marketing_db.engine()
     end = datetime.now(UTC)
     with engine.connect() as conn:
-        people, links, sales = _read(conn, all_contacts), _read(conn, contact_links), _sales_frames(conn)
+        people, links, sales = read_people(conn), _read(conn, contact_links), _sales_frames(conn)
     frame = build_funnel(people, links, sales["Opportunity"], sales["OpportunityContactRole"],
                          sales["CampaignMember"], sales["Campaign"], settings.report_mapping,
                          mql_score=settings.funnel.mql_score,
@@ -174,7 +169,7 @@ def roi(marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource) ->
     settings = sync_settings.load()
     engine = marketing_db.engine()
     with engine.connect() as conn:
-        people, links, sales = _read(conn, all_contacts), _read(conn, contact_links), _sales_frames(conn)
+        people, links, sales = read_people(conn), _read(conn, contact_links), _sales_frames(conn)
     frame = build_roi(people, links, sales["Opportunity"], sales["OpportunityContactRole"], sales["CampaignMember"],
                       sales["Campaign"], settings.report_mapping)
     metadata = _publish(engine, "roi", roi_table, frame, ROI_SCHEMA, roi_chart, "Campaign return")

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sync_pipeline.defs.metadata import PREVIEW_ROWS, markdown_preview
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.settings import SyncSettings
+from sync_pipeline.store.audience import as_stored
 from sync_pipeline.store.engagement import pending_files, read_events, remember_file, store_events, write_scores
 from sync_pipeline.store.upsert import bulk_update
 from sync_pipeline.sync.mirror import mirror_column
@@ -116,7 +117,7 @@ def copy_scores_to_lists(conn: sa.Connection, settings: SyncSettings, maintained
                     for obj in ("Lead", "Contact") if m.field_on(obj)}
     scores = dict(zip(maintained["contact_key"], maintained["lead_score"], strict=True))
     updated = 0
-    members = sa.Table("list_members", sa.MetaData(), autoload_with=conn)
+    members = as_stored(conn, "list_members")
     for item in settings.lists:
         for field in (f for f in item.push.update_fields if f in score_fields):
             column = mirror_column(field)

@@ -25,13 +25,25 @@ MARKETING_SQL_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
 }
 
 
+def as_stored(conn: sa.Connection, table: sa.Table | str) -> sa.Table:
+    """The table as the database holds it: with the columns the mapping and the lists added at run time."""
+    return sa.Table(table if isinstance(table, str) else table.name, sa.MetaData(), autoload_with=conn)
+
+
+def read_people(conn: sa.Connection) -> pd.DataFrame:
+    """All Contacts with its run-time columns, times as UTC."""
+    frame = pd.read_sql(sa.select(as_stored(conn, all_contacts)), conn)
+    for name in ("last_activity_at", "system_modstamp", "hard_bounced_at"):
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    return frame
+
+
 def read_mirror(conn: sa.Connection, object_name: str) -> pd.DataFrame:
     """Every row of an object's mirror (empty frame with the fixed columns when it was never pulled)."""
     name = mirror_table(object_name)
     if not sa.inspect(conn).has_table(name):
         return pd.DataFrame({"id": pd.Series(dtype="string"), "is_deleted": pd.Series(dtype=bool)})
-    table = sa.Table(name, sa.MetaData(), autoload_with=conn)
-    frame = pd.read_sql(sa.select(table), conn)
+    frame = pd.read_sql(sa.select(as_stored(conn, name)), conn)
     frame["is_deleted"] = frame["is_deleted"].astype(bool)
     if "system_modstamp" in frame:
         frame["system_modstamp"] = pd.to_datetime(frame["system_modstamp"], utc=True)
@@ -46,7 +58,7 @@ def ensure_columns(conn: sa.Connection, table: sa.Table, columns: Mapping[str, s
         if name not in existing:
             conn.exec_driver_sql(f"ALTER TABLE {preparer.quote(table.name)} ADD COLUMN {preparer.quote(name)} "
                                  f"{kind.compile(dialect=conn.dialect)}")
-    return sa.Table(table.name, sa.MetaData(), autoload_with=conn)
+    return as_stored(conn, table)
 
 
 def read_links(conn: sa.Connection) -> pd.DataFrame:
@@ -84,7 +96,7 @@ def read_list(conn: sa.Connection, list_name: str, columns: Sequence[str]) -> pd
 def write_list(conn: sa.Connection, upserts: pd.DataFrame) -> int:
     if upserts.empty:
         return 0
-    table = sa.Table(list_members.name, sa.MetaData(), autoload_with=conn)
+    table = as_stored(conn, list_members)
     rows = upserts[[c for c in upserts.columns if c in table.c]]
     return bulk_upsert(conn, table, _arrow(rows), ["list_name", "crm_id"])
 

@@ -21,7 +21,7 @@ from sync_pipeline.store.tables import (
     pushed_activities,
     pushed_state,
 )
-from sync_pipeline.store.audience import read_mirror
+from sync_pipeline.store.audience import as_stored, read_mirror, read_people
 from sync_pipeline.store.engagement import read_events
 from sync_pipeline.store.upsert import bulk_upsert
 from sync_pipeline.sync.push_plan import refused_values
@@ -93,7 +93,7 @@ def record_edit(conn: sa.Connection, contact_key: str, column_name: str, value: 
 
     The cell's current value is kept as ``old_value``: Salesforce holding anything else at push time means it
     changed there too (a two-way conflict)."""
-    table = sa.Table(all_contacts.name, sa.MetaData(), autoload_with=conn)  # mapped columns are added at run time
+    table = as_stored(conn, all_contacts)
     old = None
     if column_name in table.c:
         old = conn.execute(sa.select(table.c[column_name]).where(table.c.contact_key == contact_key)
@@ -149,9 +149,8 @@ def remember_refusals(conn: sa.Connection, updates: pd.DataFrame, outcomes: Iter
 
 def read_push_inputs(conn: sa.Connection) -> PushInputs:
     """Everything the push reads, in one transaction's snapshot."""
-    reflected = sa.Table(all_contacts.name, sa.MetaData(), autoload_with=conn)  # with the run-time columns
     return PushInputs(
-        people=pd.read_sql(sa.select(reflected), conn),
+        people=read_people(conn),
         links=pd.read_sql(sa.select(contact_links.c.crm_id, contact_links.c.crm_type, contact_links.c.contact_key),
                           conn),
         mirrors={name: read_mirror(conn, name) for name in ("Lead", "Contact")},

@@ -96,13 +96,20 @@ def lay_over(people: pd.DataFrame, links: pd.DataFrame, edits: pd.DataFrame,
     records = links[links["contact_key"].isin(latest.index)]
     changed_at = pd.Series(records["contact_key"].map(latest).to_numpy(), index=records["crm_id"].to_numpy())
     old = live.get("old_value", pd.Series(None, index=live.index, dtype=object))
+    records_of = _records_of(live, links)
     baselines = pd.DataFrame(
         [{"crm_id": crm_id, "field": field, "value": old[row.Index]}
          for row in live.itertuples()
-         for crm_id in links.loc[links["contact_key"] == row.contact_key, "crm_id"]
+         for crm_id in records_of.get(row.contact_key, [])
          for field in column_fields[row.column_name]],
         columns=["crm_id", "field", "value"])
     return LaidOver(people, changed_at, baselines, live, settled)
+
+
+def _records_of(live: pd.DataFrame, links: pd.DataFrame) -> dict[str, list[str]]:
+    """contact_key → the crm_ids of its records, for the edited people only (links may hold millions of rows)."""
+    mine = links[links["contact_key"].isin(live["contact_key"])]
+    return {key: list(group) for key, group in mine.groupby("contact_key")["crm_id"]}
 
 
 def settle(live: pd.DataFrame, links: pd.DataFrame, column_fields: Mapping[str, Iterable[str]],
@@ -115,8 +122,9 @@ def settle(live: pd.DataFrame, links: pd.DataFrame, column_fields: Mapping[str, 
     crm_ids whose record Salesforce accepted/refused. A sent record in neither set was not answered (yet).
     """
     out: dict[int, tuple[str, str]] = {}
+    records_of = _records_of(live, links)
     for row in live.itertuples():
-        crm_ids = list(links.loc[links["contact_key"] == row.contact_key, "crm_id"])
+        crm_ids = records_of.get(row.contact_key, [])
         fields = [f.lower() for f in column_fields.get(row.column_name, ())]
         states = {(crm_id, field): cell_states[(crm_id, field)] for crm_id in crm_ids for field in fields
                   if (crm_id, field) in cell_states}
