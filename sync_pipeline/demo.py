@@ -35,7 +35,8 @@ class RunFacts:
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tables: dict[str, int] = field(default_factory=dict)
-    pushed: dict[str, tuple[int, int]] = field(default_factory=dict)  # "object operation" → (succeeded, refused)
+    # "object operation" → records per outcome kind (pushed, refused, locked, deferred, unsent) in this run
+    pushed: dict[str, dict[str, int]] = field(default_factory=dict)
     quarantine_reasons: list[tuple[str, str, int]] = field(default_factory=list)
     opted_out: int = 0
     bounced: int = 0
@@ -72,13 +73,12 @@ def summary_lines(facts: RunFacts) -> list[str]:
     lines.append(f"Audience:   {facts.tables.get('all_contacts', 0):,} people in all_contacts, "
                  f"{facts.tables.get('list_members', 0):,} list memberships; "
                  f"{facts.tables.get('quarantine', 0):,} values quarantined{f' ({reasons})' if reasons else ''}")
-    updates = [(name, counts) for name, counts in facts.pushed.items() if name.endswith("update")]
-    sent = sum(ok for _, (ok, _) in updates)
-    refused = sum(bad for _, (_, bad) in updates)
-    lines.append(f"Pushed:     {sent:,} Lead/Contact updates (scores, consent, bounces, edits), {refused:,} rejected")
-    tasks_ok, tasks_bad = facts.pushed.get("Task upsert", (0, 0))
-    created_ok, _ = facts.pushed.get("Lead create", (0, 0))
-    lines.append(f"Activities: {tasks_ok:,} Tasks upserted ({tasks_bad:,} rejected); {created_ok:,} new Leads created")
+    updates = _kinds(*(counts for name, counts in facts.pushed.items() if name.endswith("update")))
+    lines.append(f"Pushed:     {updates['pushed']:,} Lead/Contact updates (scores, consent, bounces, edits), "
+                 f"{_not_pushed(updates)}")
+    tasks, created = _kinds(facts.pushed.get("Task upsert", {})), _kinds(facts.pushed.get("Lead create", {}))
+    lines.append(f"Activities: {tasks['pushed']:,} Tasks upserted ({_not_pushed(tasks)}); "
+                 f"{created['pushed']:,} new Leads created")
     lines.append(f"Consent:    {facts.opted_out:,} people opted out, {facts.bounced:,} hard-bounced; "
                  f"{facts.consent_changes:,} consent changes recorded in consent_ledger this run")
     lines.append(f"Hot prospects ({facts.prospect_count:,} in hot_prospects; the top {len(facts.prospects)}):")
@@ -92,6 +92,20 @@ def summary_lines(facts: RunFacts) -> list[str]:
                      "(any-touch)")
     lines.append(f"Exports:    {', '.join(facts.exports) or 'none'}")
     return lines
+
+
+def _kinds(*counts: dict[str, int]) -> dict[str, int]:
+    """Records per outcome kind, summed over ``counts``; every kind present."""
+    return {kind: sum(c.get(kind, 0) for c in counts) for kind in ("pushed", "refused", "locked", "deferred",
+                                                                  "unsent")}
+
+
+def _not_pushed(kinds: dict[str, int]) -> str:
+    """'3 refused, 12 unsent' (refused and locked are Salesforce's answers; unsent never reached it)."""
+    said = [f"{kinds['refused'] + kinds['locked']:,} refused"]
+    said += [f"{kinds[kind]:,} {label}" for kind, label in (("unsent", "unsent"), ("deferred", "left for the API "
+                                                                                   "budget")) if kinds[kind]]
+    return ", ".join(said)
 
 
 def _gather_from_events(result: dg.ExecuteInProcessResult, facts: RunFacts) -> None:
@@ -139,13 +153,11 @@ def _read_facts(conn: sa.Connection, tables: Any, run_id: str, started: datetime
     facts.quarantine_reasons = [tuple(r) for r in conn.execute(
         sa.select(quarantine.c.field, quarantine.c.reason, sa.func.count()).group_by(quarantine.c.field,
                   quarantine.c.reason).order_by(sa.func.count().desc()).limit(2))]
-    not_sent = results.c.error_code.like("NOT_ATTEMPTED%")
-    for name, operation, ok, refused in conn.execute(
-            sa.select(results.c.object_name, results.c.operation,
-                      sa.func.sum(sa.case((results.c.success, 1), else_=0)),
-                      sa.func.sum(sa.case((sa.and_(~results.c.success, ~not_sent), 1), else_=0)))
-            .where(results.c.run_id == run_id).group_by(results.c.object_name, results.c.operation)):
-        facts.pushed[f"{name} {operation}"] = (int(ok or 0), int(refused or 0))
+    for name, operation, kind, count in conn.execute(
+            sa.select(results.c.object_name, results.c.operation, results.c.outcome, sa.func.count())
+            .where(results.c.run_id == run_id)
+            .group_by(results.c.object_name, results.c.operation, results.c.outcome)):
+        facts.pushed.setdefault(f"{name} {operation}", {})[str(kind)] = int(count)
     facts.opted_out = _count(conn, people, people.c.is_active, people.c.opted_out)
     facts.bounced = _count(conn, people, people.c.is_active, people.c.hard_bounced)
     facts.consent_changes = _count(conn, ledger, ledger.c.changed_at >= started)

@@ -31,7 +31,7 @@ def test_the_demo_exits_zero_and_prints_the_summary(demo_run: DemoRun) -> None:
     quarantined = _count(demo_run, "SELECT COUNT(*) FROM quarantine")
     assert f"{quarantined:,} values quarantined" in out and quarantined > 0
     tasks = _count(demo_run, "SELECT COUNT(*) FROM pushed_activities")
-    assert f"Activities: {tasks:,} Tasks upserted (0 rejected)" in out and tasks > 0
+    assert f"Activities: {tasks:,} Tasks upserted (0 refused)" in out and tasks > 0
     assert re.search(r"\d[\d,]* consent changes recorded in consent_ledger this run", out)
     prospects = _count(demo_run, "SELECT COUNT(*) FROM hot_prospects")
     assert f"Hot prospects ({prospects:,} in hot_prospects; the top 5)" in out and prospects > 0

@@ -15,6 +15,15 @@ import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
+from sync_pipeline.salesforce.push import (
+    DEFERRED,
+    LOCKED_KIND,
+    OUTCOME_KINDS,
+    PUSHED,
+    REFUSED,
+    UNSENT,
+    RecordOutcome,
+)
 from sync_pipeline.store.audience import as_stored
 
 PREVIEW_ROWS = 5
@@ -24,6 +33,7 @@ ORG_USAGE_WARN_SHARE = 0.8  # api_budget warns from 80% of the org's daily API a
 REPORT_ROW_LIMIT = 2000  # the synchronous Reports API returns at most this many detail rows
 
 PUSH_REJECTIONS = "push_rejections"
+PUSH_DELIVERED = "push_delivered"
 API_BUDGET = "api_budget"
 REPORT_COMPLETE = "report_complete"
 
@@ -31,6 +41,11 @@ PUSH_REJECTIONS_DESCRIPTION = (
     "Salesforce accepted every record this run sent. It warns when Salesforce refused some (a validation rule, a "
     "duplicate, a converted Lead, a row still locked after three tries...): the count per error code is in the "
     "check's metadata, each refused record with its error in the push_results table."
+)
+PUSH_DELIVERED_DESCRIPTION = (
+    "Every record the push sent reached Salesforce and got its answer. It fails, and fails the run, when records "
+    "were left unsent by the connection, an expired or refused login, a server error or the org's daily API limit "
+    "(the cause is in the description); what did go through is kept, and the unsent records go with the next run."
 )
 API_BUDGET_DESCRIPTION = (
     "The org's daily API usage stays under 80% of its allocation, and the push did not stop early to spare API "
@@ -92,59 +107,78 @@ def table_preview(conn: sa.Connection, table: sa.Table | str, columns: Sequence[
 
 
 # --- push outcomes ---------------------------------------------------------------------------------------------------
+# The kinds are RecordOutcome.kind's (salesforce/push.py): pushed, refused, locked, deferred, unsent.
 
 
-def rejected(outcome: Any) -> bool:
-    """Salesforce answered for this record itself, with an error (validation, duplicate, still locked...)."""
-    return bool(outcome.answered) and not outcome.success
-
-
-def push_counts(outcomes: Iterable[Any]) -> dict[str, int]:
-    """The push keys of the materialization: records sent, accepted, refused, failed otherwise, never sent."""
+def push_counts(outcomes: Iterable[RecordOutcome]) -> dict[str, int]:
+    """The push keys of the materialization: records sent, and per kind. ``records_rejected`` (the key every asset
+    shares) is what Salesforce answered with an error for the record itself: refused plus still locked."""
     items = list(outcomes)
+    kinds = {kind: sum(1 for o in items if o.kind == kind) for kind in OUTCOME_KINDS}
     return {
         "records_sent": sum(1 for o in items if o.attempts > 0),
-        "records_pushed": sum(1 for o in items if o.success),
-        "records_rejected": sum(1 for o in items if rejected(o)),
-        "records_failed_other": sum(1 for o in items if not o.success and not rejected(o) and o.attempted),
-        "records_not_sent": sum(1 for o in items if not o.attempted),
+        "records_pushed": kinds[PUSHED],
+        "records_rejected": kinds[REFUSED] + kinds[LOCKED_KIND],
+        "records_refused": kinds[REFUSED],
+        "records_locked": kinds[LOCKED_KIND],
+        "records_unsent": kinds[UNSENT],
+        "records_deferred": kinds[DEFERRED],
     }
 
 
-def codes_of(outcomes: Iterable[Any], which: Any) -> dict[str, int]:
+def codes_of(outcomes: Iterable[RecordOutcome], *kinds: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for outcome in outcomes:
-        if which(outcome):
+        if outcome.kind in kinds:
             code = outcome.error_code or "UNKNOWN"
             counts[code] = counts.get(code, 0) + 1
     return dict(sorted(counts.items()))
 
 
-def push_rejections_check(asset: str, outcomes: Iterable[Any], *, run_id: str,
+def _failed_records_query(run_id: str, operation: str) -> dg.MetadataValue:
+    return dg.MetadataValue.text(
+        f"SELECT object_name, record_key, crm_id, outcome, error_code, error_message FROM push_results "
+        f"WHERE run_id = '{run_id}' AND operation = '{operation}' AND success = false")
+
+
+def push_rejections_check(asset: str, outcomes: Iterable[RecordOutcome], *, run_id: str,
                           operation: str) -> dg.AssetCheckResult:
-    """Passes when Salesforce refused no record of this run's push; the codes and where to find the records."""
+    """Passes when Salesforce refused no record of this run's push (and none stayed locked); the codes and where to
+    find the records. Unsent records are counted here too, but they fail the step (see ``push_delivered_check``)."""
     items = list(outcomes)
-    by_code = codes_of(items, rejected)
-    other = codes_of(items, lambda o: not o.success and not rejected(o))
+    counts = push_counts(items)
+    by_code = codes_of(items, REFUSED, LOCKED_KIND)
     count = sum(by_code.values())
-    sent = sum(1 for o in items if o.attempts > 0)
+    said = (f"Salesforce refused {count} record(s): " + ", ".join(f"{c} × {n}" for c, n in by_code.items())
+            if count else f"Salesforce refused none of the {counts['records_sent']} record(s) sent")
+    if counts["records_unsent"]:
+        said += f"; {counts['records_unsent']} record(s) unsent (see push_delivered)"
     return dg.AssetCheckResult(
         asset_key=asset,
         check_name=PUSH_REJECTIONS,
         passed=count == 0,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
-            "records_rejected": count,
-            "records_sent": sent,
+            **counts,
             "rejected_by_code": dg.MetadataValue.json(by_code),
-            "not_pushed_for_other_reasons": dg.MetadataValue.json(other),
+            "unsent_by_code": dg.MetadataValue.json(codes_of(items, UNSENT)),
+            "deferred_by_code": dg.MetadataValue.json(codes_of(items, DEFERRED)),
             "table": "push_results",
-            "query": dg.MetadataValue.text(
-                f"SELECT object_name, record_key, crm_id, error_code, error_message FROM push_results "
-                f"WHERE run_id = '{run_id}' AND operation = '{operation}' AND success = false"),
+            "query": _failed_records_query(run_id, operation),
         },
-        description=(f"Salesforce refused {count} record(s): " + ", ".join(f"{c} × {n}" for c, n in by_code.items())
-                     if count else f"Salesforce refused none of the {sent} record(s) sent"),
+        description=said,
+    )
+
+
+def push_delivered_check(asset: str, causes: Sequence[str], unsent: int) -> dg.AssetCheckResult:
+    """Fails (ERROR) when records never reached Salesforce or got no answer; ``causes`` says why, one line each."""
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=PUSH_DELIVERED,
+        passed=not causes,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"records_unsent": unsent, "causes": dg.MetadataValue.json(list(causes))},
+        description="; ".join(causes) if causes else "every record sent got Salesforce's answer",
     )
 
 

@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
-from sync_pipeline.salesforce.errors import SalesforceDisconnected
+from sync_pipeline.salesforce.errors import SalesforceDisconnected, login_refused
 from sync_pipeline.salesforce.transport import emulator_session, read_retry
 
 DEFAULT_API_VERSION = "62.0"
@@ -28,16 +28,6 @@ DEFAULT_API_VERSION = "62.0"
 _LOGIN_PATHS = ("/services/Soap/u/", "/services/oauth2/token")
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
-# Login fault codes, in the words a data engineer can act on.
-_LOGIN_REASONS: dict[str, str] = {
-    "INVALID_LOGIN": "invalid username, password or security token, or the user is locked out or inactive",
-    "INVALID_OPERATION_WITH_EXPIRED_PASSWORD": "the password has expired",
-    "LOGIN_MUST_USE_SECURITY_TOKEN": "the security token is missing or wrong",
-    "PASSWORD_LOCKOUT": "the user is locked out after too many failed logins",
-    "API_DISABLED_FOR_ORG": "the API is not enabled for this org or user",
-    "LOGIN_MUST_USE_MFA": "the user must log in with multi-factor authentication",
-    "INVALID_SSO_GATEWAY_URL": "the user is bound to single sign-on",
-}
 
 
 @dataclass
@@ -162,9 +152,7 @@ def open_connection(
             session=session,
         )
     except SalesforceAuthenticationFailed as exc:
-        code = str(exc.code)
-        reason = _LOGIN_REASONS.get(code, f"login refused ({code})")
-        raise SalesforceDisconnected(reason, code=code) from None
+        raise login_refused(exc) from None
     except requests.RequestException as exc:
         where = emulator_url or f"{domain}.salesforce.com"
         raise SalesforceDisconnected(

@@ -23,15 +23,25 @@ a test):
    connection failure, whose outcome is unknown: those records are recorded as ``OUTCOME_UNKNOWN``, to be checked
    before they are sent again. A call still failing after its tries leaves its records failed with the HTTP error
    code (``SERVER_UNAVAILABLE``...) or ``CONNECTION_ERROR``; the next run sends them again.
-5. **API budget.** Before every call: when it would take the calls of this push past ``max_api_calls``, the calls
+5. **Expired sessions.** A call answered ``INVALID_SESSION_ID`` (HTTP 401) logs in again by the connection's own
+   flow and is sent once more, on every path (Collections and Bulk). When that login is refused (the password
+   expired, the user was frozen...), the push stops: the records not yet answered are returned with
+   ``DISCONNECTED`` and ``stopped_reason`` is the ``disconnected: <reason> — <fix>`` message.
+6. **API budget.** Before every call: when it would take the calls of this push past ``max_api_calls``, the calls
    made through this connection past ``max_run_share`` of the org's daily allocation (``usage.org_limit``, from the
    ``Sforce-Limit-Info`` header of the last response), or the org's whole usage (``usage.org_used``) past
    ``max_org_share`` of that allocation, the push stops cleanly: records never sent are returned with
    ``NOT_ATTEMPTED_API_BUDGET`` and ``stopped_reason`` says why. ``REQUEST_LIMIT_EXCEEDED`` from Salesforce stops
    the push at once without a retry (retrying only burns more of a used-up allocation): records not yet answered
    are returned with ``NOT_ATTEMPTED_REQUEST_LIMIT_EXCEEDED``. A record already answered keeps that answer.
-6. **Keys.** A record's outcome key is its ``Id`` (update), its external id value (upsert) or its index in
+7. **Keys.** A record's outcome key is its ``Id`` (update), its external id value (upsert) or its index in
    ``records`` as text (insert).
+8. **Kinds.** Every outcome is one of :data:`OUTCOME_KINDS` (:attr:`RecordOutcome.kind`): ``pushed`` (accepted),
+   ``refused`` (Salesforce answered for the record with an error: its values need a fix), ``locked`` (still locked
+   after three tries), ``deferred`` (not sent because this run's API budget was spent) or ``unsent`` (never reached
+   Salesforce, or no answer came: the connection, the login, a server error or the org's daily limit). Unsent
+   records are an operational failure the caller must report as one (:func:`unsent_summary`); refused ones are a
+   data problem to warn about. Both, like locked and deferred ones, go again with a later run.
 """
 
 from __future__ import annotations
@@ -47,9 +57,16 @@ from typing import Any, TypeVar
 
 import requests
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceError, SalesforceOperationError, SalesforceRefusedRequest
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceOperationError,
+    SalesforceRefusedRequest,
+)
 
 from sync_pipeline.salesforce.connect import ApiUsage
+from sync_pipeline.salesforce.errors import login_refused
 
 COLLECTION_SIZE = 200
 BULK_POLL_SECONDS = 0.5
@@ -65,7 +82,11 @@ NOT_ATTEMPTED = frozenset({NOT_ATTEMPTED_API_BUDGET, NOT_ATTEMPTED_REQUEST_LIMIT
 OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
 CONNECTION_ERROR = "CONNECTION_ERROR"
 NO_RESULT = "NO_RESULT"
+DISCONNECTED = "DISCONNECTED"
 OPERATIONS = ("update", "upsert", "insert")
+
+PUSHED, REFUSED, LOCKED_KIND, DEFERRED, UNSENT = "pushed", "refused", "locked", "deferred", "unsent"
+OUTCOME_KINDS = (PUSHED, REFUSED, LOCKED_KIND, DEFERRED, UNSENT)
 
 T = TypeVar("T")
 
@@ -92,7 +113,16 @@ class RecordOutcome:
     def refused(self) -> bool:
         """Salesforce refused the record's values (validation, duplicate, converted Lead...): sending the same
         values again gives the same answer. A locked row is not refused: it may go through next time."""
-        return self.answered and not self.success and self.error_code != LOCKED
+        return self.kind == REFUSED
+
+    @property
+    def kind(self) -> str:
+        """pushed, refused, locked, deferred or unsent (rule 8 of the module docstring)."""
+        if self.success:
+            return PUSHED
+        if self.answered:
+            return LOCKED_KIND if self.error_code == LOCKED else REFUSED
+        return DEFERRED if self.error_code == NOT_ATTEMPTED_API_BUDGET else UNSENT
 
 
 @dataclass(frozen=True)
@@ -122,6 +152,9 @@ class PushOutcome:
         for name, value in counts.items():
             object.__setattr__(self, name, value)
 
+    def count(self, kind: str) -> int:
+        return sum(1 for o in self.outcomes if o.kind == kind)
+
     def failures_by_code(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for outcome in self.outcomes:
@@ -133,6 +166,7 @@ class PushOutcome:
         return {"object": self.object_name, "operation": self.operation, "api": "bulk" if self.used_bulk else "rest",
                 "records": len(self.outcomes), "sent": self.sent, "succeeded": self.succeeded,
                 "failed": self.failed, "retried": self.retried, "not_attempted": self.not_attempted,
+                **{kind: self.count(kind) for kind in OUTCOME_KINDS if kind != PUSHED},
                 "api_calls": self.api_calls, "failures_by_code": self.failures_by_code(),
                 "stopped_reason": self.stopped_reason or ""}
 
@@ -261,9 +295,9 @@ class _Pusher:
 
     def _bulk(self, indices: list[int]) -> None:
         rows = [self._csv_record(i) for i in indices]
-        handler = getattr(self.client.bulk2, self.object_name)
 
         def run() -> list[tuple[str, str]]:
+            handler = getattr(self.client.bulk2, self.object_name)  # per try: it carries the session id
             if self.operation == "upsert":
                 jobs = handler.upsert(records=rows, external_id_field=self.external_id_field,
                                       wait=BULK_POLL_SECONDS)
@@ -299,10 +333,25 @@ class _Pusher:
     def _call(self, indices: list[int], send: Callable[[], T], calls: int) -> T:
         """One call with its transient retries; raises _Stop (stop everything) or _CallFailed (this call failed)."""
         idempotent = self.operation != "insert"
-        for attempt in range(len(TRANSIENT_RETRY_DELAYS) + 1):
+        renewed = False
+        attempt = 0
+        while True:
             self._check_budget(calls)
             try:
                 result = send()
+            except SalesforceAuthenticationFailed as error:  # the client's own re-login was refused
+                self._count(indices)
+                raise _disconnected(error) from None
+            except SalesforceExpiredSession as error:
+                self._count(indices)
+                if renewed:  # a fresh session expired at once: do not loop on logins
+                    raise _CallFailed(_error_code(error) or "INVALID_SESSION_ID", _error_message(error)) from None
+                self._renew_session()
+                renewed = True
+                if not idempotent and calls > 1:  # a Bulk insert job may have run before a later step's 401
+                    raise _CallFailed(OUTCOME_UNKNOWN, "the session expired during a Bulk insert job: its records "
+                                      "may or may not have been applied") from None
+                continue  # a 401 means Salesforce did not process the call: sending it again is safe
             except SalesforceRefusedRequest as error:
                 code = _error_code(error)
                 if code == "REQUEST_LIMIT_EXCEEDED":
@@ -316,7 +365,8 @@ class _Pusher:
                 self._count(indices)
                 transient = error.status in TRANSIENT_STATUSES and (idempotent or error.status == 503)
                 if not transient or attempt == len(TRANSIENT_RETRY_DELAYS):
-                    raise _CallFailed(_error_code(error) or f"HTTP_{error.status}", _error_message(error)) from None
+                    code = _error_code(error) or f"HTTP_{error.status}"
+                    raise _CallFailed(code, f"HTTP {error.status} ({code}: {_error_message(error)})") from None
             except SalesforceOperationError as error:  # a Bulk job that failed as a whole
                 self._count(indices)
                 raise _CallFailed("BULK_JOB_FAILED", str(error)) from None
@@ -326,12 +376,22 @@ class _Pusher:
                     raise _CallFailed(OUTCOME_UNKNOWN, f"the connection failed ({type(error).__name__}) after the "
                                       "insert was sent: it may or may not have been applied") from None
                 if attempt == len(TRANSIENT_RETRY_DELAYS):
-                    raise _CallFailed(CONNECTION_ERROR, f"the connection failed ({type(error).__name__})") from None
+                    raise _CallFailed(CONNECTION_ERROR, f"{type(error).__name__} after retries") from None
             else:
                 self._count(indices)
                 return result
             _pause(TRANSIENT_RETRY_DELAYS[attempt])
-        raise AssertionError("unreachable")
+            attempt += 1
+
+    def _renew_session(self) -> None:
+        """Log in again by the flow the client was built with (simple-salesforce keeps it); a refusal stops."""
+        try:
+            self.client._refresh_session()  # the client's own re-login, the one its REST calls use
+        except SalesforceAuthenticationFailed as error:
+            raise _disconnected(error) from None
+        except RuntimeError:  # a client built from a bare session id cannot log in again
+            raise _Stop(DISCONNECTED, "disconnected: the session expired and this connection cannot log in again "
+                                      "— connect with credentials, not a session id") from None
 
     def _check_budget(self, calls: int) -> None:
         used = self.usage.calls - self.calls_before
@@ -386,6 +446,35 @@ class _Pusher:
                                        result.error_fields)
             out.append(result)
         return out
+
+
+def _disconnected(error: SalesforceAuthenticationFailed) -> _Stop:
+    return _Stop(DISCONNECTED, str(login_refused(error)) + "; the records not sent go with the next run")
+
+
+def unsent_summary(outcomes: list[RecordOutcome], object_name: str) -> list[str]:
+    """One sentence per cause of this object's unsent records, for the operator: ``[]`` when none is unsent.
+
+    The message of a stop (disconnected, the org's daily limit) is said once; other causes (a server error, a
+    connection failure) say how many writes they hit."""
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        if outcome.kind == UNSENT:
+            cause = _unsent_cause(outcome, object_name)
+            counts[cause] = counts.get(cause, 0) + 1
+    return [cause.replace("{n}", f"{count:,}") for cause, count in counts.items()]
+
+
+def _unsent_cause(outcome: RecordOutcome, object_name: str) -> str:
+    code, message = outcome.error_code or NO_RESULT, outcome.error_message or "no answer"
+    if code in (DISCONNECTED, NOT_ATTEMPTED_REQUEST_LIMIT):
+        return message
+    if code == OUTCOME_UNKNOWN:
+        return (f"{{n}} {object_name} inserts may or may not have been applied ({message}): check Salesforce "
+                "before they are sent again")
+    if code == CONNECTION_ERROR:
+        return f"the connection to Salesforce failed on {{n}} {object_name} writes ({message}); they go with the next run"
+    return f"Salesforce answered {message} on {{n}} {object_name} writes; they go with the next run"
 
 
 def _pause(seconds: float) -> None:

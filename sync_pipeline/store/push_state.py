@@ -24,7 +24,6 @@ from sync_pipeline.store.tables import (
 from sync_pipeline.store.audience import as_stored, read_mirror, read_people
 from sync_pipeline.store.engagement import read_events
 from sync_pipeline.store.upsert import bulk_upsert
-from sync_pipeline.sync.push_plan import refused_values
 from sync_pipeline.sync.push_round import PushInputs
 
 
@@ -45,7 +44,7 @@ def record_results(conn: sa.Connection, run_id: str, object_name: str, operation
                    at: datetime) -> int:
     rows = [{"run_id": run_id, "object_name": object_name, "operation": operation, "record_key": o.key,
              "crm_id": o.sf_id or (o.key if operation == "update" else None), "success": o.success,
-             "error_code": o.error_code, "error_message": o.error_message, "attempts": o.attempts, "pushed_at": at}
+             "outcome": o.kind, "error_code": o.error_code, "error_message": o.error_message, "attempts": o.attempts, "pushed_at": at}
             for o in outcomes]
     if rows:
         conn.execute(sa.insert(push_results), rows)
@@ -130,17 +129,17 @@ def read_refusals(conn: sa.Connection) -> pd.DataFrame:
     return frame
 
 
-def remember_refusals(conn: sa.Connection, updates: pd.DataFrame, outcomes: Iterable[Any], at: datetime) -> int:
-    """Hold back what Salesforce refused (``push_plan.refused_values``); a value it accepted is no longer held."""
-    accepted = {o.key for o in outcomes if o.success}
+def remember_refusals(conn: sa.Connection, sent: pd.DataFrame, accepted: set[str], held: pd.DataFrame,
+                      at: datetime) -> int:
+    """Hold back ``held`` (crm_id, field, value, error_code, record_stamp: what the push rules chose to hold after
+    a refusal) and release what Salesforce now accepted: the ``sent`` cells (crm_id, field) of ``accepted`` records."""
     held_now = {(crm_id, field) for crm_id, field in conn.execute(sa.select(push_refusals.c.crm_id,
                                                                             push_refusals.c.field))}
-    cleared = [{"b_crm_id": row.crm_id, "b_field": row.field} for row in updates.itertuples()
+    cleared = [{"b_crm_id": row.crm_id, "b_field": row.field} for row in sent.itertuples()
                if row.crm_id in accepted and (row.crm_id, row.field) in held_now]  # the table is small: read it
     if cleared:
         conn.execute(sa.delete(push_refusals).where(push_refusals.c.crm_id == sa.bindparam("b_crm_id"),
                                                     push_refusals.c.field == sa.bindparam("b_field")), cleared)
-    held = refused_values(updates, {o.key: (o.error_code, o.error_fields) for o in outcomes if o.refused})
     rows = [{"crm_id": row.crm_id, "field": row.field, "value": json.dumps(row.value, default=str),
              "error_code": row.error_code, "record_stamp": None if pd.isna(row.record_stamp) else row.record_stamp,
              "refused_at": at} for row in held.itertuples()]
@@ -173,8 +172,18 @@ def known_and_deleted_emails(conn: sa.Connection) -> tuple[pd.Series, pd.Series]
             pd.concat([pd.Series(dtype=object), *deleted], ignore_index=True))
 
 
-def lead_keys_done(conn: sa.Connection, key_field: str) -> set[str]:
-    """The new-Lead keys created before (pushed_state) or refused (push_refusals): not to be sent again."""
+def lead_keys_done(conn: sa.Connection, key_field: str, refused_since: datetime) -> set[str]:
+    """The new-Lead keys created before (pushed_state) or refused since ``refused_since`` (push_refusals): not to be
+    sent again."""
     created = conn.execute(sa.select(pushed_state.c.crm_id).where(pushed_state.c.field == key_field)).scalars()
-    refused = conn.execute(sa.select(push_refusals.c.crm_id).where(push_refusals.c.field == key_field)).scalars()
+    refused = conn.execute(sa.select(push_refusals.c.crm_id).where(push_refusals.c.field == key_field,
+                                                                   push_refusals.c.refused_at > refused_since)
+                           ).scalars()
     return {*created, *refused}
+
+
+def refused_keys(conn: sa.Connection, key_field: str, refused_since: datetime) -> dict[str, Any]:
+    """Records refused since ``refused_since`` that are keyed by ``key_field`` (Tasks): key → the value refused."""
+    rows = conn.execute(sa.select(push_refusals.c.crm_id, push_refusals.c.value).where(
+        push_refusals.c.field == key_field, push_refusals.c.refused_at > refused_since))
+    return {key: None if value is None else json.loads(value) for key, value in rows}

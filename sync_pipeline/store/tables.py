@@ -206,6 +206,8 @@ push_results = sa.Table(
     sa.Column("record_key", sa.String(RECORD_ID_LENGTH), nullable=False),
     sa.Column("crm_id", sa.String(SALESFORCE_ID_LENGTH), nullable=True),
     sa.Column("success", sa.Boolean, nullable=False),
+    # pushed | refused | locked | deferred (this run's API budget) | unsent (connection, login, server, daily limit)
+    sa.Column("outcome", sa.String(16), nullable=True),
     sa.Column("error_code", sa.String(80), nullable=True),
     sa.Column("error_message", sa.Text, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False),
@@ -254,7 +256,7 @@ pushed_activities = sa.Table(
 push_refusals = sa.Table(
     "push_refusals",
     metadata,
-    sa.Column("crm_id", sa.String(SALESFORCE_ID_LENGTH), primary_key=True),
+    sa.Column("crm_id", sa.String(RECORD_ID_LENGTH), primary_key=True),  # a record's Id, or a Task's or Lead's key
     sa.Column("field", sa.String(FIELD_NAME_LENGTH), primary_key=True),
     sa.Column("value", sa.Text, nullable=True),  # JSON
     sa.Column("error_code", sa.String(80), nullable=False),

@@ -14,7 +14,10 @@ The rules, in order (each is a test):
 3. **Stable key.** ``Marketing_Activity_Key__c`` is ``"ev-" + sha1(event_id)[:32]`` (35 characters; the field holds
    80): the same event always gives the same key, so upserting by it after a retry or in a re-run updates the Task
    it created instead of creating a second one. An event listed twice (same event_id) is one Task.
-4. **Already pushed.** Events whose key is in ``already_pushed`` are skipped.
+4. **Already pushed, or refused.** Events whose key is in ``already_pushed`` are skipped; so are those whose key
+   ``refused`` maps to the WhoId the Task would carry now (Salesforce refused that Task for that record: the same
+   Task gets the same answer), counted as ``refused_before``. A Task refused for a record the person no longer
+   has (a new WhoId) is planned again.
 5. **Who.** ``links`` maps an email to the person's primary live Salesforce record (``crm_id``, ``crm_type``);
    emails compare trimmed and case-insensitive. When an email has several rows, a Contact wins over a Lead, then
    the lowest crm_id. An event with no email or no linked record is skipped and counted (``no_salesforce_record``).
@@ -24,13 +27,13 @@ The rules, in order (each is a test):
    otherwise; ``Description`` = what happened, when (UTC), the campaign, the page or form, and the event id.
 7. **Deterministic.** The Tasks are sorted by occurred_at then event_id. The returned frame carries only the Task
    fields above; ``frame.attrs["counts"]`` holds the counts of the plan: ``events``, ``tasks``, ``disabled_type``,
-   ``later_clicks``, ``already_pushed``, ``no_salesforce_record``.
+   ``later_clicks``, ``already_pushed``, ``no_salesforce_record``, ``refused_before``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -58,7 +61,7 @@ def activity_key(event_id: str) -> str:
 
 
 def plan_tasks(events: pd.DataFrame, links: pd.DataFrame, enabled: Sequence[str],
-               already_pushed: set[str]) -> pd.DataFrame:
+               already_pushed: set[str], refused: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The Tasks to upsert by ``Marketing_Activity_Key__c`` for ``events`` (rules in the module docstring)."""
     unknown = sorted(set(enabled) - set(ACTIVITY_TYPES))
     if unknown:
@@ -66,7 +69,7 @@ def plan_tasks(events: pd.DataFrame, links: pd.DataFrame, enabled: Sequence[str]
     frame = events.reindex(columns=_EVENT_COLUMNS).copy()
     frame = frame[frame["event_id"].notna()].drop_duplicates("event_id")
     counts = {"events": len(frame), "tasks": 0, "disabled_type": 0, "later_clicks": 0, "already_pushed": 0,
-              "no_salesforce_record": 0}
+              "no_salesforce_record": 0, "refused_before": 0}
     frame["event_id"] = frame["event_id"].astype(str)
     frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
     frame["email_key"] = _normal_email(frame["email"])
@@ -92,6 +95,10 @@ def plan_tasks(events: pd.DataFrame, links: pd.DataFrame, enabled: Sequence[str]
     linked = frame["crm_id"].notna()
     counts["no_salesforce_record"] = int((~linked).sum())
     frame = frame[linked]
+    if refused:
+        again = frame[KEY_FIELD].map(refused) == frame["crm_id"].astype(str)
+        counts["refused_before"] = int(again.sum())
+        frame = frame[~again]
 
     tasks = pd.DataFrame({
         KEY_FIELD: frame[KEY_FIELD],

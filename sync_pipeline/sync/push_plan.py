@@ -19,10 +19,12 @@ mirror, ``salesforce_now``). The rules, in order (each is a test):
    (42, "42" and 42.0 are equal), booleans as bools ("true" is True), date-times as instants, strings exactly,
    and missing (None, NaN, "") equals missing. Nothing changed → an empty plan and zero API calls.
    A value Salesforce refused for the record (``refused``: a validation or duplicate rule, a converted Lead) is not
-   sent again while it stays the same and the record has not changed in Salesforce since (its SystemModstamp is
-   not newer than the refusal's ``record_stamp``), counted as ``skipped_refused``: the answer would be the same. A
-   changed value, or a record someone changed in Salesforce (perhaps fixing what the rule objected to), is sent.
-   Which values of a refused record are held back is :func:`refused_values`' rule.
+   sent again while it stays the same, the record has not changed in Salesforce since (its SystemModstamp is not
+   newer than the refusal's ``record_stamp``) and the refusal is less than :data:`REFUSAL_RETRY_AFTER` old
+   (``refused_at``), counted as ``skipped_refused``: the answer would be the same. A changed value, a record someone
+   changed in Salesforce (perhaps fixing what the rule objected to), or a day gone by (a rule lifted in Setup
+   changes no record) sends it again. Which values of a refused record are held back is :func:`refused_values`'
+   rule: an opt-out or a bounce never waits behind another field's refusal.
 5. **Two-way conflicts.** A ``two_way`` field whose Salesforce value and desired value both differ from the last
    pushed value (and from each other) changed on both sides; ``conflict_rule`` decides: ``most_recent`` compares the
    record's SystemModstamp with the local change time (``local_changed_at`` per crm_id, else ``now``) and the newer
@@ -38,7 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -62,6 +64,7 @@ CONFLICT_COLUMNS = (
     "rule",
     "decided_at",
 )
+REFUSAL_RETRY_AFTER = timedelta(hours=24)  # a refused value goes again after this, whatever else happened
 PLACEHOLDER = "[not provided]"  # LastName / Company of a new Lead the marketing side does not know
 CREATE_FIELDS = ("Email", "LastName", "Company")
 
@@ -293,7 +296,7 @@ def plan_push(
     pushed = _lookup(pushed_state, ("value",))
     current = _lookup(salesforce_now, ("value", "system_modstamp"))
     changed_at = {} if local_changed_at is None else local_changed_at.to_dict()
-    refusals = _lookup(refused, ("value", "record_stamp")) if refused is not None else {}
+    refusals = _lookup(_still_held(refused, now), ("value", "record_stamp")) if refused is not None else {}
     tracked = track or set()
     states: dict[tuple[str, str], str] = {}
 
@@ -376,13 +379,33 @@ def _newer(stamp: Any, than: Any) -> bool:
     return bool(_as_time(stamp) > _as_time(than))
 
 
-def refused_values(updates: pd.DataFrame, refused: dict[str, tuple[str, tuple[str, ...]]]) -> pd.DataFrame:
+def _still_held(refused: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """The refusals younger than REFUSAL_RETRY_AFTER (a refusal without a time is held)."""
+    if refused.empty or "refused_at" not in refused:
+        return refused
+    at = pd.to_datetime(refused["refused_at"], utc=True)
+    return refused[at.isna() | (at > pd.Timestamp(now).tz_convert("UTC") - REFUSAL_RETRY_AFTER)]
+
+
+def consent_fields(settings: SyncSettings) -> frozenset[str]:
+    """The opt-out and hard-bounce fields (lower case): values that must never wait behind another refusal."""
+    names = (settings.opt_out.field, settings.hard_bounce.field, settings.hard_bounce.date_field)
+    return frozenset(name.lower() for name in names if name)
+
+
+def refused_values(updates: pd.DataFrame, refused: dict[str, tuple[str, tuple[str, ...]]],
+                   apart: frozenset[str] = frozenset()) -> pd.DataFrame:
     """The values to hold back after Salesforce refused records: crm_id, field, value, error_code, record_stamp.
 
-    ``refused``: crm_id → (error code, the fields the error names). When the error names fields that were sent,
-    only those are held back: the record's other values (an opt-out, a score) go alone next run and get through.
-    When it names none of them (a validation rule on the record as a whole, a converted Lead, a Bulk error without
-    fields), every value sent for the record is held back until it changes or the record changes in Salesforce.
+    ``refused``: crm_id → (error code, the fields the error names); ``apart``: lower-case fields sent on their own
+    when the record as a whole was refused (:func:`consent_fields`). The rule, per refused record:
+
+    - the error names fields that were sent: only those are held back; the record's other values go alone next run;
+    - else (a validation rule on the record as a whole or on a field we never send, a converted Lead, a Bulk error
+      without fields): every value sent is held back except those in ``apart``, which go alone next run, so an
+      opt-out never waits behind a refused score or title; when only such values were sent, they are held too.
+
+    A held value goes again when it changes, when the record changes in Salesforce, or a day after the refusal.
     """
     columns = ["crm_id", "field", "value", "error_code", "record_stamp"]
     if updates.empty or not refused:
@@ -391,9 +414,12 @@ def refused_values(updates: pd.DataFrame, refused: dict[str, tuple[str, tuple[st
     rows = []
     for crm_id, group in sent.groupby("crm_id", sort=True):
         code, named = refused[crm_id]
-        named_lower = {name.lower() for name in named}
-        culprits = group[group["field"].str.lower().isin(named_lower)]
-        for row in (culprits if not culprits.empty else group).itertuples():
+        lower = group["field"].str.lower()
+        culprits = group[lower.isin({name.lower() for name in named})]
+        if culprits.empty:
+            others = group[~lower.isin(apart)]
+            culprits = others if not others.empty else group
+        for row in culprits.itertuples():
             rows.append({"crm_id": crm_id, "field": row.field, "value": row.value, "error_code": code,
                          "record_stamp": row.salesforce_stamp})
     return pd.DataFrame(rows, columns=columns)

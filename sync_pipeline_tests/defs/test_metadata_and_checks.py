@@ -252,10 +252,13 @@ def test_push_rejections_rule_counts_each_error_code() -> None:
     check = push_rejections_check("salesforce_push", outcomes, run_id="r1", operation="update")
     assert not check.passed
     assert check.metadata["rejected_by_code"].value == {VALIDATION: 2, "DUPLICATE_VALUE": 1, "UNABLE_TO_LOCK_ROW": 1}
-    assert check.metadata["not_pushed_for_other_reasons"].value == {"NOT_ATTEMPTED_API_BUDGET": 1,
-                                                                    "SERVER_UNAVAILABLE": 1}
+    assert check.metadata["unsent_by_code"].value == {"SERVER_UNAVAILABLE": 1}
+    assert check.metadata["deferred_by_code"].value == {"NOT_ATTEMPTED_API_BUDGET": 1}
+    assert check.description == ("Salesforce refused 4 record(s): DUPLICATE_VALUE × 1, FIELD_CUSTOM_VALIDATION_EXCEPTION"
+                                 " × 2, UNABLE_TO_LOCK_ROW × 1; 1 record(s) unsent (see push_delivered)")
     assert push_counts(outcomes) == {"records_sent": 6, "records_pushed": 1, "records_rejected": 4,
-                                     "records_failed_other": 1, "records_not_sent": 1}
+                                     "records_refused": 3, "records_locked": 1, "records_unsent": 1,
+                                     "records_deferred": 1}
     assert push_rejections_check("new_leads", [_outcome("a", True)], run_id="r1", operation="create").passed
     assert push_rejections_check("new_leads", [], run_id="r1", operation="create").passed
 

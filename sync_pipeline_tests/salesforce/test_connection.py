@@ -59,16 +59,18 @@ def test_resource_reads_domain_and_emulator_url_from_environment(emulator: Runni
 
 
 @pytest.mark.parametrize(
-    ("overrides", "fault", "reason"),
+    ("overrides", "fault", "reason", "fix"),
     [
-        ({"password": "wrong-password"}, None, "invalid username, password or security token"),
-        ({"security_token": ""}, None, "the security token is missing or wrong"),
-        ({}, "INVALID_OPERATION_WITH_EXPIRED_PASSWORD", "the password has expired"),
-        ({}, "PASSWORD_LOCKOUT", "the user is locked out"),
+        ({"password": "wrong-password"}, None, "invalid username, password or security token",
+         "check SALESFORCE_USERNAME, SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN"),
+        ({"security_token": ""}, None, "the security token is missing or wrong", "update SALESFORCE_SECURITY_TOKEN"),
+        ({}, "INVALID_OPERATION_WITH_EXPIRED_PASSWORD", "the password has expired", "update SALESFORCE_PASSWORD"),
+        ({}, "PASSWORD_LOCKOUT", "the user is locked out", "unlock the integration user in Setup > Users"),
     ],
 )
 def test_login_faults_are_clear_and_hold_no_secret(emulator: RunningEmulator, caplog: pytest.LogCaptureFixture,
-                                                   overrides: dict[str, str], fault: str | None, reason: str) -> None:
+                                                   overrides: dict[str, str], fault: str | None, reason: str,
+                                                   fix: str) -> None:
     emulator.admin("POST", "faults", {"login_fault": fault})
     caplog.set_level(logging.DEBUG)
     try:
@@ -77,7 +79,7 @@ def test_login_faults_are_clear_and_hold_no_secret(emulator: RunningEmulator, ca
     finally:
         emulator.admin("POST", "faults", {"login_fault": None})
     text = str(error.value)
-    assert text.startswith("disconnected: ") and reason in text and text.endswith("— update the credentials")
+    assert text.startswith("disconnected: ") and reason in text and f"— {fix}" in text
     rendered = "".join(traceback.format_exception(error.value)) + repr(error.value) + caplog.text
     for secret in (SECRET_PASSWORD, SECRET_TOKEN, "wrong-password", SECRET_PASSWORD + SECRET_TOKEN):
         assert secret not in rendered

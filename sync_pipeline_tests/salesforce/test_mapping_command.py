@@ -98,6 +98,6 @@ def test_failed_login_is_reported_without_secrets(org_environment: RunningEmulat
     output = tmp_path / "mapping.yaml"
     assert suggest_mapping_command(output) == 1
     out, err = capsys.readouterr()
-    assert err.startswith("disconnected: ") and "update the credentials" in err
+    assert err.startswith("disconnected: ") and "SALESFORCE_SECURITY_TOKEN" in err
     assert SECRET_PASSWORD not in out + err and SECRET_TOKEN not in out + err
     assert not output.exists()

@@ -13,12 +13,14 @@ import sync_pipeline.salesforce.push as push_module
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
 from sync_pipeline.salesforce.connect import ApiUsage, SalesforceConnection, open_connection
 from sync_pipeline.salesforce.push import (
+    DISCONNECTED,
     LOCKED,
     NOT_ATTEMPTED_API_BUDGET,
     NOT_ATTEMPTED_REQUEST_LIMIT,
     OUTCOME_UNKNOWN,
     PushOutcome,
     push_records,
+    unsent_summary,
 )
 from sync_pipeline.sync.activities import ACTIVITY_TYPES, KEY_FIELD, plan_tasks
 
@@ -95,6 +97,51 @@ def test_an_expired_session_mid_push_relogs_once_and_loses_nothing(emu: RunningE
     assert emu.admin("GET", "stats")["logins"] == logins + 1  # one re-login, then the same session for the rest
     scores = _scores(emu)
     assert all(scores[r["Id"]] == r["Behavior_Score__c"] for r in records)
+
+
+def test_an_expired_session_under_a_bulk_job_relogs_once_and_loses_nothing(emu: RunningEmulator) -> None:
+    """The Bulk ingest path renews the session like the Collections path (simple-salesforce's Bulk 2.0 helpers do
+    not), so a Task push above the threshold survives an expiry."""
+    conn = _connect(emu)
+    ids = _live_leads(emu, 30)
+    events = pd.DataFrame([{"event_id": f"evt-{i}", "event_type": "email_open", "email": f"p{i}@example.com",
+                            "occurred_at": "2024-03-01T10:00:00Z", "campaign": None, "email_name": "Promo",
+                            "url": None, "form": None} for i in range(30)])
+    links = pd.DataFrame({"email": [f"p{i}@example.com" for i in range(30)], "crm_id": ids, "crm_type": "Lead"})
+    tasks = plan_tasks(events, links, ACTIVITY_TYPES, set()).to_dict("records")
+    logins = emu.admin("GET", "stats")["logins"]
+    emu.admin("POST", "faults", {"expire_sessions": True})
+    outcome = _push(conn, tasks, "Task", operation="upsert", external_id_field=KEY_FIELD, bulk_threshold=20)
+    assert outcome.used_bulk and outcome.succeeded == 30 and outcome.count("unsent") == 0
+    assert emu.admin("GET", "stats")["logins"] == logins + 1
+    assert emu.salesforce().query("SELECT COUNT() FROM Task")["totalSize"] == 30
+
+
+@pytest.mark.parametrize("bulk_threshold", [10_000, 20], ids=["collections", "bulk"])
+def test_a_password_expired_mid_run_stops_the_push_as_disconnected(emu: RunningEmulator,
+                                                                   bulk_threshold: int) -> None:
+    conn = _connect(emu)
+    records = _score_updates(_live_leads(emu, 30))
+    emu.admin("POST", "faults", {"expire_sessions": True, "login_fault": "INVALID_OPERATION_WITH_EXPIRED_PASSWORD"})
+    outcome = _push(conn, records, bulk_threshold=bulk_threshold)
+    assert outcome.succeeded == 0 and outcome.count("unsent") == 30 and outcome.count("refused") == 0
+    assert {o.error_code for o in outcome.outcomes} == {DISCONNECTED}
+    assert (outcome.stopped_reason or "").startswith("disconnected: the password has expired — ")
+    assert unsent_summary(outcome.outcomes, "Lead") == [outcome.stopped_reason]
+    assert "SALESFORCE_PASSWORD" in (outcome.stopped_reason or "") and emu.password not in str(outcome)
+
+
+def test_server_errors_on_every_try_leave_the_records_unsent_with_the_cause(emu: RunningEmulator) -> None:
+    conn = _connect(emu)
+    records = _score_updates(_live_leads(emu, 250))
+    emu.admin("POST", "faults", {"error_rate": 1.0})
+    outcome = _push(conn, records)
+    emu.admin("POST", "faults", {"error_rate": 0.0})
+    assert outcome.succeeded == 0 and outcome.count("unsent") == 250 and outcome.count("refused") == 0
+    assert all(o.attempts == 3 for o in outcome.outcomes)  # each call tried three times
+    assert unsent_summary(outcome.outcomes, "Lead") == [
+        "Salesforce answered HTTP 503 (SERVER_UNAVAILABLE: Server temporarily unavailable, please try again) on 250 "
+        "Lead writes; they go with the next run"]
 
 
 def test_nothing_to_push_makes_no_call(emu: RunningEmulator) -> None:

@@ -57,7 +57,7 @@ def test_one_task_per_event_of_each_type_with_its_fields() -> None:
     assert "Campaign: Spring" in click and "Marketing event: e4" in click
     assert "Campaign" not in tasks.loc[4, "Description"]
     assert tasks.attrs["counts"] == {"events": 5, "tasks": 5, "disabled_type": 0, "later_clicks": 0,
-                                     "already_pushed": 0, "no_salesforce_record": 0}
+                                     "already_pushed": 0, "no_salesforce_record": 0, "refused_before": 0}
 
 
 def test_only_enabled_types_make_tasks() -> None:
@@ -94,7 +94,7 @@ def test_a_later_click_stays_without_task_once_the_first_was_pushed() -> None:
     tasks = _plan(events, pushed={activity_key("c1")})
     assert tasks.empty
     assert tasks.attrs["counts"] == {"events": 2, "tasks": 0, "disabled_type": 0, "later_clicks": 1,
-                                     "already_pushed": 1, "no_salesforce_record": 0}
+                                     "already_pushed": 1, "no_salesforce_record": 0, "refused_before": 0}
 
 
 def test_the_key_is_stable_short_and_one_per_event() -> None:
@@ -146,3 +146,13 @@ def test_no_events_give_an_empty_plan_with_the_task_columns() -> None:
                                              "email_name", "url", "form"]), LINKS, ACTIVITY_TYPES, set())
     assert tasks.empty and list(tasks.columns) == TASK_COLUMNS
     assert tasks.attrs["counts"]["events"] == 0
+
+
+def test_a_task_refused_for_a_record_is_not_planned_again_for_it_but_is_for_a_new_record() -> None:
+    events = _events(_event("e1", "email_open", email_name="Promo"),
+                     _event("e2", "email_open", email_name="Promo", email="bob@example.com"))
+    refused = {activity_key("e1"): LEAD, activity_key("e2"): "003OLDCONTACT00AAA"}
+    tasks = plan_tasks(events, LINKS, ACTIVITY_TYPES, set(), refused)
+    assert tasks[KEY_FIELD].tolist() == [activity_key("e2")]  # e2's person has another record now: planned
+    assert tasks["WhoId"].tolist() == [CONTACT]
+    assert tasks.attrs["counts"]["refused_before"] == 1 and tasks.attrs["counts"]["tasks"] == 1

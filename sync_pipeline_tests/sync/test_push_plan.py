@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -7,6 +7,8 @@ import pytest
 from sync_pipeline.settings.loader import load_settings
 from sync_pipeline.settings.model import ListSettings, SyncSettings
 from sync_pipeline.sync.push_plan import (
+    REFUSAL_RETRY_AFTER,
+    consent_fields,
     PLACEHOLDER,
     plan_creates,
     plan_push,
@@ -158,6 +160,22 @@ def test_a_refused_value_is_not_sent_again_until_it_or_the_record_changes():
     assert sent(touched) == [("00Q1", "Behavior_Score__c", 57)]
 
 
+def test_a_refused_value_goes_again_a_day_after_the_refusal():
+    """A validation rule lifted in Setup changes no record: without the day's back-off the value would wait
+    forever."""
+    p = pushed(("00Q1", "Behavior_Score__c", 42))
+    s = in_salesforce(("00Q1", "Behavior_Score__c", "42", EARLIER))
+
+    def planned(refused_at):
+        refused = pd.DataFrame([("00Q1", "Behavior_Score__c", 57, EARLIER, refused_at)],
+                               columns=["crm_id", "field", "value", "record_stamp", "refused_at"])
+        return plan_push(desired({"crm_id": "00Q1", "Behavior_Score__c": 57}), p, s, settings(),
+                         local_changed_at=None, now=NOW, refused=refused)
+
+    assert planned(NOW - REFUSAL_RETRY_AFTER + timedelta(minutes=1)).is_empty
+    assert sent(planned(NOW - REFUSAL_RETRY_AFTER - timedelta(minutes=1))) == [("00Q1", "Behavior_Score__c", 57)]
+
+
 def test_only_the_fields_an_error_names_are_held_back_else_the_whole_record():
     updates = pd.DataFrame([("00Q1", "Lead", "HasOptedOutOfEmail", True, EARLIER),
                             ("00Q1", "Lead", "Rating__c", "BAD", EARLIER),
@@ -172,6 +190,29 @@ def test_only_the_fields_an_error_names_are_held_back_else_the_whole_record():
         ("00Q2", "Behavior_Score__c", 7), ("00Q2", "HasOptedOutOfEmail", True),  # the rule objects to the record
     ]
     assert set(held["record_stamp"]) == {EARLIER}
+
+
+def test_an_opt_out_never_waits_behind_a_refusal_of_the_record_as_a_whole():
+    """A validation rule on a field the push never sends (Email) refuses the record: the score is held back, the
+    opt-out and the bounce go alone next run; refused alone, they are held like any value."""
+    updates = pd.DataFrame([("00Q2", "Lead", "Behavior_Score__c", 7, EARLIER),
+                            ("00Q2", "Lead", "HasOptedOutOfEmail", True, EARLIER),
+                            ("00Q2", "Lead", "EmailBouncedReason", "550", EARLIER),
+                            ("00Q3", "Lead", "HasOptedOutOfEmail", True, EARLIER)],
+                           columns=["crm_id", "crm_type", "field", "value", "salesforce_stamp"])
+    apart = consent_fields(settings())
+    assert apart == {"hasoptedoutofemail", "emailbouncedreason", "emailbounceddate"}
+    refusal = ("FIELD_CUSTOM_VALIDATION_EXCEPTION", ("Email",))
+    held = refused_values(updates, {"00Q2": refusal, "00Q3": refusal}, apart)
+    assert sorted(zip(held["crm_id"], held["field"], strict=True)) == [
+        ("00Q2", "Behavior_Score__c"), ("00Q3", "HasOptedOutOfEmail")]
+    # Next run: the opt-out of 00Q2 is planned alone, its score is held.
+    refused = held.assign(refused_at=NOW).rename(columns={"salesforce_stamp": "record_stamp"})
+    result = plan_push(desired({"crm_id": "00Q2", "Behavior_Score__c": 7, "HasOptedOutOfEmail": True}),
+                       pushed(), in_salesforce(("00Q2", "Behavior_Score__c", "1", EARLIER),
+                                               ("00Q2", "HasOptedOutOfEmail", "false", EARLIER)),
+                       settings(), local_changed_at=None, now=NOW, refused=refused)
+    assert sent(result) == [("00Q2", "HasOptedOutOfEmail", True)] and result.counts["skipped_refused"] == 1
 
 
 def test_cell_states_say_what_became_of_each_tracked_cell():
