@@ -18,7 +18,7 @@ from sync_pipeline.defs.reports import report_asset
 from sync_pipeline.defs.resources import DEFAULT_SETTINGS_PATH, default_resources
 from sync_pipeline.defs.push import activity_tasks, new_leads, salesforce_push
 from sync_pipeline.defs.salesforce import salesforce_connection
-from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance_asset
+from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance
 from sync_pipeline.defs.sensors import marketing_changes_sensor, new_engagement_events_sensor, push_job, scoring_job
 from sync_pipeline.defs.schedules import SALESFORCE_RUN_TAG, full_sync_schedule, list_jobs_and_schedules
 from sync_pipeline.settings import SettingsError, SyncSettings, load_settings
@@ -31,22 +31,11 @@ def _settings_at_load() -> SyncSettings | None:
         return None
 
 
-def _report_names(settings: SyncSettings | None) -> list[str]:
-    if settings is None:
-        return []
-    names = [item.source.report for item in settings.lists if item.source.report]
-    if settings.hot_prospects.active_opportunities:
-        listed = settings.list_named(settings.hot_prospects.active_opportunities)
-        names.append(listed.source.report if listed and listed.source.report else
-                     settings.hot_prospects.active_opportunities)
-    return list(dict.fromkeys(n for n in names if n))
-
-
 _settings = _settings_at_load()
 _lists = list_assets(_settings)
-assets = [salesforce_connection, *MIRROR_ASSETS, *(report_asset(n) for n in _report_names(_settings)),
+assets = [salesforce_connection, *MIRROR_ASSETS, *(report_asset(n) for n in (_settings.report_names() if _settings else [])),
           all_contacts, sales_users, *_lists, engagement_events,
-          lead_score_maintenance_asset([a.key.to_user_string() for a in _lists]), salesforce_push, activity_tasks,
+          lead_score_maintenance, salesforce_push, activity_tasks,
           new_leads, *reporting_assets(_settings)]
 
 salesforce_sync = dg.define_asset_job(

@@ -13,6 +13,7 @@ from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.settings import SyncSettings
 from sync_pipeline.settings.model import ListSettings
 from sync_pipeline.store.audience import (
+    copy_lead_scores,
     read_links,
     read_list,
     read_mirror,
@@ -24,7 +25,7 @@ from sync_pipeline.store.quarantine import add_to_quarantine
 from sync_pipeline.store.tables import sales_users as sales_users_table
 from sync_pipeline.store.upsert import bulk_upsert
 from sync_pipeline.sync.contacts import STANDARD_COLUMNS, build_all_contacts, column_sources
-from sync_pipeline.sync.lists import ListSourceError, plan_list_sync, row_columns, source_members
+from sync_pipeline.sync.lists import ListSourceError, plan_list_sync, row_columns, score_columns, source_members
 
 __all__ = ["all_contacts", "list_asset", "list_asset_name", "list_assets", "markdown_preview", "sales_users"]
 
@@ -115,7 +116,8 @@ def list_asset_name(list_name: str) -> str:
 
 def list_asset(list_settings: ListSettings) -> dg.AssetsDefinition:
     source = list_settings.source
-    deps = ["all_contacts", "sf_lead", "sf_contact"]
+    # After the maintenance step: the list copies the maintained lead score into its score columns.
+    deps = ["all_contacts", "lead_score_maintenance", "sf_lead", "sf_contact"]
     if source.campaign:
         deps += ["sf_campaign", "sf_campaign_member"]
     if source.report:
@@ -153,9 +155,11 @@ def list_asset(list_settings: ListSettings) -> dg.AssetsDefinition:
         plan = plan_list_sync(current_settings, current, members, keys, datetime.now(UTC))
         with engine.begin() as conn:
             written = write_list(conn, plan.upserts)
+            scores = copy_lead_scores(conn, current_settings.name, score_columns(settings, current_settings))
         return dg.MaterializeResult(metadata={
             "table": "list_members", "list": current_settings.name, "members_in_source": len(members),
-            "rows_written": written, "added": plan.added, "updated": plan.updated, "removed": plan.removed,
+            "rows_written": written, "lead_scores_copied": scores, "added": plan.added, "updated": plan.updated,
+            "removed": plan.removed,
             "unchanged": plan.unchanged, "skipped_new": plan.skipped_new, "missing_key": plan.missing_key,
             "preview": dg.MetadataValue.md(markdown_preview(plan.upserts.drop(columns=["list_name"],
                                                                                errors="ignore"))),

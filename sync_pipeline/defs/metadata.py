@@ -34,6 +34,7 @@ REPORT_ROW_LIMIT = 2000  # the synchronous Reports API returns at most this many
 
 PUSH_REJECTIONS = "push_rejections"
 PUSH_DELIVERED = "push_delivered"
+LIST_SOURCES = "list_sources"
 API_BUDGET = "api_budget"
 REPORT_COMPLETE = "report_complete"
 
@@ -46,6 +47,10 @@ PUSH_DELIVERED_DESCRIPTION = (
     "Every record the push sent reached Salesforce and got its answer. It fails, and fails the run, when records "
     "were left unsent by the connection, an expired or refused login, a server error or the org's daily API limit "
     "(the cause is in the description); what did go through is kept, and the unsent records go with the next run."
+)
+LIST_SOURCES_DESCRIPTION = (
+    "Every campaign and saved report the lists name exists in the org. It warns, naming the settings key, when one "
+    "does not: that list's step fails with the same message, while All Contacts, scores, consent and the push go on."
 )
 API_BUDGET_DESCRIPTION = (
     "The org's daily API usage stays under 80% of its allocation, and the push did not stop early to spare API "
@@ -230,6 +235,14 @@ def api_budget_check(asset: str, usage: Any, *, api_calls: int, max_share_per_ru
         },
         description=said,
     )
+
+
+def list_sources_check(asset: str, problems: Sequence[str]) -> dg.AssetCheckResult:
+    """Warns when a list names a campaign or report the org does not have (one line per list)."""
+    return dg.AssetCheckResult(
+        asset_key=asset, check_name=LIST_SOURCES, passed=not problems, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"problems": dg.MetadataValue.json(list(problems))},
+        description="\n".join(problems) if problems else "every campaign and report the lists name exists")
 
 
 # --- reports ---------------------------------------------------------------------------------------------------------

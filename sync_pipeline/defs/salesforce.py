@@ -2,12 +2,21 @@
 
 import dagster as dg
 
-from sync_pipeline.defs.metadata import API_BUDGET, API_BUDGET_CONNECTION_DESCRIPTION, api_budget_check, table_preview
+from sync_pipeline.defs.metadata import (
+    API_BUDGET,
+    API_BUDGET_CONNECTION_DESCRIPTION,
+    LIST_SOURCES,
+    LIST_SOURCES_DESCRIPTION,
+    api_budget_check,
+    list_sources_check,
+    table_preview,
+)
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.org_binding import bind_org
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.salesforce.errors import SalesforceDisconnected
-from sync_pipeline.settings import SettingsError, check_against_describe
+from sync_pipeline.salesforce.query import names_in_org
+from sync_pipeline.settings import SettingsError, check_against_describe, check_sources
 from sync_pipeline.store.tables import org_state
 from sync_pipeline.sync.org_binding import OrgSwitchError
 
@@ -20,7 +29,8 @@ ORG_STATE_COLUMNS = ("org_id", "org_name", "is_sandbox", "instance_host", "first
     group_name="salesforce",
     kinds={"salesforce"},
     check_specs=[dg.AssetCheckSpec(API_BUDGET, asset="salesforce_connection",
-                                   description=API_BUDGET_CONNECTION_DESCRIPTION)],
+                                   description=API_BUDGET_CONNECTION_DESCRIPTION),
+                 dg.AssetCheckSpec(LIST_SOURCES, asset="salesforce_connection", description=LIST_SOURCES_DESCRIPTION)],
     description=(
         "Logs in to the Salesforce org, checks it is the org this marketing database belongs to (table org_state), "
         "and checks the sync settings against the org's fields. Shows connected or disconnected with the reason, "
@@ -45,6 +55,11 @@ def salesforce_connection(
     if problems:
         message = "the sync settings do not match the org's fields:\n- " + "\n- ".join(problems)
         raise dg.Failure(description=message, metadata={"connected": True, "settings_problems": len(problems)})
+    # A missing campaign or report fails only its list (later): a warning now, not a stop for everything.
+    sources = check_sources(settings, names_in_org(connection.client, "Campaign", settings.campaign_names()),
+                            names_in_org(connection.client, "Report", settings.report_names()))
+    for line in sources:
+        context.log.warning(line)
     context.log.info("connected to org %s (%s)", connection.org_id, connection.org_name)
     with marketing_db.engine().connect() as conn:
         preview = table_preview(conn, org_state, ORG_STATE_COLUMNS, order_by="id")
@@ -61,5 +76,6 @@ def salesforce_connection(
             "preview": preview,
         },
         check_results=[api_budget_check("salesforce_connection", connection.usage, api_calls=connection.usage.calls,
-                                        max_share_per_run=settings.salesforce.max_api_share_per_run)],
+                                        max_share_per_run=settings.salesforce.max_api_share_per_run),
+                       list_sources_check("salesforce_connection", sources)],
     )

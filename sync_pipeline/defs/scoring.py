@@ -10,11 +10,7 @@ import sqlalchemy as sa
 
 from sync_pipeline.defs.metadata import PREVIEW_ROWS, markdown_preview
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
-from sync_pipeline.settings import SyncSettings
-from sync_pipeline.store.audience import as_stored
 from sync_pipeline.store.engagement import pending_files, read_events, remember_file, store_events, write_scores
-from sync_pipeline.store.upsert import bulk_update
-from sync_pipeline.sync.mirror import mirror_column
 from sync_pipeline.store.quarantine import add_to_quarantine
 from sync_pipeline.store.tables import all_contacts as all_contacts_table
 from sync_pipeline.sync.events import read_event_lines
@@ -66,71 +62,38 @@ def engagement_events(context: dg.AssetExecutionContext, marketing_db: Marketing
     })
 
 
-def lead_score_maintenance_asset(list_assets: list[str]) -> dg.AssetsDefinition:
-    """The maintenance step, after All Contacts and every list (it writes the score into the lists too)."""
-
-    @dg.asset(
-        name="lead_score_maintenance",
-        group_name=SCORING_GROUP,
-        kinds={"sql"},
-        deps=["engagement_events", "all_contacts", *list_assets],
-        description=("The maintenance step: each person's behavioral score from the scoring rules (points per event "
-                     "type, halving every half_life_days), copied into the synced lead-score field of All Contacts "
-                     "and of the lists that push it. It runs before every push: the push assets depend on it, so a "
-                     "failed maintenance stops the push."),
-    )
-    def lead_score_maintenance(marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource
-                               ) -> dg.MaterializeResult:
-        """Grain: one row per person (all_contacts.behavioral_score, lead_score, last_activity_at)."""
-        settings = sync_settings.load()
-        engine = marketing_db.engine()
-        with engine.connect() as conn:
-            events = read_events(conn)
-            people = pd.read_sql(sa.select(all_contacts_table.c.contact_key, all_contacts_table.c.email,
-                                           all_contacts_table.c.behavioral_score, all_contacts_table.c.lead_score),
-                                 conn)
-        scores = behavioral_scores(events, people[["contact_key", "email"]], dict(settings.scoring.rules),
-                                   settings.scoring.half_life_days, datetime.now(UTC))
-        maintained = maintenance(people, scores)
-        with engine.begin() as conn:
-            written = write_scores(conn, maintained.merge(scores[["contact_key", "last_activity_at"]], on="contact_key",
-                                                          how="left"))
-            list_rows = copy_scores_to_lists(conn, settings, maintained)
-        scored = maintained[maintained["behavioral_score"] > 0]
-        top = maintained.sort_values(["behavioral_score", "contact_key"], ascending=[False, True])
-        return dg.MaterializeResult(metadata={
-            "table": "all_contacts", "people": len(maintained), "people_with_score": len(scored),
-            "lead_scores_changed": int(maintained["lead_score_changed"].sum()), "rows_written": written,
-            "events_scored": len(events), "top_score": float(maintained["behavioral_score"].max() or 0),
-            "list_rows_updated": list_rows,
-            "preview": dg.MetadataValue.md(markdown_preview(top[["contact_key", "email", "behavioral_score",
-                                                                 "lead_score", "lead_score_changed"]].round(
-                                                                     {"behavioral_score": 2}))),
-        })
-
-    return lead_score_maintenance
-
-
-def copy_scores_to_lists(conn: sa.Connection, settings: SyncSettings, maintained: pd.DataFrame) -> int:
-    """The lead score also goes into the score column of every list that pushes it, so the list push sends it."""
-    score_fields = {m.field_on(obj) for m in settings.contact_mapping.values() if m.type == "score"
-                    for obj in ("Lead", "Contact") if m.field_on(obj)}
-    scores = dict(zip(maintained["contact_key"], maintained["lead_score"], strict=True))
-    updated = 0
-    members = as_stored(conn, "list_members")
-    for item in settings.lists:
-        for field in (f for f in item.push.update_fields if f in score_fields):
-            column = mirror_column(field)
-            if column not in members.c:
-                continue
-            rows = conn.execute(sa.select(members.c.crm_id, members.c.contact_key, members.c[column])
-                                .where(members.c.list_name == item.name)).all()
-            changed = [{"list_name": item.name, "crm_id": r.crm_id, column: str(int(scores[r.contact_key]))}
-                       for r in rows if r.contact_key in scores and r[2] != str(int(scores[r.contact_key]))]
-            if changed:
-                updated += bulk_update(conn, members, changed, ["list_name", "crm_id"])
-    return updated
-
-
-# Without lists (tests of the scoring step alone).
-lead_score_maintenance = lead_score_maintenance_asset([])
+@dg.asset(
+    group_name=SCORING_GROUP,
+    kinds={"sql"},
+    deps=["engagement_events", "all_contacts"],
+    description=("The maintenance step: each person's behavioral score from the scoring rules (points per event "
+                 "type, halving every half_life_days), copied into the synced lead-score field of All Contacts. "
+                 "It runs before every push and every list: the push assets depend on it, so a failed maintenance "
+                 "stops the push, and each list copies the maintained score into its own score column."),
+)
+def lead_score_maintenance(marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource
+                           ) -> dg.MaterializeResult:
+    """Grain: one row per person (all_contacts.behavioral_score, lead_score, last_activity_at)."""
+    settings = sync_settings.load()
+    engine = marketing_db.engine()
+    with engine.connect() as conn:
+        events = read_events(conn)
+        people = pd.read_sql(sa.select(all_contacts_table.c.contact_key, all_contacts_table.c.email,
+                                       all_contacts_table.c.behavioral_score, all_contacts_table.c.lead_score),
+                             conn)
+    scores = behavioral_scores(events, people[["contact_key", "email"]], dict(settings.scoring.rules),
+                               settings.scoring.half_life_days, datetime.now(UTC))
+    maintained = maintenance(people, scores)
+    with engine.begin() as conn:
+        written = write_scores(conn, maintained.merge(scores[["contact_key", "last_activity_at"]], on="contact_key",
+                                                      how="left"))
+    scored = maintained[maintained["behavioral_score"] > 0]
+    top = maintained.sort_values(["behavioral_score", "contact_key"], ascending=[False, True])
+    return dg.MaterializeResult(metadata={
+        "table": "all_contacts", "people": len(maintained), "people_with_score": len(scored),
+        "lead_scores_changed": int(maintained["lead_score_changed"].sum()), "rows_written": written,
+        "events_scored": len(events), "top_score": float(maintained["behavioral_score"].max() or 0),
+        "preview": dg.MetadataValue.md(markdown_preview(top[["contact_key", "email", "behavioral_score",
+                                                             "lead_score", "lead_score_changed"]].round(
+                                                                 {"behavioral_score": 2}))),
+    })

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
-from simple_salesforce import Salesforce
+from simple_salesforce import Salesforce, format_soql
 
 
 BULK_PAGE_RECORDS = 200_000
@@ -24,6 +24,14 @@ BULK_FIRST_POLL_SECONDS = 0.5  # the client sleeps this long before asking wheth
 def count(client: Salesforce, soql: str, *, include_deleted: bool = True) -> int:
     """The rows a ``SELECT COUNT() ...`` matches (one API call). ``query``, not ``query_all``: it recounts."""
     return int(client.query(soql, include_deleted=include_deleted)["totalSize"])
+
+
+def names_in_org(client: Salesforce, object_name: str, names: list[str]) -> set[str]:
+    """Which of ``names`` the org has as ``Name`` of a live ``object_name`` record (one call; nothing asked, none)."""
+    if not names:
+        return set()
+    soql = format_soql(f"SELECT Name FROM {object_name} WHERE Name IN {{names}}", names=names)
+    return {str(row["Name"]) for row in client.query_all(soql)["records"]}
 
 
 def rest_pages(client: Salesforce, soql: str, fields: list[str], *, include_deleted: bool = True

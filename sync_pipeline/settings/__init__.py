@@ -3,7 +3,7 @@
 Every problem is reported as ``<key.path>: <what is wrong> — <the fix>``, all of a file's problems at once.
 """
 
-from sync_pipeline.settings.describe import check_against_describe
+from sync_pipeline.settings.describe import check_against_describe, check_sources
 from sync_pipeline.settings.errors import SettingsError
 from sync_pipeline.settings.fields import mapped_fields_hash, pulled_fields
 from sync_pipeline.settings.loader import load_settings, parse_settings
@@ -45,6 +45,7 @@ __all__ = [
     "SettingsError",
     "SyncSettings",
     "check_against_describe",
+    "check_sources",
     "load_settings",
     "mapped_fields_hash",
     "parse_settings",

@@ -19,6 +19,8 @@ from sync_pipeline.settings.rules import SIDES
 
 SUGGEST_FIX = "check the spelling, or run `sync-pipeline mapping suggest` to see the org's fields"
 
+SCORE_PUSHED = "score fields are always pushed"
+
 FieldInfo = Mapping[str, Any]
 
 
@@ -102,7 +104,7 @@ class Use:
 
 def _mapping_uses(name: str, entry: FieldMapping) -> Iterator[Use]:
     if entry.type == "score":
-        because, fix = "score fields are always pushed", "map the score to a writable Number field"
+        because, fix = SCORE_PUSHED, "map the score to a writable Number field"
     elif entry.pushes:
         because, fix = f"direction {entry.direction} pushes it", "set direction: pull, or map a writable field"
     elif entry.allow_push:
@@ -170,7 +172,55 @@ def _check_use(org: Org, use: Use) -> str | None:
 
 
 def check_against_describe(settings: SyncSettings, describes: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """One problem per named field the org does not have, or pushed field it will not let us write."""
+    """One problem per named field the org does not have, or pushed field it will not let us write.
+
+    A missing field is reported once, at the first key that names it (the mapping before the lists), with the other
+    keys that name it in brackets: one fix, one line."""
     org = Org(describes)
-    checked = (_check_use(org, use) for use in field_uses(settings) if org.has(use.object_name))
-    return list(dict.fromkeys(line for line in checked if line))
+    uses = [use for use in field_uses(settings) if org.has(use.object_name)]
+    missing: dict[tuple[str, str], list[Use]] = {}
+    for use in uses:
+        if org.resolve(use.object_name, use.field).what is not None:
+            missing.setdefault((use.object_name.lower(), use.field.lower()), []).append(use)
+    lines = []
+    for use in uses:
+        named = missing.get((use.object_name.lower(), use.field.lower()))
+        if named is None:
+            lines.append(_check_use(org, use))
+        elif named[0] is use:
+            lines.append(_missing_field(org, named))
+    return list(dict.fromkeys(line for line in lines if line))
+
+
+def _missing_field(org: Org, uses: list[Use]) -> str:
+    first = uses[0]
+    resolved = org.resolve(first.object_name, first.field)
+    others = list(dict.fromkeys(use.key for use in uses[1:] if use.key != first.key))
+    what = str(resolved.what) + (f" (also named by {', '.join(others)})" if others else "")
+    if first.written_because == SCORE_PUSHED and "." not in first.field:
+        fix = (f"create a writable Number(6, 0) field {first.field} on {org.name(first.object_name)} (Setup > Object "
+               "Manager > Fields & Relationships), or map the score to an existing Number field")
+        return problem(first.key, what, fix)
+    return _unknown(first.key, Resolved(what=what, suggestion=resolved.suggestion))
+
+
+def check_sources(settings: SyncSettings, campaigns: set[str], reports: set[str]) -> list[str]:
+    """One problem per list whose campaign or saved report the org does not have (``campaigns``, ``reports``: the
+    names the org has, of those the settings name; compared case-insensitively, as Salesforce does). Such a list
+    fails on its own; everything else in the sync goes on."""
+    have_campaigns = {name.casefold() for name in campaigns}
+    have_reports = {name.casefold() for name in reports}
+    problems = []
+    for item in settings.lists:
+        source = item.source
+        if source.campaign and source.campaign.strip().casefold() not in have_campaigns:
+            problems.append(problem(f"{list_key(item.name)}.source.campaign",
+                                    f"no campaign named {source.campaign!r} in the org",
+                                    "check the campaign's name in Salesforce or correct the settings; until then "
+                                    "this list is not synced, the rest of the sync goes on"))
+        if source.report and source.report.strip().casefold() not in have_reports:
+            problems.append(problem(f"{list_key(item.name)}.source.report",
+                                    f"no saved report named {source.report!r} that the integration user can see",
+                                    "check the report's name, or share its folder with the integration user; until "
+                                    "then this list is not synced, the rest of the sync goes on"))
+    return problems

@@ -423,3 +423,17 @@ class SyncSettings(_Block):
         """Marketing field name → Salesforce field, for the fields mapped on ``Lead`` or ``Contact``."""
         mapped = {name: mapping.field_on(object_name) for name, mapping in self.contact_mapping.items()}
         return {name: field for name, field in mapped.items() if field}
+
+    def campaign_names(self) -> list[str]:
+        """The campaigns the lists read, once each."""
+        return list(dict.fromkeys(item.source.campaign for item in self.lists if item.source.campaign))
+
+    def report_names(self) -> list[str]:
+        """The saved reports the sync reads, once each: the lists' and the hot prospects' active opportunities (a
+        list of that name, or else a report of that name)."""
+        names = [item.source.report for item in self.lists if item.source.report]
+        wanted = self.hot_prospects.active_opportunities
+        if wanted:
+            listed = self.list_named(wanted)
+            names.append(listed.source.report if listed and listed.source.report else wanted)
+        return list(dict.fromkeys(name for name in names if name))

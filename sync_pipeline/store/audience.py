@@ -101,6 +101,24 @@ def write_list(conn: sa.Connection, upserts: pd.DataFrame) -> int:
     return bulk_upsert(conn, table, _arrow(rows), ["list_name", "crm_id"])
 
 
+def copy_lead_scores(conn: sa.Connection, list_name: str, columns: Sequence[str]) -> int:
+    """Set ``columns`` of the list's members to their person's lead score (whole number as text) where it differs,
+    in one UPDATE per column; returns the cells changed."""
+    table = as_stored(conn, list_members)
+    score = (sa.select(sa.cast(sa.cast(all_contacts.c.lead_score, sa.Integer), sa.Text))
+             .where(all_contacts.c.contact_key == table.c.contact_key, all_contacts.c.lead_score.is_not(None))
+             .scalar_subquery())
+    changed = 0
+    for name in columns:
+        if name in table.c:
+            column = table.c[name]
+            result = conn.execute(sa.update(table).where(table.c.list_name == list_name, score.is_not(None),
+                                                         sa.or_(column.is_(None), column != score))
+                                  .values({name: score}))
+            changed += result.rowcount or 0
+    return changed
+
+
 def write_report(conn: sa.Connection, report_name: str, report_id: str, rows: list[dict[str, Any]],
                  crm_ids: list[str | None], *, total_rows: int | None, truncated: bool, pulled_at: datetime) -> int:
     """Replace the stored rows of a report with this run's rows, and record how the pull went."""

@@ -37,7 +37,7 @@ from sync_pipeline.defs.push import activity_tasks, new_leads, salesforce_push
 from sync_pipeline.defs.reports import report_asset
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.defs.salesforce import salesforce_connection
-from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance_asset
+from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
 from sync_pipeline.salesforce.connect import ApiUsage, SalesforceResource
 from sync_pipeline.salesforce.push import RecordOutcome
@@ -83,7 +83,7 @@ def _assets(settings_path: Path) -> list[dg.AssetsDefinition]:
     reports = sorted({item.source.report for item in settings.lists if item.source.report})
     return [salesforce_connection, *MIRROR_ASSETS, *(report_asset(name) for name in reports), all_contacts,
             sales_users, *lists, engagement_events,
-            lead_score_maintenance_asset([a.key.to_user_string() for a in lists]), salesforce_push, activity_tasks,
+            lead_score_maintenance, salesforce_push, activity_tasks,
             new_leads]
 
 

@@ -21,7 +21,7 @@ from sync_pipeline.defs.push import activity_tasks, new_leads, salesforce_push
 from sync_pipeline.defs.reporting import reporting_assets
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.defs.salesforce import salesforce_connection
-from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance_asset
+from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.settings import load_settings
@@ -49,7 +49,7 @@ def _run(org: RunningEmulator, url: str, instance: dg.DagsterInstance, *, expect
     settings = load_settings(settings_path)
     lists = [list_asset(item) for item in settings.lists if not item.source.report]
     assets = [salesforce_connection, *MIRROR_ASSETS, all_contacts, sales_users, *lists, engagement_events,
-              lead_score_maintenance_asset([a.key.to_user_string() for a in lists]), salesforce_push, activity_tasks,
+              lead_score_maintenance, salesforce_push, activity_tasks,
               new_leads, *(reporting_assets(settings) if reporting else [])]
     resources = {
         "salesforce": SalesforceResource(username=org.username, password=org.password,

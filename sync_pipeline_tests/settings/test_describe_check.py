@@ -244,3 +244,15 @@ def test_objects_without_a_describe_are_not_checked():
     data = valid_data()
     data["contact_mapping"]["industry"] = {"lead": "Industri", "type": "text"}
     assert check_against_describe(parse_settings(data), {"Contact": contact_describe()}) == []
+
+
+def test_a_missing_score_field_is_one_problem_at_the_mapping_with_the_fix_to_create_it() -> None:
+    settings = load_settings(REPO_ROOT / "data" / "sync.yaml")
+    lead = lead_describe()
+    lead["fields"] = [f for f in lead["fields"] if f["name"] != "Behavior_Score__c"]
+    problems = [p for p in check_against_describe(settings, org(Lead=lead)) if "Behavior_Score__c" in p]
+    assert problems == [
+        "contact_mapping.lead_score.lead: field 'Behavior_Score__c' does not exist on Lead (also named by "
+        "lists[\"SFDC Master Leads\"].columns, lists[\"SFDC Master Leads\"].push.update_fields) — create a writable "
+        "Number(6, 0) field Behavior_Score__c on Lead (Setup > Object Manager > Fields & Relationships), or map the "
+        "score to an existing Number field"]
