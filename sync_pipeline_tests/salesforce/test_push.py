@@ -389,3 +389,29 @@ def test_bulk_push_of_records_that_carry_attributes() -> None:
         outcome = push_module.push_records(connection.client, connection.usage, "Lead", records, bulk_threshold=1)
         assert outcome.used_bulk and outcome.succeeded == 20
         assert connection.client.query("SELECT COUNT() FROM Lead WHERE Behavior_Score__c = 77")["totalSize"] >= 20
+
+
+def test_a_validation_rule_on_a_field_never_sent_holds_back_the_score_not_the_opt_out(emu: RunningEmulator) -> None:
+    """The org refuses every save of a record at example.net (FIELD_CUSTOM_VALIDATION_EXCEPTION naming Email, which
+    the push never sends): the score is held back, the opt-out goes alone, and once the rule is lifted it arrives."""
+    from sync_pipeline.settings import load_settings
+    from sync_pipeline.sync.push_plan import consent_fields, refused_values
+    from sync_pipeline_tests.defs.test_push_job import ROOT
+
+    conn = _connect(emu)
+    lead_id = _live_leads(emu, 1)[0]
+    emu.salesforce().Lead.update(lead_id, {"Email": "kim@example.net"})
+    emu.admin("POST", "faults", {"reject_email_domain": "example.net"})
+    sent = pd.DataFrame([(lead_id, "Lead", "Behavior_Score__c", 12, None), (lead_id, "Lead", "HasOptedOutOfEmail", True,
+                                                                            None)],
+                        columns=["crm_id", "crm_type", "field", "value", "salesforce_stamp"])
+    outcome = _push(conn, [{"Id": lead_id, "Behavior_Score__c": 12, "HasOptedOutOfEmail": True}])
+    refusal = outcome.outcomes[0]
+    assert refusal.kind == "refused" and refusal.error_code == "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    assert refusal.error_fields == ("Email",)
+    apart = consent_fields(load_settings(ROOT / "data" / "sync.yaml"))
+    held = refused_values(sent, {refusal.key: (refusal.error_code, refusal.error_fields)}, apart)
+    assert held["field"].tolist() == ["Behavior_Score__c"]  # the opt-out is not held: it goes alone next run
+    emu.admin("POST", "faults", {"reject_email_domain": None})
+    alone = _push(conn, [{"Id": lead_id, "HasOptedOutOfEmail": True}])
+    assert alone.succeeded == 1 and emu.salesforce().Lead.get(lead_id)["HasOptedOutOfEmail"] is True
