@@ -34,8 +34,8 @@ def events_folder() -> Path:
     kinds={"sql"},
     description=("Engagement events (email send, open, click, form submit, page visit, unsubscribe, hard bounce) "
                  "read from the drop folder's *.jsonl files, once each: a file read twice or an event seen twice "
-                 "counts once. Malformed events go to the quarantine table with the reason; a file read again "
-                 "replaces its quarantine rows."),
+                 "counts once. Malformed lines (not UTF-8, not JSON, bad values) go to the quarantine table with the "
+                 "reason and the rest of the file goes on; a file read again replaces its quarantine rows."),
 )
 def engagement_events(context: dg.AssetExecutionContext, marketing_db: MarketingDatabase) -> dg.MaterializeResult:
     """Grain: one row per event (event_id); source: ENGAGEMENT_EVENTS_DIR (default data/events)."""
@@ -47,7 +47,7 @@ def engagement_events(context: dg.AssetExecutionContext, marketing_db: Marketing
     with engine.connect() as conn:
         pending = pending_files(conn, folder)
     for file in pending:
-        with file.path.open(encoding="utf-8") as handle:
+        with file.path.open("rb") as handle:  # bytes: each line is decoded on its own, so one bad byte costs a line
             batch = read_event_lines(handle, file.path.name)
         with engine.begin() as conn:
             new += store_events(conn, batch.events)
