@@ -68,8 +68,9 @@ def record_quarantine(
 
     ``rejections`` must be every value of the scope that fails now (all Leads of a build, all lines of a file):
     stored rows not among them are deleted as fixed. Values are stored as text (None stays NULL), whatever type
-    they arrived as, because a value that failed validation is by definition not trusted to fit a typed column.
-    One SELECT of the scope's rows, then batched DELETEs and INSERTs.
+    they arrived as, because a value that failed validation is by definition not trusted to fit a typed column;
+    a NUL character in any text is stored as the four characters ``\\x00``. One SELECT of the scope's rows, then
+    batched DELETEs and INSERTs.
     """
     failing = _by_key(rejections)
     scope = sa.and_(quarantine.c.object_name == object_name,
@@ -97,8 +98,18 @@ def record_quarantine(
 
 
 def _by_key(rejections: Iterable[RejectionLike]) -> dict[ProblemKey, None]:
-    """The distinct problems, in the order given (a dict keeps it; the same problem twice is stored once)."""
-    return {(r.record_id, r.field, None if r.value is None else str(r.value), r.reason): None for r in rejections}
+    """The distinct problems as stored, in the order given (a dict keeps it; the same problem twice is one row)."""
+    return {(_storable(r.record_id), _spelled(r.field), _storable(None if r.value is None else str(r.value)),
+             _spelled(r.reason)): None for r in rejections}
+
+
+def _storable(text: str | None) -> str | None:
+    return None if text is None else _spelled(text)
+
+
+def _spelled(text: str) -> str:
+    """NUL characters spelled out: PostgreSQL text cannot hold them, and the quarantine must never refuse a row."""
+    return text.replace("\x00", "\\x00")
 
 
 def _delete(conn: sa.Connection, ids: Sequence[int]) -> None:

@@ -27,6 +27,8 @@ The rules, in order (each is a test):
    is rejected (a clock or export error; a day of slack absorbs clock skew between systems), and so is a time
    before :data:`EARLIEST_EVENT` (2000-01-01T00:00:00Z: an unset or epoch date, not a real engagement).
 7. **Optional keys** are kept as text (a non-text scalar is written as text); missing or empty ones are None.
+   Neither they nor ``event_id`` may contain a NUL character (U+0000, e.g. written ``\\u0000``): the database
+   cannot store it, so the line is rejected (an ``event_id`` with one is not used as the record id).
 8. **Duplicates within a batch** (the same ``event_id`` on several valid lines) are the same event delivered twice:
    the first occurrence is kept, later ones are dropped without a rejection and counted in
    :attr:`EventBatch.duplicates`. A line that is rejected does not claim its event_id.
@@ -55,6 +57,8 @@ FUTURE_TOLERANCE = timedelta(days=1)
 EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
 """The floor of ``occurred_at``: anything earlier is an unset or epoch date, not a real engagement."""
 UTF8_BOM = b"\xef\xbb\xbf"
+NUL = "\x00"
+NUL_REASON = "contains a NUL character (U+0000), which the database cannot store; remove it from the export"
 UNFINISHED_HINT = ("; the last line has no newline: the file may still be being written (it is read again when it "
                    "changes)")
 
@@ -189,8 +193,11 @@ def _parse_line(
     if time_problem:
         problems.append(("occurred_at", raw_time, time_problem))
 
+    with_nul = [name for name in ("event_id", *OPTIONAL_FIELDS) if NUL in (_text(record.get(name)) or "")]
+    problems.extend((name, record.get(name), NUL_REASON) for name in with_nul)
+
     if problems:
-        record_id = event_id or fallback_id
+        record_id = event_id if event_id and "event_id" not in with_nul else fallback_id
         return None, [Rejection(record_id, name, _value_text(value), reason) for name, value, reason in problems]
     row = {
         "event_id": event_id,

@@ -109,3 +109,19 @@ def test_a_line_completed_after_a_read_leaves_no_stale_quarantine_row(
         (first_run, "other.jsonl", "other.jsonl:1", "line"),
     ]
     assert (second["files_read"], second["new_events"], second["records_quarantined"]) == (1, 2, 1)
+
+
+def test_nul_characters_cost_their_line_on_every_backend(
+        database_url: str, folder: Path, instance: dg.DagsterInstance) -> None:
+    (folder / "nul.jsonl").write_bytes(b"\n".join([
+        _event("n1", campaign="Spring\x00"),  # written escaped, as JSON does: \u0000
+        b'{"event_id": "n2\x00"}',  # a raw NUL byte: not JSON
+        _event("n3"),
+    ]) + b"\n")
+
+    _, metadata = _read(database_url, instance)
+
+    assert _events(database_url) == [("n3", "nul.jsonl", None)]
+    assert [row[2:4] for row in _quarantine(database_url)] == [("n1", "campaign"), ("nul.jsonl:2", "line")]
+    assert query_rows(database_url, "SELECT value FROM quarantine WHERE record_id = 'n1'") == [("Spring\\x00",)]
+    assert metadata["records_quarantined"] == 2

@@ -148,3 +148,14 @@ def test_large_batches_are_written_and_cleared_in_several_statements(migrated_en
                                                                                        removed=12_000)
 
     assert [r["record_id"] for r in table_rows(migrated_engine, quarantine)] == ["00Q000000000000000"]
+
+
+def test_nul_characters_are_spelled_out_so_the_row_is_stored_and_matched_again(migrated_engine: Engine) -> None:
+    nul = Rejection("drop.jsonl:4\x00", "line", '{"a": "\x00"}', "not valid JSON: bad \x00")
+    with migrated_engine.begin() as conn:
+        assert record_quarantine(conn, "run-1", "engagement_event", [nul], source="drop.jsonl").added == 1
+        assert record_quarantine(conn, "run-2", "engagement_event", [nul], source="drop.jsonl").added == 0
+
+    [row] = table_rows(migrated_engine, quarantine)
+    assert (row["record_id"], row["value"], row["reason"]) == (
+        "drop.jsonl:4\\x00", '{"a": "\\x00"}', "not valid JSON: bad \\x00")

@@ -282,3 +282,12 @@ def test_a_file_opened_in_binary_mode_reads_like_its_lines(tmp_path):
     assert list(batch.events["line"]) == [1, 4]
     assert [(r.record_id, r.reason) for r in batch.rejections] == [
         ("drop.jsonl:2", "not valid UTF-8 (byte 0xfe at column 8); re-export the file as UTF-8")]
+
+
+def test_a_nul_character_in_a_kept_text_is_rejected_and_never_becomes_the_record_id():
+    batch = read(line(event_id="a", campaign="Spring\u0000"), line(event_id="b\u0000"), line(event_id="c"))
+    assert list(batch.events["event_id"]) == ["c"]
+    assert [(r.record_id, r.field, r.value) for r in batch.rejections] == [
+        ("a", "campaign", "Spring\u0000"), ("drop.jsonl:2", "event_id", "b\u0000")]
+    assert {r.reason for r in batch.rejections} == {
+        "contains a NUL character (U+0000), which the database cannot store; remove it from the export"}
