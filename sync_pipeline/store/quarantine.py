@@ -11,7 +11,8 @@ now, and :func:`record_quarantine` makes the stored rows match them:
   the run and time it was first refused: running the same batch again adds nothing;
 - a value that fails and is not stored yet (a new problem, or a new bad value of the same field) gets a row;
 - a stored row whose value no longer fails (fixed, replaced by another value, or its record gone) is deleted: its
-  value went through, so there is nothing left to look at. Rows stored twice by older versions keep the first.
+  value went through, so there is nothing left to look at. Of a problem stored twice (by older versions), the
+  first row stays.
 """
 
 from __future__ import annotations
