@@ -21,7 +21,7 @@ from sync_pipeline.store.audience import (
     write_all_contacts,
     write_list,
 )
-from sync_pipeline.store.quarantine import add_to_quarantine
+from sync_pipeline.store.quarantine import record_quarantine
 from sync_pipeline.store.tables import sales_users as sales_users_table
 from sync_pipeline.store.upsert import bulk_upsert
 from sync_pipeline.sync.contacts import STANDARD_COLUMNS, build_all_contacts, column_sources
@@ -66,14 +66,16 @@ def all_contacts(context: dg.AssetExecutionContext, salesforce: SalesforceResour
     custom = {s.column: s.marketing_type for s in column_sources(settings) if s.column not in STANDARD_COLUMNS}
     with engine.begin() as conn:
         written = write_all_contacts(conn, build.all_contacts, build.links, custom)
-        for object_name, rejections in build.rejections_by_object.items():
-            add_to_quarantine(conn, context.run.run_id, object_name, rejections)
+        # Every Lead and Contact was validated: the quarantine keeps what fails now, each value once.
+        newly_quarantined = sum(record_quarantine(conn, context.run.run_id, object_name, rejections).added
+                                for object_name, rejections in build.rejections_by_object.items())
     records = build.counts["leads"] + build.counts["contacts"]
     share = build.counts["quarantined_records"] / records if records else 0.0
     return dg.MaterializeResult(
         metadata={"table": "all_contacts", "rows_written": written, **build.counts,
                   "records_quarantined": int(build.counts["quarantined_records"]),
-                  "quarantined_values": len(build.rejections), "quarantined_share": round(share, 4),
+                  "quarantined_values": len(build.rejections), "newly_quarantined_values": newly_quarantined,
+                  "quarantined_share": round(share, 4),
                   "api_calls": api_calls, "preview": dg.MetadataValue.md(markdown_preview(build.all_contacts))},
         check_results=[dg.AssetCheckResult(
             check_name="quarantine_share",

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sync_pipeline.defs.metadata import PREVIEW_ROWS, markdown_preview
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.store.engagement import pending_files, read_events, remember_file, store_events, write_scores
-from sync_pipeline.store.quarantine import add_to_quarantine
+from sync_pipeline.store.quarantine import record_quarantine
 from sync_pipeline.store.tables import all_contacts as all_contacts_table
 from sync_pipeline.sync.events import read_event_lines
 from sync_pipeline.sync.scoring import behavioral_scores, maintenance
@@ -30,7 +30,8 @@ def events_folder() -> Path:
     kinds={"sql"},
     description=("Engagement events (email send, open, click, form submit, page visit, unsubscribe, hard bounce) "
                  "read from the drop folder's *.jsonl files, once each: a file read twice or an event seen twice "
-                 "counts once. Malformed events go to the quarantine table with the reason."),
+                 "counts once. Malformed lines (not UTF-8, not JSON, bad values) go to the quarantine table with the "
+                 "reason and the rest of the file goes on; a file read again replaces its quarantine rows."),
 )
 def engagement_events(context: dg.AssetExecutionContext, marketing_db: MarketingDatabase) -> dg.MaterializeResult:
     """Grain: one row per event (event_id); source: ENGAGEMENT_EVENTS_DIR (default data/events)."""
@@ -42,11 +43,12 @@ def engagement_events(context: dg.AssetExecutionContext, marketing_db: Marketing
     with engine.connect() as conn:
         pending = pending_files(conn, folder)
     for file in pending:
-        with file.path.open(encoding="utf-8") as handle:
+        with file.path.open("rb") as handle:  # bytes: each line is decoded on its own, so one bad byte costs a line
             batch = read_event_lines(handle, file.path.name)
         with engine.begin() as conn:
             new += store_events(conn, batch.events)
-            add_to_quarantine(conn, context.run.run_id, "engagement_event", batch.rejections)
+            # The file's quarantine becomes this read's: a line completed since the last read leaves no row behind.
+            record_quarantine(conn, context.run.run_id, "engagement_event", batch.rejections, source=file.path.name)
             remember_file(conn, file, events=len(batch.events), rejected=len(batch.rejections))
         rejected += len(batch.rejections)
         duplicates += batch.duplicates

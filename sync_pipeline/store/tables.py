@@ -58,7 +58,8 @@ sync_state = sa.Table(
     sa.Column("last_deleted_check_at", UtcDateTime, nullable=True),  # the last getDeleted call (once a day)
 )
 
-# Pulled values that failed validation, with the reason; the rest of their batch went through.
+# Values that fail validation now, with the reason and the run that first refused them; the rest of their batch
+# went through. store/quarantine.py keeps one row per problem and deletes it once the value no longer fails.
 quarantine = sa.Table(
     "quarantine",
     metadata,
@@ -70,7 +71,9 @@ quarantine = sa.Table(
     sa.Column("value", sa.Text, nullable=True),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("quarantined_at", UtcDateTime, nullable=False),
+    sa.Column("source", sa.Text, nullable=True),  # the event file a row came from; NULL for pulled records
     sa.Index("ix_quarantine_object_name_record_id", "object_name", "record_id"),
+    sa.Index("ix_quarantine_object_name_source", "object_name", "source"),
 )
 
 # One row per person (contact_key), built from Salesforce Leads and Contacts. Mapped custom fields are added as

@@ -10,12 +10,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 from sync_pipeline.store.engine import make_engine
-from sync_pipeline.store.migrate import current_revision, head_revision, upgrade_to_head
+from sync_pipeline.store.migrate import alembic_config, current_revision, head_revision, upgrade_to_head
 from sync_pipeline.store.tables import metadata
 
 STORE_TABLES = {
@@ -53,11 +54,12 @@ def test_upgrade_from_empty_creates_the_store_tables(engine: Engine) -> None:
 
     upgrade_to_head(engine)
 
-    assert current_revision(engine) == "0005" == head_revision()
+    assert current_revision(engine) == "0007" == head_revision()
     assert set(sa.inspect(engine).get_table_names()) == STORE_TABLES | {"alembic_version"}
     indexes = sa.inspect(engine).get_indexes("quarantine")
-    assert [(i["name"], i["column_names"]) for i in indexes] == [
-        ("ix_quarantine_object_name_record_id", ["object_name", "record_id"])
+    assert sorted((i["name"], i["column_names"]) for i in indexes) == [
+        ("ix_quarantine_object_name_record_id", ["object_name", "record_id"]),
+        ("ix_quarantine_object_name_source", ["object_name", "source"]),
     ]
 
 
@@ -67,7 +69,7 @@ def test_second_upgrade_is_a_no_op(engine: Engine) -> None:
     with statements_of(engine) as statements:
         upgrade_to_head(engine)
 
-    assert current_revision(engine) == "0005"
+    assert current_revision(engine) == "0007"
     assert not [s for s in statements if s.upper().startswith(WRITES)], statements
 
 
@@ -95,7 +97,7 @@ def test_upgrade_works_on_in_memory_sqlite() -> None:
     engine = make_engine("sqlite://")
     upgrade_to_head(engine)
 
-    assert current_revision(engine) == "0005"
+    assert current_revision(engine) == "0007"
     assert schema_differences(engine, metadata) == []
 
 
@@ -120,7 +122,7 @@ def test_concurrent_run_starts_on_a_fresh_database_all_succeed(engine: Engine) -
         errors = pool.starmap(_upgrade_in_another_process, [(url, start_at)] * 4)
 
     assert errors == [None] * 4
-    assert current_revision(engine) == "0005"
+    assert current_revision(engine) == "0007"
     assert schema_differences(engine, metadata) == []
 
 
@@ -138,4 +140,25 @@ def test_concurrent_upgrades_in_one_process_take_turns(engine: Engine) -> None:
         thread.join()
 
     assert errors == [None] * 4
-    assert current_revision(engine) == "0005"
+    assert current_revision(engine) == "0007"
+
+
+def test_0006_names_the_event_file_of_rows_quarantined_before_it(engine: Engine) -> None:
+    """A row keyed by ``<file>.jsonl:<line>`` gets its file as source; other rows keep none."""
+    with engine.connect() as conn, conn.begin():
+        command.upgrade(alembic_config(conn), "0005")
+        conn.execute(sa.text(
+            "INSERT INTO quarantine (run_id, object_name, record_id, field, value, reason, quarantined_at) "
+            "VALUES ('r', :object_name, :record_id, 'line', NULL, 'x', CURRENT_TIMESTAMP)"), [
+                {"object_name": "engagement_event", "record_id": "drop.jsonl:12"},
+                {"object_name": "engagement_event", "record_id": "ev-1"},
+                {"object_name": "engagement_event", "record_id": "ev:2"},
+                {"object_name": "Lead", "record_id": "x.jsonl:3"},
+            ])
+
+    upgrade_to_head(engine)
+
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT record_id, source FROM quarantine ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("drop.jsonl:12", "drop.jsonl"), ("ev-1", None), ("ev:2", None),
+                                        ("x.jsonl:3", None)]

@@ -169,3 +169,125 @@ def test_events_written_by_the_seed_generator_read_without_rejections(tmp_path):
     assert (batch.events["source"] == "e.jsonl").all()
     bounces = batch.events[batch.events["event_type"] == "hard_bounce"]
     assert bounces["reason"].notna().all()
+
+
+# --- bytes, encodings and unfinished files --------------------------------------------------------------------------
+
+
+def raw(**fields) -> bytes:
+    """A line as a UTF-8 file holds it: non-ASCII characters unescaped, with its newline."""
+    base = json.loads(line())
+    return (json.dumps({**base, **fields}, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def read_bytes(*lines: bytes):
+    return read_event_lines(iter(lines), "drop.jsonl", now=NOW)
+
+
+def test_a_line_that_is_not_utf8_is_rejected_with_the_byte_and_its_column_and_the_rest_go_on():
+    bad = b'{"event_id": "\xff"}\n'
+    batch = read_bytes(raw(event_id="a"), bad, raw(event_id="c", campaign="Café"))
+    assert list(batch.events["event_id"]) == ["a", "c"]
+    assert list(batch.events["line"]) == [1, 3]
+    assert batch.events.iloc[1]["campaign"] == "Café"
+    [rejection] = batch.rejections
+    assert (rejection.record_id, rejection.field) == ("drop.jsonl:2", "line")
+    assert rejection.reason == "not valid UTF-8 (byte 0xff at column 15); re-export the file as UTF-8"
+    assert rejection.value == '{"event_id": "\\xff"}'  # the bad byte shown, not dropped
+
+
+def test_a_latin1_export_names_the_first_bad_byte_of_its_line():
+    latin1 = b'{"event_id": "x", "campaign": "Caf\xe9 Cr\xe8me"}\n'
+    batch = read_bytes(latin1, raw(event_id="y"))
+    assert list(batch.events["event_id"]) == ["y"]
+    [rejection] = batch.rejections
+    assert rejection.reason == "not valid UTF-8 (byte 0xe9 at column 35); re-export the file as UTF-8"
+
+
+def test_a_byte_order_mark_at_the_start_of_the_file_is_accepted():
+    batch = read_bytes(b"\xef\xbb\xbf" + raw(event_id="a"), raw(event_id="b"))
+    assert batch.rejections == []
+    assert list(batch.events["event_id"]) == ["a", "b"]
+    # Columns still count the bytes of the file's line, mark included.
+    [rejection] = read_bytes(b'\xef\xbb\xbf{"\xff"}\n').rejections
+    assert "at column 6)" in rejection.reason
+    # A file read as text keeps the mark as U+FEFF: dropped too.
+    assert list(read("\ufeff" + line(event_id="t")).events["event_id"]) == ["t"]
+
+
+def test_a_byte_order_mark_after_the_first_line_is_not_dropped():
+    [rejection] = read_bytes(raw(event_id="a"), b"\xef\xbb\xbf" + raw(event_id="b")).rejections
+    assert (rejection.record_id, rejection.field) == ("drop.jsonl:2", "line")
+    assert "not valid JSON" in rejection.reason
+
+
+def test_a_complete_last_line_without_a_newline_is_an_event():
+    batch = read_bytes(raw(event_id="a"), raw(event_id="b").rstrip(b"\n"))
+    assert batch.rejections == []
+    assert list(batch.events["event_id"]) == ["a", "b"]
+
+
+def test_an_unfinished_last_line_is_rejected_and_says_the_file_may_still_be_written():
+    cut = raw(event_id="b")[:25]
+    batch = read_bytes(raw(event_id="a"), cut)
+    assert list(batch.events["event_id"]) == ["a"]
+    [rejection] = batch.rejections
+    assert (rejection.record_id, rejection.field, rejection.value) == ("drop.jsonl:2", "line", cut.decode())
+    assert rejection.reason.startswith("not valid JSON: ")
+    assert rejection.reason.endswith("the last line has no newline: the file may still be being written "
+                                     "(it is read again when it changes)")
+
+
+def test_a_last_line_cut_inside_a_character_is_unfinished_too():
+    cut = raw(event_id="b", campaign="Café").rstrip(b"\n")[:-3]  # ends on the first byte of "é"
+    assert cut.endswith(b"\xc3")
+    [rejection] = read_bytes(cut).rejections
+    assert rejection.reason.startswith("not valid UTF-8 (byte 0xc3 at column ")
+    assert "the file may still be being written" in rejection.reason
+
+
+def test_a_broken_line_in_the_middle_or_with_its_newline_gets_no_unfinished_hint():
+    batch = read_bytes(b"{broken\n", raw(event_id="a"), b"{also broken\n")
+    assert [r.record_id for r in batch.rejections] == ["drop.jsonl:1", "drop.jsonl:3"]
+    assert not any("still being written" in r.reason for r in batch.rejections)
+
+
+def test_an_event_with_bad_values_on_the_last_line_is_not_called_unfinished():
+    [rejection] = read_bytes(raw(email="nobody").rstrip(b"\n")).rejections
+    assert rejection.reason == "not a valid email address"
+
+
+@pytest.mark.parametrize("moment", ["1999-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "0001-01-01T00:00:00+05:00"])
+def test_events_before_2000_are_rejected(moment):
+    [rejection] = read(line(occurred_at=moment)).rejections
+    assert (rejection.record_id, rejection.field, rejection.value) == ("ev-1", "occurred_at", moment)
+    assert rejection.reason == ("occurred_at is before 2000-01-01T00:00:00+00:00 (an unset date or a clock or "
+                                "export error)")
+
+
+def test_the_floor_itself_is_accepted_and_far_future_years_do_not_overflow():
+    assert len(read(line(occurred_at="2000-01-01T00:00:00Z")).events) == 1
+    assert len(read(line(occurred_at="2000-01-01T01:00:00+01:00")).events) == 1
+    [rejection] = read(line(occurred_at="9999-12-31T23:59:59-05:00")).rejections
+    assert "in the future" in rejection.reason
+
+
+def test_a_file_opened_in_binary_mode_reads_like_its_lines(tmp_path):
+    path = tmp_path / "drop.jsonl"
+    crlf = [raw(event_id="a").rstrip() + b"\r\n", b'{"x": "\xfe"}\r\n', b"\r\n", raw(event_id="d").rstrip()]
+    path.write_bytes(b"\xef\xbb\xbf" + b"".join(crlf))
+    with path.open("rb") as handle:
+        batch = read_event_lines(handle, "drop.jsonl", now=NOW)
+    assert list(batch.events["event_id"]) == ["a", "d"]
+    assert list(batch.events["line"]) == [1, 4]
+    assert [(r.record_id, r.reason) for r in batch.rejections] == [
+        ("drop.jsonl:2", "not valid UTF-8 (byte 0xfe at column 8); re-export the file as UTF-8")]
+
+
+def test_a_nul_character_in_a_kept_text_is_rejected_and_never_becomes_the_record_id():
+    batch = read(line(event_id="a", campaign="Spring\u0000"), line(event_id="b\u0000"), line(event_id="c"))
+    assert list(batch.events["event_id"]) == ["c"]
+    assert [(r.record_id, r.field, r.value) for r in batch.rejections] == [
+        ("a", "campaign", "Spring\u0000"), ("drop.jsonl:2", "event_id", "b\u0000")]
+    assert {r.reason for r in batch.rejections} == {
+        "contains a NUL character (U+0000), which the database cannot store; remove it from the export"}

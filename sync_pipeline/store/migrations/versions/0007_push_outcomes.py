@@ -4,8 +4,8 @@
 budget) or unsent (the connection, the login, a server error or the org's daily limit). ``push_refusals.crm_id``
 also holds the stable keys of Tasks Salesforce refused (35 characters), so it widens to the record-key length.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-02
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
