@@ -426,7 +426,8 @@ def write_events(org: Org, path: Path, *, seed: int, anchor: datetime, max_peopl
             engaged = rng.random() < 0.6
             for send in range(int(rng.integers(1, 6))):
                 campaign = campaigns[int(rng.integers(0, len(campaigns)))]
-                sent = anchor - timedelta(days=float(rng.uniform(0, 120)))
+                # Two days back at least: an open follows its send by up to 48 h, and no event is in the future.
+                sent = anchor - timedelta(days=float(rng.uniform(2, 120)))
                 message = f"{campaign} #{send + 1}"
                 events = [("email_send", sent, {"campaign": campaign, "email_name": message})]
                 if engaged and rng.random() < 0.5:
