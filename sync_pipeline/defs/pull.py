@@ -9,7 +9,7 @@ from sync_pipeline.defs.metadata import table_preview
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.salesforce.errors import SalesforceLimitReached
-from sync_pipeline.salesforce.pull import PullOptions, pull_object, select_fields
+from sync_pipeline.steps.pull import PullOptions, pull_object, select_fields
 from sync_pipeline.store.mirrors import column_for
 from sync_pipeline.sync.mirror import mirror_table
 from sync_pipeline.sync.pull_fields import PULLED_OBJECTS, fields_for

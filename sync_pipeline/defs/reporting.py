@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-from sync_pipeline.defs.audience import list_asset_name
+from sync_pipeline.defs.names import list_asset_name
 from sync_pipeline.defs.metadata import markdown_preview
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.settings import SyncSettings

@@ -7,6 +7,7 @@ import dagster as dg
 
 from sync_pipeline.defs.metadata import REPORT_COMPLETE, REPORT_COMPLETE_DESCRIPTION, records_preview, \
     report_complete_check
+from sync_pipeline.defs.names import report_asset_name
 from sync_pipeline.defs.resources import MarketingDatabase
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.salesforce.reports import ReportNotFound, find_report_id, run_report
@@ -14,10 +15,6 @@ from sync_pipeline.store.audience import write_report
 
 REPORT_GROUP = "salesforce"  # pulled from Salesforce, like the connection and the mirrors
 _RECORD_ID = re.compile(r"^(00Q|003)[A-Za-z0-9]{15}$")
-
-
-def report_asset_name(report_name: str) -> str:
-    return "report_" + re.sub(r"[^a-z0-9]+", "_", report_name.lower()).strip("_")
 
 
 def record_id_of(row: dict[str, object]) -> str | None:

@@ -12,16 +12,13 @@ from sync_pipeline.defs.metadata import (
     table_preview,
 )
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
-from sync_pipeline.org_binding import bind_org
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.salesforce.errors import SalesforceDisconnected
-from sync_pipeline.salesforce.query import names_in_org
-from sync_pipeline.settings import SettingsError, check_against_describe, check_sources
+from sync_pipeline.settings import SettingsError
+from sync_pipeline.steps.connect import bind_org, check_org
 from sync_pipeline.store.tables import org_state
 from sync_pipeline.sync.org_binding import OrgSwitchError
 
-# Objects whose describe the settings are checked against when the run connects.
-CHECKED_OBJECTS = ("Lead", "Contact", "Account")
 ORG_STATE_COLUMNS = ("org_id", "org_name", "is_sandbox", "instance_host", "first_connected_at", "last_connected_at")
 
 
@@ -43,22 +40,18 @@ def salesforce_connection(
     marketing_db: MarketingDatabase,
     sync_settings: SyncSettingsResource,
 ) -> dg.MaterializeResult:
-    """One row of state per run: grain = the org; source = SOAP login + Organization + describe of Lead/Contact/Account."""
+    """One row of state per run: grain = the org; source = login + Organization + describe of Lead/Contact/Account."""
     try:
         settings = sync_settings.load()
         connection = salesforce.connect()
         bind_org(marketing_db.engine(), connection)
     except (SalesforceDisconnected, OrgSwitchError, SettingsError) as exc:
         raise dg.Failure(description=str(exc), metadata={"connected": False, "reason": str(exc)}) from None
-    describes = {name: connection.client.restful(f"sobjects/{name}/describe") for name in CHECKED_OBJECTS}
-    problems = check_against_describe(settings, describes)
-    if problems:
-        message = "the sync settings do not match the org's fields:\n- " + "\n- ".join(problems)
-        raise dg.Failure(description=message, metadata={"connected": True, "settings_problems": len(problems)})
-    # A missing campaign or report fails only its list (later): a warning now, not a stop for everything.
-    sources = check_sources(settings, names_in_org(connection.client, "Campaign", settings.campaign_names()),
-                            names_in_org(connection.client, "Report", settings.report_names()))
-    for line in sources:
+    checked = check_org(connection, settings)
+    if checked.problems:
+        message = "the sync settings do not match the org's fields:\n- " + "\n- ".join(checked.problems)
+        raise dg.Failure(description=message, metadata={"connected": True, "settings_problems": len(checked.problems)})
+    for line in checked.missing_sources:  # only these lists fail, later: a warning now
         context.log.warning(line)
     context.log.info("connected to org %s (%s)", connection.org_id, connection.org_name)
     with marketing_db.engine().connect() as conn:
@@ -77,5 +70,5 @@ def salesforce_connection(
         },
         check_results=[api_budget_check("salesforce_connection", connection.usage, api_calls=connection.usage.calls,
                                         max_share_per_run=settings.salesforce.max_api_share_per_run),
-                       list_sources_check("salesforce_connection", sources)],
+                       list_sources_check("salesforce_connection", checked.missing_sources)],
     )

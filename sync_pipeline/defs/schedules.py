@@ -8,7 +8,7 @@ from typing import Any
 
 import dagster as dg
 
-from sync_pipeline.defs.audience import list_asset_name
+from sync_pipeline.defs.names import list_asset_name
 from sync_pipeline.defs.pull import FULL_SYNC_TAG
 from sync_pipeline.settings import SyncSettings
 

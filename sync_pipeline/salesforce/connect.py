@@ -81,6 +81,13 @@ class SalesforceConnection:
     org_name: str
     is_sandbox: bool
     instance_host: str
+    _describes: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    def describe(self, object_name: str) -> dict[str, Any]:
+        """The object's describe metadata, asked once per connection (one API call the first time)."""
+        if object_name not in self._describes:
+            self._describes[object_name] = self.client.restful(f"sobjects/{object_name}/describe")
+        return self._describes[object_name]
 
 
 class SalesforceResource(dg.ConfigurableResource):

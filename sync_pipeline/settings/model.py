@@ -33,6 +33,7 @@ from pydantic import (
 
 from sync_pipeline.settings.cron import CRON_HELP, is_valid_cron
 from sync_pipeline.settings.errors import RuleViolation, Violation
+from sync_pipeline.settings.names import slug
 
 FieldTypeName = Literal["boolean", "date", "datetime", "text", "number", "score", "email", "multi_text"]
 DirectionName = Literal["push", "pull", "two_way"]
@@ -78,7 +79,7 @@ def _salesforce_field(value: str) -> str:
 def _marketing_field(value: str) -> str:
     """Marketing field names become columns of all_contacts, so they must be plain lower_snake_case."""
     if not _MARKETING_NAME.match(value):
-        suggestion = re.sub(r"[^a-z0-9]+", "_", value.strip().lower()).strip("_") or "my_field"
+        suggestion = slug(value) or "my_field"
         raise RuleViolation.single(
             f"{value!r} is not a usable marketing field name",
             f"use lower_snake_case (it becomes a column of all_contacts), e.g. {suggestion}",

@@ -14,7 +14,14 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-from sync_pipeline.store.tables import all_contacts, contact_links, list_members, report_pulls, report_rows
+from sync_pipeline.store.tables import (
+    all_contacts,
+    contact_links,
+    list_members,
+    report_pulls,
+    report_rows,
+    sales_users,
+)
 from sync_pipeline.store.types import UtcDateTime, utc_now
 from sync_pipeline.store.upsert import bulk_upsert
 from sync_pipeline.sync.mirror import mirror_table
@@ -117,6 +124,10 @@ def copy_lead_scores(conn: sa.Connection, list_name: str, columns: Sequence[str]
                                   .values({name: score}))
             changed += result.rowcount or 0
     return changed
+
+
+def write_sales_users(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
+    return bulk_upsert(conn, sales_users, rows, ["user_id"]) if rows else 0
 
 
 def write_report(conn: sa.Connection, report_name: str, report_id: str, rows: list[dict[str, Any]],

@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from sync_pipeline.store.tables import org_state, sync_state
 from sync_pipeline.store.types import utc_now
 from sync_pipeline.store.upsert import bulk_upsert
-from sync_pipeline.sync.org_binding import check_org_binding
 
 ORG_ROW_ID = 1
 
@@ -62,13 +61,10 @@ def read_org_state(conn: sa.Connection) -> OrgState | None:
 
 
 def remember_org(conn: sa.Connection, *, org_id: str, org_name: str, is_sandbox: bool, instance_host: str) -> None:
-    """Bind the database to the org on first connection; afterwards refresh its name, host and last-connected time.
+    """Store the org on first connection; afterwards refresh its name, host and last-connected time.
 
-    ``first_connected_at`` is never rewritten. Another org raises ``OrgSwitchError`` here as a last line of defence,
-    so that even a caller that skipped the binding check cannot mix two orgs' data: only :func:`reset_org` unbinds.
-    """
-    current = read_org_state(conn)
-    check_org_binding(current.org_id if current else None, org_id)
+    ``first_connected_at`` is never rewritten. Whether this org may be stored is the caller's rule
+    (``steps.connect.bind_org`` refuses another org until :func:`reset_org`)."""
     now = utc_now()
     row = {
         "id": ORG_ROW_ID,

@@ -41,6 +41,8 @@ from typing import Any
 
 import yaml
 
+from sync_pipeline.settings.names import slug
+
 FieldInfo = Mapping[str, Any]
 
 NUMBER_TYPES = frozenset({"int", "double", "currency", "percent", "long"})
@@ -162,7 +164,7 @@ def marketing_name(api_name: str) -> str:
     """``Behavior_Score__c`` -> ``behavior_score``: lower snake case, without the ``__c`` suffix."""
     base = re.sub(r"__c$", "", api_name, flags=re.IGNORECASE)
     base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", base)
-    name = re.sub(r"[^a-z0-9]+", "_", base.lower()).strip("_")
+    name = slug(base)
     if not name:
         return "custom_field"
     return name if name[0].isalpha() else f"field_{name}"

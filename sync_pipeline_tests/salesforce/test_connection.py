@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from sync_pipeline.emulator.app import Credentials
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
-from sync_pipeline.org_binding import bind_org
+from sync_pipeline.steps.connect import bind_org
 from sync_pipeline.salesforce.connect import SalesforceResource, open_connection
 from sync_pipeline.salesforce.errors import SalesforceDisconnected
 from sync_pipeline.store.engine import make_engine
@@ -64,7 +64,8 @@ def test_resource_reads_domain_and_emulator_url_from_environment(emulator: Runni
         ({"password": "wrong-password"}, None, "invalid username, password or security token",
          "check SALESFORCE_USERNAME, SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN"),
         ({"security_token": ""}, None, "the security token is missing or wrong", "update SALESFORCE_SECURITY_TOKEN"),
-        ({}, "INVALID_OPERATION_WITH_EXPIRED_PASSWORD", "the password has expired", "update SALESFORCE_PASSWORD"),
+        ({}, "INVALID_OPERATION_WITH_EXPIRED_PASSWORD", "the password has expired",
+         "set a new password for the integration user and update SALESFORCE_PASSWORD"),
         ({}, "PASSWORD_LOCKOUT", "the user is locked out", "unlock the integration user in Setup > Users"),
     ],
 )

@@ -18,7 +18,6 @@ from sync_pipeline.store.sync_state import (
     write_sync_state,
 )
 from sync_pipeline.store.upsert import bulk_upsert
-from sync_pipeline.sync.org_binding import OrgSwitchError
 from sync_pipeline_tests.store.helpers import table_rows
 
 ORG_ID = "00D5g000004XyZaEAK"
@@ -151,16 +150,6 @@ def test_remember_org_binds_then_refreshes_but_keeps_first_connected_at(migrated
     assert again.org_name == "Acme Corp"
     assert again.first_connected_at == first.first_connected_at
     assert again.last_connected_at >= first.last_connected_at
-
-
-def test_remember_org_refuses_another_org(migrated_engine: Engine) -> None:
-    bind(migrated_engine)
-
-    with pytest.raises(OrgSwitchError):
-        bind(migrated_engine, org_id=OTHER_ORG_ID, org_name="Other")
-
-    bound = org_of(migrated_engine)
-    assert bound is not None and bound.org_id == ORG_ID
 
 
 def test_reset_org_clears_the_org_and_every_cursor(migrated_engine: Engine) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 
@@ -73,31 +72,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _bench(args: argparse.Namespace) -> int:
-    """Each part runs in a process of its own, so that its peak memory is its own."""
-    import os
-    import subprocess
-    from pathlib import Path
-
-    leads = 3000 if args.leads == "demo" else int(args.leads)
-    if args.only is None:
-        common = ["--leads", str(leads), "--output", args.output] + (["--database", args.database] if args.database else [])
-        for part in ("emulator", "pull", "push"):
-            status = subprocess.call([sys.executable, "-m", "sync_pipeline.cli", "bench", "--only", part, *common])
-            if status:
-                return status
-        return 0
-    from sync_pipeline.bench import emulator_figures, pull_figures, push_figures
-
-    if args.only == "emulator":
-        return emulator_figures.main(1_000_000)
-    if args.only == "push":
-        return push_figures.main(Path(args.output).with_name("push.json"))
-    database = args.database or os.environ.get(
-        "BENCH_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-    return pull_figures.main(leads, database, Path(args.output))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "emulator":
@@ -118,39 +92,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     if args.command == "bench":
-        return _bench(args)
+        from sync_pipeline.cli.bench import bench_command
+
+        return bench_command(args)
     if args.command == "demo":
         from sync_pipeline.demo import run_demo
 
         return run_demo()
     if args.command == "dev":
-        from sync_pipeline.dev import run_dev
+        from sync_pipeline.cli.dev import run_dev
 
         return run_dev()
     if args.command == "mapping":
         from pathlib import Path
 
-        from sync_pipeline.salesforce.mapping_command import suggest_mapping_command
+        from sync_pipeline.cli.mapping import suggest_mapping_command
 
         return suggest_mapping_command(Path(args.output), force=args.force)
     if args.command == "db":
-        from sync_pipeline.store.engine import default_database_url, make_engine
-        from sync_pipeline.store.migrate import upgrade_to_head
+        from sync_pipeline.cli.db import upgrade_command
 
-        engine = make_engine(default_database_url())
-        upgrade_to_head(engine)
-        print(f"marketing database at {engine.url.render_as_string(hide_password=True)} is at the latest schema")
-        return 0
+        return upgrade_command()
     if args.command == "contacts":
-        from sync_pipeline.edit_command import edit_command
+        from sync_pipeline.cli.edit import edit_command
 
         return edit_command(args.assignments, email=args.email, key=args.key)
     if args.command == "org":
-        from sync_pipeline.org_binding import reset_org_command, show_org_command
+        from sync_pipeline.cli.org import reset_org_command, show_org_command
 
         return show_org_command() if args.org_command == "show" else reset_org_command()
     return 2  # argparse makes this unreachable
 
-
-if __name__ == "__main__":
-    sys.exit(main())

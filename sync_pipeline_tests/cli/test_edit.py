@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from sync_pipeline.cli import main
-from sync_pipeline.edit_command import EditError, record_edits
+from sync_pipeline.cli.main import main
+from sync_pipeline.cli.edit import EditError, record_edits
 from sync_pipeline.store.engine import make_engine
 from sync_pipeline.store.migrate import upgrade_to_head
 from sync_pipeline.store.tables import all_contacts, marketing_edits

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-import sync_pipeline.salesforce.pull as pull_module
+import sync_pipeline.steps.pull as pull_module
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
 from sync_pipeline.salesforce.errors import SalesforceLimitReached
-from sync_pipeline.salesforce.pull import PullOptions, PullResult, pull_object
+from sync_pipeline.steps.pull import PullOptions, PullResult, pull_object
 from sync_pipeline.store.engine import make_engine
 from sync_pipeline.store.migrate import upgrade_to_head
 from sync_pipeline.store.sync_state import read_sync_state

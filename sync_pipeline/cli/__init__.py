@@ -1,0 +1,1 @@
+"""Every `sync-pipeline ...` command: the argparse entry (:mod:`.main`) and one module per command."""

@@ -1,0 +1,140 @@
+"""The audience steps: All Contacts from the Lead and Contact mirrors, the sales users, and each marketing list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from sync_pipeline.salesforce.connect import SalesforceConnection
+from sync_pipeline.settings import SyncSettings
+from sync_pipeline.settings.model import ListSettings
+from sync_pipeline.store.audience import (
+    copy_lead_scores,
+    read_links,
+    read_list,
+    read_mirror,
+    read_report_rows,
+    write_all_contacts,
+    write_list,
+    write_sales_users,
+)
+from sync_pipeline.store.quarantine import record_quarantine
+from sync_pipeline.sync.contacts import STANDARD_COLUMNS, build_all_contacts, column_sources
+from sync_pipeline.sync.lists import ListSourceError, plan_list_sync, row_columns, score_columns, source_members
+
+# Field lengths, restricted picklists and required fields come from the org's own metadata.
+DESCRIBED_OBJECTS = ("Lead", "Contact", "Account")
+QUARANTINE_WARN_SHARE = 0.05  # the quarantine_share check warns above this share of records quarantined
+
+
+@dataclass(frozen=True)
+class AudienceResult:
+    """What one build of All Contacts did."""
+
+    people: pd.DataFrame  # the rows written (for the preview)
+    rows_written: int
+    counts: dict[str, int]
+    quarantined_values: int  # values failing validation now
+    newly_quarantined: int  # of those, recorded by this build (the rest were already in the quarantine)
+    api_calls: int
+
+    @property
+    def records(self) -> int:
+        return int(self.counts["leads"] + self.counts["contacts"])
+
+    @property
+    def quarantined_share(self) -> float:
+        return self.counts["quarantined_records"] / self.records if self.records else 0.0
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {"table": "all_contacts", "rows_written": self.rows_written, **self.counts,
+                "records_quarantined": int(self.counts["quarantined_records"]),
+                "quarantined_values": self.quarantined_values, "newly_quarantined_values": self.newly_quarantined,
+                "quarantined_share": round(self.quarantined_share, 4), "api_calls": self.api_calls}
+
+
+def build_audience(engine: Engine, connection: SalesforceConnection, settings: SyncSettings,
+                   run_id: str) -> AudienceResult:
+    """All Contacts and its links from the mirrors; every Lead and Contact validated, failures quarantined."""
+    with engine.connect() as conn:
+        leads, contacts = read_mirror(conn, "Lead"), read_mirror(conn, "Contact")
+        known = read_links(conn)
+    calls_before = connection.usage.calls
+    describes = {name: connection.describe(name) for name in DESCRIBED_OBJECTS}
+    build = build_all_contacts(leads, contacts, settings, known, describes)
+    custom = {s.column: s.marketing_type for s in column_sources(settings) if s.column not in STANDARD_COLUMNS}
+    with engine.begin() as conn:
+        written = write_all_contacts(conn, build.all_contacts, build.links, custom)
+        # Every Lead and Contact was validated: the quarantine keeps what fails now, each value once.
+        newly = sum(record_quarantine(conn, run_id, object_name, rejections).added
+                    for object_name, rejections in build.rejections_by_object.items())
+    return AudienceResult(build.all_contacts, written, dict(build.counts), len(build.rejections), newly,
+                          connection.usage.calls - calls_before)
+
+
+@dataclass(frozen=True)
+class SalesUsersResult:
+    rows: list[dict[str, Any]]
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {"table": "sales_users", "rows": len(self.rows), "active": sum(1 for r in self.rows if r["is_active"])}
+
+
+def sync_sales_users(engine: Engine) -> SalesUsersResult:
+    """The org's Users, active and inactive, from the sf_user mirror."""
+    with engine.connect() as conn:
+        users = read_mirror(conn, "User")
+    now = datetime.now(UTC)
+    rows = [{"user_id": row.id, "name": row.name, "email": row.email, "username": row.username, "title": row.title,
+             "department": row.department, "is_active": row.isactive == "true" and not row.is_deleted,
+             "updated_at": now} for row in users.itertuples()]
+    with engine.begin() as conn:
+        write_sales_users(conn, rows)
+    return SalesUsersResult(rows)
+
+
+@dataclass(frozen=True)
+class ListResult:
+    """What one sync of a marketing list did."""
+
+    list_name: str
+    members_in_source: int
+    upserts: pd.DataFrame
+    rows_written: int
+    scores_copied: int
+    counts: dict[str, int]
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {"table": "list_members", "list": self.list_name, "members_in_source": self.members_in_source,
+                "rows_written": self.rows_written, "lead_scores_copied": self.scores_copied, **self.counts}
+
+
+def sync_list(engine: Engine, settings: SyncSettings, list_settings: ListSettings) -> ListResult:
+    """One marketing list from its source, then the maintained lead score into its score columns.
+
+    Raises :class:`ListSourceError` when the list's campaign or report cannot be resolved."""
+    with engine.begin() as conn:  # begin: reading the list adds its new columns to list_members
+        frames = {name: read_mirror(conn, name) for name in ("Lead", "Contact", "Campaign", "CampaignMember")}
+        report_rows = (read_report_rows(conn, list_settings.source.report) if list_settings.source.report
+                       else pd.DataFrame({"crm_id": []}))
+        links = read_links(conn)
+        keys = dict(zip(links["crm_id"], links["contact_key"], strict=True))
+        current = read_list(conn, list_settings.name, row_columns(list_settings))
+    members = source_members(list_settings, leads=frames["Lead"], contacts=frames["Contact"],
+                             campaign_members=frames["CampaignMember"], campaigns=frames["Campaign"],
+                             report_rows=report_rows)
+    plan = plan_list_sync(list_settings, current, members, keys, datetime.now(UTC))
+    with engine.begin() as conn:
+        written = write_list(conn, plan.upserts)
+        scores = copy_lead_scores(conn, list_settings.name, score_columns(settings, list_settings))
+    counts = {"added": plan.added, "updated": plan.updated, "removed": plan.removed, "unchanged": plan.unchanged,
+              "skipped_new": plan.skipped_new, "missing_key": plan.missing_key}
+    return ListResult(list_settings.name, len(members), plan.upserts, written, scores, counts)
+
+
+__all__ = ["QUARANTINE_WARN_SHARE", "AudienceResult", "ListResult", "ListSourceError", "SalesUsersResult",
+           "build_audience", "sync_list", "sync_sales_users"]
