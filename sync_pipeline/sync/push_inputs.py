@@ -74,19 +74,26 @@ def with_marketing_evidence(people: pd.DataFrame, evidence: pd.DataFrame) -> pd.
     return people
 
 
+def _is_true(values: pd.Series) -> pd.Series:
+    """A mirror checkbox (``true``/``false`` text, or a bool) as bools; missing is false."""
+    return (values.astype("string").str.lower() == "true").fillna(False).astype(bool)
+
+
 def salesforce_consent(mirrors: dict[str, pd.DataFrame], links: pd.DataFrame, field: str) -> pd.DataFrame:
-    """Per live linked record: crm_id, contact_key, has_opted_out (the opt-out field), system_modstamp."""
+    """Per live linked record: crm_id, contact_key, has_opted_out (the opt-out field), system_modstamp and
+    is_converted (a converted Lead, which the consent rules read but never write)."""
     frames = []
     column = mirror_column(field)
     for mirror in mirrors.values():
         if mirror.empty or column not in mirror:
             continue
         live = mirror[~mirror["is_deleted"]].merge(links, left_on="id", right_on="crm_id")
+        converted = _is_true(live["isconverted"]) if "isconverted" in live else pd.Series(False, index=live.index)
         frames.append(pd.DataFrame({"crm_id": live["id"], "contact_key": live["contact_key"],
-                                    "has_opted_out": live[column].astype("string").str.lower() == "true",
-                                    "system_modstamp": live["system_modstamp"]}))
+                                    "has_opted_out": _is_true(live[column]),
+                                    "system_modstamp": live["system_modstamp"], "is_converted": converted}))
     if not frames:
-        return pd.DataFrame(columns=["crm_id", "contact_key", "has_opted_out", "system_modstamp"])
+        return pd.DataFrame(columns=["crm_id", "contact_key", "has_opted_out", "system_modstamp", "is_converted"])
     return pd.concat(frames, ignore_index=True)
 
 

@@ -95,8 +95,12 @@ def test_a_marketing_column_named_like_a_mirror_column_keeps_the_marketing_value
 
 
 def test_salesforce_side_frames() -> None:
-    consent = salesforce_consent(_mirrors(), LINKS, "HasOptedOutOfEmail").set_index("crm_id")
-    assert bool(consent.loc["00QC", "has_opted_out"]) and not bool(consent.loc["00QA", "has_opted_out"])
+    mirrors = _mirrors()
+    mirrors["Lead"]["isconverted"] = ["false", "true"]
+    consent = salesforce_consent(mirrors, LINKS, "HasOptedOutOfEmail").set_index("crm_id")
+    assert consent[["has_opted_out", "is_converted"]].to_dict("index") == {
+        "00QA": {"has_opted_out": False, "is_converted": False}, "00QC": {"has_opted_out": True, "is_converted": True},
+        "003B": {"has_opted_out": False, "is_converted": False}}
     desired = desired_values(SETTINGS, _people(), LINKS, _mirrors())
     now = salesforce_now(desired, _mirrors())
     score = now[(now["crm_id"] == "00QA") & (now["field"] == "Behavior_Score__c")].iloc[0]
