@@ -10,7 +10,10 @@ The rules, in order (each is a test):
    email (trimmed, lower-case); among new records sharing an email, all join one new person.
 4. **New people** get the Salesforce Id of their primary record as key (deterministic, so a re-run gives the same keys).
 5. **The primary record** (whose fields the person shows) is chosen among the person's records: live before deleted,
-   Contact before Lead, not-converted before converted, most recently modified (SystemModstamp), then lowest Id.
+   Contact before Lead (a Contact is the more advanced record), not-converted before converted, earliest
+   CreatedDate (records without one after those with one), then lowest Id. Every criterion is Salesforce data our
+   own writes never change: SystemModstamp is not one (our push writes all of a person's records in one batch, so
+   the latest would follow the timing of our writes).
 6. **Deleted in Salesforce** means inactive: a person whose records are all deleted stays as inactive history.
    Records arriving later with an older SystemModstamp never overwrite newer data: the mirror writes keep the newer
    copy (``store.mirrors``, ``bulk_upsert(only_if_newer=...)``).
@@ -21,7 +24,8 @@ from __future__ import annotations
 import pandas as pd
 
 # Columns every input record frame carries (marketing-side names; mapped fields come in addition).
-RECORD_COLUMNS = ("crm_id", "crm_type", "email", "system_modstamp", "is_deleted", "is_converted", "converted_contact_id")
+RECORD_COLUMNS = ("crm_id", "crm_type", "email", "system_modstamp", "created_date", "is_deleted", "is_converted",
+                  "converted_contact_id")
 CRM_TYPE_ORDER = {"Contact": 0, "Lead": 1}
 
 
@@ -81,9 +85,10 @@ def _primary_order(frame: pd.DataFrame) -> pd.DataFrame:
         _no_key=frame["_key"].isna() if "_key" in frame else False,
     )
     return ranked.sort_values(
-        by=["_no_key", "_deleted", "_type_rank", "_converted", "system_modstamp", "crm_id"],
-        ascending=[True, True, True, True, False, True],
+        by=["_no_key", "_deleted", "_type_rank", "_converted", "created_date", "crm_id"],
+        ascending=True,
         kind="mergesort",
+        na_position="last",
     )
 
 

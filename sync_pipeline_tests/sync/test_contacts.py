@@ -387,16 +387,31 @@ def test_duplicates_by_email_are_one_person_shown_by_the_primary_record():
     assert_counts_add_up(result, 3, 1)
 
 
-def test_among_leads_the_newest_live_record_is_primary():
+def test_among_leads_the_earliest_created_live_record_is_primary_whatever_was_modified_last():
+    def ann(modified: tuple[str, str, str]):
+        return build(
+            [
+                lead("00Q1", "ann@x.com", day=modified[0], firstname="Later", createddate="2026-01-09T08:00:00.000Z"),
+                lead("00Q2", "ann@x.com", day=modified[1], firstname="First", createddate="2026-01-05T08:00:00.000Z"),
+                lead("00Q3", "ann@x.com", day=modified[2], firstname="Gone", is_deleted=True,
+                     createddate="2025-01-01T08:00:00.000Z"),
+            ]
+        )
+
+    for modified in (("2026-02-01", "2026-01-10", "2026-05-01"), ("2026-01-10", "2026-02-01", "2026-01-01")):
+        (only,) = ann(modified).all_contacts.itertuples()
+        assert (only.contact_key, only.crm_id, only.first_name, only.is_active) == ("00Q2", "00Q2", "First", True)
+        assert only.system_modstamp == stamp(modified[1])  # the primary record's own SystemModstamp
+
+
+def test_a_contact_is_primary_over_an_older_lead_and_mirrors_without_created_date_fall_back_to_the_id():
     result = build(
-        [
-            lead("00Q1", "ann@x.com", day="2026-01-01", firstname="Old"),
-            lead("00Q2", "ann@x.com", day="2026-02-01", firstname="Newer"),
-            lead("00Q3", "ann@x.com", day="2026-05-01", firstname="Gone", is_deleted=True),
-        ]
+        [lead("00Q1", "ann@x.com", day="2026-06-01", createddate="2020-01-01T00:00:00.000Z")],
+        [contact("0032", "ann@x.com", day="2026-01-02", firstname="Second"),  # modified last
+         contact("0031", "ann@x.com", day="2026-01-01", firstname="First")],
     )
     (only,) = result.all_contacts.itertuples()
-    assert (only.contact_key, only.crm_id, only.first_name, only.is_active) == ("00Q2", "00Q2", "Newer", True)
+    assert (only.contact_key, only.crm_type, only.crm_id, only.first_name) == ("0031", "Contact", "0031", "First")
 
 
 def test_conversion_keeps_the_leads_key_and_the_person_becomes_a_contact():
