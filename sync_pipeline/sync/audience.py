@@ -14,7 +14,10 @@ The rules, in order (each is a test):
    CreatedDate (records without one after those with one), then lowest Id. Every criterion is Salesforce data our
    own writes never change: SystemModstamp is not one (our push writes all of a person's records in one batch, so
    the latest would follow the timing of our writes).
-6. **Deleted in Salesforce** means inactive: a person whose records are all deleted stays as inactive history.
+6. **Active means writable.** A person is active while one of their records is live and not a converted Lead (a
+   record Salesforce lets us write: it refuses writes and Tasks on a converted Lead). A person whose records are all
+   deleted, or who is left with only converted Leads (their Contact deleted in Salesforce, or not the person's),
+   stays as inactive history: nothing is planned for them.
    Records arriving later with an older SystemModstamp never overwrite newer data: the mirror writes keep the newer
    copy (``store.mirrors``, ``bulk_upsert(only_if_newer=...)``).
 """
@@ -93,13 +96,14 @@ def _primary_order(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_audience(records: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
-    """One row per contact_key from its primary record, with is_active and the normalized email."""
+    """One row per contact_key from its primary record, with is_active (rule 6) and the normalized email."""
     frame = records.assign(_key=keys.values, email=normalize_email(records["email"]))
     ordered = _primary_order(frame)
     primary = ordered.drop_duplicates("_key", keep="first")
-    any_live = frame.assign(_live=~frame["is_deleted"].fillna(False).astype(bool)).groupby("_key")["_live"].any()
+    writable = ~frame["is_deleted"].fillna(False).astype(bool) & ~frame["is_converted"].fillna(False).astype(bool)
+    any_writable = frame.assign(_writable=writable).groupby("_key")["_writable"].any()
     audience = primary.drop(
         columns=[c for c in primary.columns if c.startswith("_") and c != "_key"]
     ).rename(columns={"_key": "contact_key"})
-    audience["is_active"] = audience["contact_key"].map(any_live).astype(bool)
+    audience["is_active"] = audience["contact_key"].map(any_writable).astype(bool)
     return audience.reset_index(drop=True)

@@ -18,7 +18,8 @@ values and the counts of the build. The rules, in order (each is a test):
    from ``known_links``, a converted Lead's Contact keeps the Lead's key and the person becomes a Contact (also when
    the converted Lead itself joined another person by email in this build, see ``_keys``), records sharing a
    normalized email are one person, the primary record (live, Contact, not converted, earliest CreatedDate,
-   lowest Id) gives the person's fields, and a person whose records are all deleted is kept as inactive history.
+   lowest Id) gives the person's fields, and a person left with no live record but converted Leads (every record
+   deleted, or a converted Lead whose Contact was deleted) is kept as inactive history.
 3. **Typed columns.** text, multi_text (";"-joined as Salesforce sends it) → string; email → string, trimmed and
    lower-cased; number and score → float; boolean → bool (no value is false); date → ``datetime.date``; datetime →
    tz-aware UTC datetime.

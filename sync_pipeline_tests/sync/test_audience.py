@@ -109,3 +109,21 @@ def test_the_primary_record_is_the_same_whatever_the_system_modstamps():
             audience = build_audience(frame, assign_keys(frame, NO_LINKS))
             assert list(zip(audience["contact_key"], audience["crm_id"], strict=True)) == [
                 ("0037", "0037"), ("00Q2", "00Q2")]
+
+
+def test_a_person_left_with_only_a_converted_lead_is_inactive_history():
+    links = pd.DataFrame({"crm_id": ["00Q1", "0035", "00Q2", "0036"], "contact_key": ["K-ann", "K-ann", "K-bo", "K-bo"],
+                          "email": ["ann@x.com", "ann@x.com", "bo@x.com", "bo@x.com"]})
+    frame = records(
+        lead("00Q1", "ann@x.com", "2026-03-01", is_converted=True, converted_contact_id="0035"),
+        contact("0035", "ann@x.com", "2026-04-01", is_deleted=True),  # Ann's Contact was deleted in Salesforce
+        lead("00Q2", "bo@x.com", "2026-03-01", is_converted=True, converted_contact_id="0036"),
+        contact("0036", "bo@x.com", "2026-03-01"),
+        lead("00Q3", "cy@x.com", "2026-03-01", is_converted=True, converted_contact_id="0037"),  # Contact not here
+    )
+    audience = build_audience(frame, assign_keys(frame, links)).set_index("contact_key")
+    assert audience[["crm_type", "crm_id", "is_active"]].to_dict("index") == {
+        "K-ann": {"crm_type": "Lead", "crm_id": "00Q1", "is_active": False},  # no live record Salesforce lets us write
+        "K-bo": {"crm_type": "Contact", "crm_id": "0036", "is_active": True},
+        "00Q3": {"crm_type": "Lead", "crm_id": "00Q3", "is_active": False},
+    }

@@ -495,6 +495,18 @@ def test_a_person_whose_records_are_all_deleted_is_inactive_and_a_live_record_wi
     assert_counts_add_up(result, 3, 0)
 
 
+def test_a_converted_lead_whose_contact_was_deleted_leaves_an_inactive_person():
+    first = build([lead("00Q1", "ann@x.com", isconverted="true", convertedcontactid="0035")],
+                  [contact("0035", "ann@x.com")])
+    assert person(first, "00Q1")[["crm_id", "is_active"]].tolist() == ["0035", True]
+    second = build([lead("00Q1", "ann@x.com", isconverted="true", convertedcontactid="0035")],
+                   [contact("0035", "ann@x.com", day="2026-04-01", is_deleted=True)], links=first.links)
+    ann = person(second, "00Q1")
+    assert (ann["crm_type"], ann["crm_id"], ann["is_active"]) == ("Lead", "00Q1", False)
+    assert (second.counts["active"], second.counts["inactive"]) == (0, 1)
+    assert_counts_add_up(second, 1, 1)
+
+
 def test_opt_out_and_hard_bounce():
     result = build(
         [
