@@ -139,7 +139,7 @@ def consent_state(ledger: pd.DataFrame) -> pd.DataFrame:
 
 
 def people_of(marketing: pd.DataFrame, salesforce: pd.DataFrame, ledger_state: pd.DataFrame) -> list[Person]:
-    """Every person any input names, in contact_key order, with their records in crm_id order."""
+    """Every person the marketing side or a linked record names, in contact_key order, records in crm_id order."""
     marketing_rows = {str(row["contact_key"]): row for row in _rows(marketing)}
     known = {str(row["contact_key"]): row for row in _rows(ledger_state)}
     records: dict[str, list[SalesforceRecord]] = {}
