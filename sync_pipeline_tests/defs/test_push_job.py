@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 import yaml
-from simple_salesforce import format_soql
+from simple_salesforce import Salesforce, format_soql
 
 from sync_pipeline.defs.audience import all_contacts, list_asset, sales_users
 from sync_pipeline.defs.pull import MIRROR_ASSETS
@@ -355,7 +355,7 @@ def test_marketing_edits_follow_directions_and_the_conflict_rule_and_lists_creat
         assert sf.query("SELECT COUNT() FROM Lead WHERE Email = 'first.contact@newco.example.com'")["totalSize"] == 1
 
 
-def _lead_alone_under_its_email(sf) -> dict:
+def _lead_alone_under_its_email(sf: Salesforce) -> dict:
     """A live, unconverted Lead at example.com, not opted out, whose email no other Lead shares."""
     leads = sf.query_all("SELECT Id, Email, IsConverted, HasOptedOutOfEmail FROM Lead WHERE Email != null "
                          "ORDER BY Id")["records"]
