@@ -32,8 +32,9 @@ SALES_USER_PREVIEW = ("user_id", "name", "email", "username", "title", "departme
                     "at the quarantine table: a field's values may no longer fit the marketing database.")],
     description=(
         "All Contacts: one row per person (contact_key), merged from Salesforce Leads and Contacts by the documented "
-        "rules (stable keys, conversion keeps the person, duplicates by email merged, deleted → inactive). Values "
-        "that fail validation go to the quarantine table with the reason; the rest continue."
+        "rules (stable keys, conversion keeps the person, duplicates by email merged under a stable primary record, "
+        "inactive when no live record Salesforce lets us write is left). Values that fail validation go to the "
+        "quarantine table with the reason; the rest continue."
     ),
 )
 def all_contacts(context: dg.AssetExecutionContext, salesforce: SalesforceResource, marketing_db: MarketingDatabase,

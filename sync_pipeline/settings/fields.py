@@ -11,8 +11,9 @@ import hashlib
 
 from sync_pipeline.settings.model import SyncSettings
 
-# Always selected: identity, the incremental cursor, deletes and the owner (for sales users and hot prospects).
-ALWAYS_PULLED = ("Id", "SystemModstamp", "IsDeleted", "OwnerId")
+# Always selected: identity, the incremental cursor, deletes, the owner (for sales users and hot prospects) and
+# CreatedDate (the primary record of a person with several records is the earliest created).
+ALWAYS_PULLED = ("Id", "SystemModstamp", "IsDeleted", "OwnerId", "CreatedDate")
 # Per object: lead conversion, and the Account link that gives a Contact its company.
 PULLED_PER_OBJECT = {
     "Lead": ("IsConverted", "ConvertedContactId", "ConvertedAccountId"),

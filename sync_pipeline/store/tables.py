@@ -217,7 +217,7 @@ push_results = sa.Table(
     sa.Column("pushed_at", UtcDateTime, nullable=False),
 )
 
-# Append-only: every change of a person's email consent, in either system, with the evidence.
+# Append-only: each change of a person's email consent, once, with the system it was made in and the evidence.
 consent_ledger = sa.Table(
     "consent_ledger",
     metadata,

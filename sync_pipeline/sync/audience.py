@@ -10,8 +10,14 @@ The rules, in order (each is a test):
    email (trimmed, lower-case); among new records sharing an email, all join one new person.
 4. **New people** get the Salesforce Id of their primary record as key (deterministic, so a re-run gives the same keys).
 5. **The primary record** (whose fields the person shows) is chosen among the person's records: live before deleted,
-   Contact before Lead, not-converted before converted, most recently modified (SystemModstamp), then lowest Id.
-6. **Deleted in Salesforce** means inactive: a person whose records are all deleted stays as inactive history.
+   Contact before Lead (a Contact is the more advanced record), not-converted before converted, earliest
+   CreatedDate (records without one after those with one), then lowest Id. Every criterion is Salesforce data our
+   own writes never change: SystemModstamp is not one (our push writes all of a person's records in one batch, so
+   the latest would follow the timing of our writes).
+6. **Active means writable.** A person is active while one of their records is live and not a converted Lead (a
+   record Salesforce lets us write: it refuses writes and Tasks on a converted Lead). A person whose records are all
+   deleted, or who is left with only converted Leads (their Contact deleted in Salesforce, or not the person's),
+   stays as inactive history: nothing is planned for them.
    Records arriving later with an older SystemModstamp never overwrite newer data: the mirror writes keep the newer
    copy (``store.mirrors``, ``bulk_upsert(only_if_newer=...)``).
 """
@@ -21,7 +27,8 @@ from __future__ import annotations
 import pandas as pd
 
 # Columns every input record frame carries (marketing-side names; mapped fields come in addition).
-RECORD_COLUMNS = ("crm_id", "crm_type", "email", "system_modstamp", "is_deleted", "is_converted", "converted_contact_id")
+RECORD_COLUMNS = ("crm_id", "crm_type", "email", "system_modstamp", "created_date", "is_deleted", "is_converted",
+                  "converted_contact_id")
 CRM_TYPE_ORDER = {"Contact": 0, "Lead": 1}
 
 
@@ -81,20 +88,22 @@ def _primary_order(frame: pd.DataFrame) -> pd.DataFrame:
         _no_key=frame["_key"].isna() if "_key" in frame else False,
     )
     return ranked.sort_values(
-        by=["_no_key", "_deleted", "_type_rank", "_converted", "system_modstamp", "crm_id"],
-        ascending=[True, True, True, True, False, True],
+        by=["_no_key", "_deleted", "_type_rank", "_converted", "created_date", "crm_id"],
+        ascending=True,
         kind="mergesort",
+        na_position="last",
     )
 
 
 def build_audience(records: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
-    """One row per contact_key from its primary record, with is_active and the normalized email."""
+    """One row per contact_key from its primary record, with is_active (rule 6) and the normalized email."""
     frame = records.assign(_key=keys.values, email=normalize_email(records["email"]))
     ordered = _primary_order(frame)
     primary = ordered.drop_duplicates("_key", keep="first")
-    any_live = frame.assign(_live=~frame["is_deleted"].fillna(False).astype(bool)).groupby("_key")["_live"].any()
+    writable = ~frame["is_deleted"].fillna(False).astype(bool) & ~frame["is_converted"].fillna(False).astype(bool)
+    any_writable = frame.assign(_writable=writable).groupby("_key")["_writable"].any()
     audience = primary.drop(
         columns=[c for c in primary.columns if c.startswith("_") and c != "_key"]
     ).rename(columns={"_key": "contact_key"})
-    audience["is_active"] = audience["contact_key"].map(any_live).astype(bool)
+    audience["is_active"] = audience["contact_key"].map(any_writable).astype(bool)
     return audience.reset_index(drop=True)

@@ -17,8 +17,9 @@ values and the counts of the build. The rules, in order (each is a test):
 2. **Keys and merging are the audience rules** (``audience.assign_keys`` / ``audience.build_audience``): stable keys
    from ``known_links``, a converted Lead's Contact keeps the Lead's key and the person becomes a Contact (also when
    the converted Lead itself joined another person by email in this build, see ``_keys``), records sharing a
-   normalized email are one person, the primary record (live, Contact, not converted, newest, lowest Id)
-   gives the person's fields, and a person whose records are all deleted is kept as inactive history.
+   normalized email are one person, the primary record (live, Contact, not converted, earliest CreatedDate,
+   lowest Id) gives the person's fields, and a person left with no live record but converted Leads (every record
+   deleted, or a converted Lead whose Contact was deleted) is kept as inactive history.
 3. **Typed columns.** text, multi_text (";"-joined as Salesforce sends it) → string; email → string, trimmed and
    lower-cased; number and score → float; boolean → bool (no value is false); date → ``datetime.date``; datetime →
    tz-aware UTC datetime.
@@ -223,6 +224,7 @@ def _object_records(
     to_check: dict[str, pd.Series] = {
         ID_COLUMN: _mirror_values(frame, "Id"),
         "system_modstamp": _stamps(frame),
+        "created_date": _created(frame),
         "is_deleted": _flag(frame, "is_deleted"),
         "is_converted": _flag(frame, "isconverted") if is_lead else pd.Series(False, index=frame.index),
         "converted_contact_id": _mirror_values(frame, "ConvertedContactId" if is_lead else None),
@@ -252,6 +254,7 @@ def _object_records(
             "crm_id": valid[ID_COLUMN].astype("string"),
             "crm_type": pd.Series(object_name, index=valid.index, dtype="string"),
             "system_modstamp": valid["system_modstamp"],
+            "created_date": valid["created_date"],
             "is_deleted": valid["is_deleted"],
             "is_converted": valid["is_converted"].astype(bool),
             "converted_contact_id": valid["converted_contact_id"].astype("string"),
@@ -270,6 +273,14 @@ def _stamps(frame: pd.DataFrame) -> pd.Series:
     if "system_modstamp" not in frame.columns:
         return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
     return pd.to_datetime(frame["system_modstamp"], utc=True)
+
+
+def _created(frame: pd.DataFrame) -> pd.Series:
+    """CreatedDate (mirror text) as tz-aware UTC; NaT where the mirror does not hold it yet (the primary-record rule
+    then falls back to the Id until the full pull that a change of pulled fields triggers fills it)."""
+    if "createddate" not in frame.columns:
+        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+    return pd.to_datetime(frame["createddate"].astype("string"), format="ISO8601", utc=True, errors="coerce")
 
 
 def _flag(frame: pd.DataFrame, column: str) -> pd.Series:

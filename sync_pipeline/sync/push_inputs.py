@@ -1,10 +1,12 @@
 """The inputs of the push plan, from the marketing database's frames: what each Salesforce record should hold.
 
 Rules (each a test):
-1. Every live Lead and Contact linked to a person gets the person's score, consent and bounce: a person with several
-   records (duplicates by email, a converted Lead and its Contact) keeps all of them in agreement. Mapped push and
-   two-way fields go to the person's primary record only: the other records keep their own names and titles (their
-   current Salesforce value is what is "desired" for them, so nothing is sent).
+1. Every live Lead and Contact linked to an active person gets the person's score, consent and bounce: a person with
+   several records (duplicates by email, a converted Lead and its Contact) keeps all of them in agreement. Mapped
+   push and two-way fields go to the person's primary record only: the other records keep their own names and
+   titles (their current Salesforce value is what is "desired" for them, so nothing is sent). Nothing is desired
+   for an inactive person (no live record Salesforce lets us write), nor through a converted Lead whose Contact is
+   not live in the mirror (the plan sends a converted Lead's values to its Contact: there is none to take them).
 2. Values per Salesforce field: the lead-score field(s) carry ``lead_score``; push and two-way mapped fields carry their
    All Contacts column (relationship paths such as ``Account.Name`` are never pushed); the opt-out field carries the
    person's consent; the hard-bounce fields carry the reason and the date when the person bounced.
@@ -74,27 +76,38 @@ def with_marketing_evidence(people: pd.DataFrame, evidence: pd.DataFrame) -> pd.
     return people
 
 
+def _is_true(values: pd.Series) -> pd.Series:
+    """A mirror checkbox (``true``/``false`` text, or a bool) as bools; missing is false."""
+    return (values.astype("string").str.lower() == "true").fillna(False).astype(bool)
+
+
 def salesforce_consent(mirrors: dict[str, pd.DataFrame], links: pd.DataFrame, field: str) -> pd.DataFrame:
-    """Per live linked record: crm_id, contact_key, has_opted_out (the opt-out field), system_modstamp."""
+    """Per live linked record: crm_id, contact_key, has_opted_out (the opt-out field), system_modstamp and
+    is_converted (a converted Lead, which the consent rules read but never write)."""
     frames = []
     column = mirror_column(field)
     for mirror in mirrors.values():
         if mirror.empty or column not in mirror:
             continue
         live = mirror[~mirror["is_deleted"]].merge(links, left_on="id", right_on="crm_id")
+        converted = _is_true(live["isconverted"]) if "isconverted" in live else pd.Series(False, index=live.index)
         frames.append(pd.DataFrame({"crm_id": live["id"], "contact_key": live["contact_key"],
-                                    "has_opted_out": live[column].astype("string").str.lower() == "true",
-                                    "system_modstamp": live["system_modstamp"]}))
+                                    "has_opted_out": _is_true(live[column]),
+                                    "system_modstamp": live["system_modstamp"], "is_converted": converted}))
     if not frames:
-        return pd.DataFrame(columns=["crm_id", "contact_key", "has_opted_out", "system_modstamp"])
+        return pd.DataFrame(columns=["crm_id", "contact_key", "has_opted_out", "system_modstamp", "is_converted"])
     return pd.concat(frames, ignore_index=True)
 
 
 def desired_values(settings: SyncSettings, people: pd.DataFrame, links: pd.DataFrame,
                    mirrors: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per live linked record: crm_id, crm_type, contact_key, is_deleted, converted_contact_id and one
-    column per Salesforce field the marketing side wants set (see the module rules)."""
+    """One row per live linked record of an active person (rule 1): crm_id, crm_type, contact_key, is_deleted,
+    converted_contact_id and one column per Salesforce field the marketing side wants set (see the module rules)."""
     frames = []
+    if "is_active" in people:
+        people = people[people["is_active"].fillna(False).astype(bool)]
+    contacts = mirrors["Contact"]
+    live_contacts = set(contacts.loc[~contacts["is_deleted"], "id"]) if not contacts.empty else set()
     for object_name in OBJECTS:
         mirror = mirrors[object_name]
         if mirror.empty:
@@ -110,8 +123,11 @@ def desired_values(settings: SyncSettings, people: pd.DataFrame, links: pd.DataF
         out = pd.DataFrame({"crm_id": merged["crm_id"], "crm_type": object_name, "contact_key": merged["contact_key"],
                             "is_deleted": False})
         if object_name == "Lead":
-            converted = merged["isconverted"].astype("string").str.lower() == "true"
-            out["converted_contact_id"] = merged["convertedcontactid"].where(converted, None)
+            converted = _is_true(merged["isconverted"]).to_numpy()
+            out["converted_contact_id"] = merged["convertedcontactid"].where(converted, None).to_numpy()
+            # A converted Lead whose Contact is gone has nowhere to send its values (Salesforce refuses the Lead).
+            kept = ~converted | merged["convertedcontactid"].isin(live_contacts).to_numpy()
+            merged, out = merged[kept].reset_index(drop=True), out[kept].reset_index(drop=True)
         primary = (merged["crm_id"] == merged["crm_id_person"]).to_numpy() if "crm_id_person" in merged else None
         for field, column in field_columns(settings, object_name).items():
             if column in merged:

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 import yaml
+from simple_salesforce import Salesforce, format_soql
 
 from sync_pipeline.defs.audience import all_contacts, list_asset, sales_users
 from sync_pipeline.defs.pull import MIRROR_ASSETS
@@ -26,6 +27,7 @@ from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.settings import load_settings
 from sync_pipeline.store.push_state import record_edit
+from sync_pipeline.sync.activities import activity_key
 from sync_pipeline.sync.new_leads import new_person_key
 from sync_pipeline.sync.push_plan import PLACEHOLDER
 from sync_pipeline_tests.defs.helpers import query_rows as _rows
@@ -351,3 +353,55 @@ def test_marketing_edits_follow_directions_and_the_conflict_rule_and_lists_creat
         _run(org, database_url, instance, settings_path=settings_path)
         assert _writes(org) == writes  # every edit settled, the new Lead pulled: nothing more to send
         assert sf.query("SELECT COUNT() FROM Lead WHERE Email = 'first.contact@newco.example.com'")["totalSize"] == 1
+
+
+def _lead_alone_under_its_email(sf: Salesforce) -> dict:
+    """A live, unconverted Lead at example.com, not opted out, whose email no other Lead shares."""
+    leads = sf.query_all("SELECT Id, Email, IsConverted, HasOptedOutOfEmail FROM Lead WHERE Email != null "
+                         "ORDER BY Id")["records"]
+    counts: dict[str, int] = {}
+    for record in leads:
+        counts[record["Email"].lower()] = counts.get(record["Email"].lower(), 0) + 1
+    return next(r for r in leads if not r["IsConverted"] and not r["HasOptedOutOfEmail"]
+                and r["Email"].endswith("@example.com") and counts[r["Email"].lower()] == 1)
+
+
+def test_a_converted_lead_adds_no_ledger_rows_and_once_its_contact_is_deleted_the_person_gets_nothing(
+        org: RunningEmulator, sqlite_url: str, tmp_path: Path) -> None:
+    sf = org.salesforce()
+    lead = _lead_alone_under_its_email(sf)
+    contact_id = org.admin("POST", "convert_lead", {"lead_id": lead["Id"]})["contact_id"]
+    sf.Contact.update(contact_id, {"HasOptedOutOfEmail": True})  # the person opts out on the Contact
+
+    def ledger() -> list[tuple]:
+        return _rows(sqlite_url, "SELECT contact_key, crm_id, system, old_value, new_value FROM consent_ledger "
+                                 "ORDER BY id")
+
+    with dg.instance_for_test() as instance:
+        _run(org, sqlite_url, instance)
+        key = _rows(sqlite_url, "SELECT contact_key FROM contact_links WHERE crm_id = :i", i=lead["Id"])[0][0]
+        assert _rows(sqlite_url, "SELECT crm_type, crm_id, is_active, opted_out FROM all_contacts "
+                                 "WHERE contact_key = :k", k=key) == [("Contact", contact_id, 1, 1)]
+        first = ledger()
+        assert [row for row in first if row[0] == key] == [(key, contact_id, "salesforce", None, 1)]  # once
+        assert sf.Contact.get(contact_id)["HasOptedOutOfEmail"] is True
+
+        _run(org, sqlite_url, instance)  # nothing changed (our own push moved SystemModstamps): nothing recorded
+        assert ledger() == first
+
+        # The Contact is deleted in Salesforce, and the person opens an email: only the converted Lead is left.
+        sf.Contact.delete(contact_id)
+        opened = {"event_id": "t-open-gone", "event_type": "email_open", "email": lead["Email"],
+                  "occurred_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat(timespec="seconds"),
+                  "email_name": "Spring news"}
+        (tmp_path / "events" / "opened.jsonl").write_text(json.dumps(opened) + "\n")
+        result = _run(org, sqlite_url, instance)
+        assert _rows(sqlite_url, "SELECT crm_type, crm_id, is_active FROM all_contacts WHERE contact_key = :k",
+                     k=key) == [("Lead", lead["Id"], 0)]  # kept as inactive history
+        sent = _rows(sqlite_url, "SELECT crm_id, record_key, error_code FROM push_results WHERE run_id = :r",
+                     r=result.run_id)
+        assert [row for row in sent if row[0] in (lead["Id"], contact_id) or row[1] == activity_key("t-open-gone")
+                or row[2] == "CANNOT_UPDATE_CONVERTED_LEAD"] == []  # no Task, score or field planned for them
+        assert sf.query(format_soql("SELECT COUNT() FROM Task WHERE Marketing_Activity_Key__c = {}",
+                                    activity_key("t-open-gone")))["totalSize"] == 0
+        assert ledger() == first  # still opted out: no transition

@@ -272,6 +272,11 @@ def test_validation_rule_lock_and_converted_lead(emu: RunningEmulator) -> None:
     assert lead["Status"] == "Closed - Converted"
     contact = sf.Contact.get(converted["contact_id"])
     assert contact["Email"] == lead["Email"] and contact["AccountId"] == converted["account_id"]
+    assert contact["CreatedDate"] and contact["CreatedDate"] == contact["SystemModstamp"]
+    # Every record carries its CreatedDate: the seeded ones and those made by a write.
+    for soql in ("SELECT COUNT() FROM Lead WHERE CreatedDate = null",
+                 "SELECT COUNT() FROM Contact WHERE CreatedDate = null"):
+        assert sf.query(soql)["totalSize"] == 0
     with pytest.raises(SalesforceMalformedRequest) as frozen:
         sf.Lead.update(lead_id, {"Title": "CTO"})
     assert frozen.value.content[0]["errorCode"] == "CANNOT_UPDATE_CONVERTED_LEAD"

@@ -387,16 +387,31 @@ def test_duplicates_by_email_are_one_person_shown_by_the_primary_record():
     assert_counts_add_up(result, 3, 1)
 
 
-def test_among_leads_the_newest_live_record_is_primary():
+def test_among_leads_the_earliest_created_live_record_is_primary_whatever_was_modified_last():
+    def ann(modified: tuple[str, str, str]):
+        return build(
+            [
+                lead("00Q1", "ann@x.com", day=modified[0], firstname="Later", createddate="2026-01-09T08:00:00.000Z"),
+                lead("00Q2", "ann@x.com", day=modified[1], firstname="First", createddate="2026-01-05T08:00:00.000Z"),
+                lead("00Q3", "ann@x.com", day=modified[2], firstname="Gone", is_deleted=True,
+                     createddate="2025-01-01T08:00:00.000Z"),
+            ]
+        )
+
+    for modified in (("2026-02-01", "2026-01-10", "2026-05-01"), ("2026-01-10", "2026-02-01", "2026-01-01")):
+        (only,) = ann(modified).all_contacts.itertuples()
+        assert (only.contact_key, only.crm_id, only.first_name, only.is_active) == ("00Q2", "00Q2", "First", True)
+        assert only.system_modstamp == stamp(modified[1])  # the primary record's own SystemModstamp
+
+
+def test_a_contact_is_primary_over_an_older_lead_and_mirrors_without_created_date_fall_back_to_the_id():
     result = build(
-        [
-            lead("00Q1", "ann@x.com", day="2026-01-01", firstname="Old"),
-            lead("00Q2", "ann@x.com", day="2026-02-01", firstname="Newer"),
-            lead("00Q3", "ann@x.com", day="2026-05-01", firstname="Gone", is_deleted=True),
-        ]
+        [lead("00Q1", "ann@x.com", day="2026-06-01", createddate="2020-01-01T00:00:00.000Z")],
+        [contact("0032", "ann@x.com", day="2026-01-02", firstname="Second"),  # modified last
+         contact("0031", "ann@x.com", day="2026-01-01", firstname="First")],
     )
     (only,) = result.all_contacts.itertuples()
-    assert (only.contact_key, only.crm_id, only.first_name, only.is_active) == ("00Q2", "00Q2", "Newer", True)
+    assert (only.contact_key, only.crm_type, only.crm_id, only.first_name) == ("0031", "Contact", "0031", "First")
 
 
 def test_conversion_keeps_the_leads_key_and_the_person_becomes_a_contact():
@@ -478,6 +493,18 @@ def test_a_person_whose_records_are_all_deleted_is_inactive_and_a_live_record_wi
     assert bo["is_active"] and bo["crm_id"] == "00Q3" and bo["first_name"] == "Live"
     assert (result.counts["active"], result.counts["inactive"]) == (1, 1)
     assert_counts_add_up(result, 3, 0)
+
+
+def test_a_converted_lead_whose_contact_was_deleted_leaves_an_inactive_person():
+    first = build([lead("00Q1", "ann@x.com", isconverted="true", convertedcontactid="0035")],
+                  [contact("0035", "ann@x.com")])
+    assert person(first, "00Q1")[["crm_id", "is_active"]].tolist() == ["0035", True]
+    second = build([lead("00Q1", "ann@x.com", isconverted="true", convertedcontactid="0035")],
+                   [contact("0035", "ann@x.com", day="2026-04-01", is_deleted=True)], links=first.links)
+    ann = person(second, "00Q1")
+    assert (ann["crm_type"], ann["crm_id"], ann["is_active"]) == ("Lead", "00Q1", False)
+    assert (second.counts["active"], second.counts["inactive"]) == (0, 1)
+    assert_counts_add_up(second, 1, 1)
 
 
 def test_opt_out_and_hard_bounce():

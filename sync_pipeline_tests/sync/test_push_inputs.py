@@ -95,9 +95,31 @@ def test_a_marketing_column_named_like_a_mirror_column_keeps_the_marketing_value
 
 
 def test_salesforce_side_frames() -> None:
-    consent = salesforce_consent(_mirrors(), LINKS, "HasOptedOutOfEmail").set_index("crm_id")
-    assert bool(consent.loc["00QC", "has_opted_out"]) and not bool(consent.loc["00QA", "has_opted_out"])
+    mirrors = _mirrors()
+    mirrors["Lead"]["isconverted"] = ["false", "true"]
+    consent = salesforce_consent(mirrors, LINKS, "HasOptedOutOfEmail").set_index("crm_id")
+    assert consent[["has_opted_out", "is_converted"]].to_dict("index") == {
+        "00QA": {"has_opted_out": False, "is_converted": False}, "00QC": {"has_opted_out": True, "is_converted": True},
+        "003B": {"has_opted_out": False, "is_converted": False}}
     desired = desired_values(SETTINGS, _people(), LINKS, _mirrors())
     now = salesforce_now(desired, _mirrors())
     score = now[(now["crm_id"] == "00QA") & (now["field"] == "Behavior_Score__c")].iloc[0]
     assert score["value"] == "3" and score["system_modstamp"] == T1
+
+
+def test_nothing_is_desired_for_an_inactive_person_nor_through_a_converted_lead_whose_contact_is_gone() -> None:
+    people = _people().assign(is_active=[True, False])  # Bo is inactive history
+    mirrors = _mirrors()
+    # Ann's duplicate Lead 00QC was converted into a Contact since deleted in Salesforce: nowhere to write to.
+    mirrors["Lead"]["isconverted"] = ["false", "true"]
+    mirrors["Lead"]["convertedcontactid"] = [None, "003D"]
+    mirrors["Contact"] = pd.concat([mirrors["Contact"], pd.DataFrame(
+        {"id": ["003D"], "is_deleted": [True], "firstname": ["Annie"], "behavior_score__c": [None],
+         "hasoptedoutofemail": ["false"], "system_modstamp": [T2]})], ignore_index=True)
+    links = pd.concat([LINKS, pd.DataFrame({"crm_id": ["003D"], "crm_type": ["Contact"], "contact_key": ["K1"]})])
+    desired = desired_values(SETTINGS, people, links, mirrors)
+    assert list(desired["crm_id"]) == ["00QA"]
+    # With its Contact live, the converted Lead stays: the plan sends its values to that Contact.
+    mirrors["Contact"].loc[mirrors["Contact"]["id"] == "003D", "is_deleted"] = False
+    desired = desired_values(SETTINGS, people, links, mirrors).set_index("crm_id")
+    assert sorted(desired.index) == ["003D", "00QA", "00QC"] and desired.loc["00QC", "converted_contact_id"] == "003D"
