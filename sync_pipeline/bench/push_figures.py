@@ -19,8 +19,8 @@ from sync_pipeline.emulator.app import DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN,
 from sync_pipeline.salesforce.connect import open_connection
 from sync_pipeline.salesforce.push import push_records
 from sync_pipeline.settings import load_settings
-from sync_pipeline.sync.activities import KEY_FIELD, plan_tasks
-from sync_pipeline.sync.push_plan import plan_push
+from sync_pipeline.rules.activities import KEY_FIELD, plan_tasks
+from sync_pipeline.rules.push_plan import plan_push
 
 WRITE_ENDPOINTS = ("composite/sobjects:PATCH", "composite/sobjects:POST", "jobs/ingest", "sobjects:PATCH")
 

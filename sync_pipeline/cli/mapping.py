@@ -2,7 +2,7 @@
 
 Connects with the credentials of the environment (the same ones a sync uses), reads the describes of Lead, Contact
 and Account (three API calls), and writes the suggested ``contact_mapping:`` section to a file for the engineer to
-review and copy into the settings file. The suggestion itself is pure: :mod:`sync_pipeline.sync.mapping_suggest`.
+review and copy into the settings file. The suggestion itself is pure: :mod:`sync_pipeline.rules.mapping_suggest`.
 
 Exit codes: 0 written; 1 the org could not be read, or the file exists and ``force`` was not given; 2 a required
 environment variable is missing. Errors go to stderr; secrets are never printed.
@@ -26,7 +26,7 @@ from simple_salesforce.exceptions import SalesforceError
 
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.salesforce.errors import SalesforceDisconnected
-from sync_pipeline.sync.mapping_suggest import render_mapping_yaml, suggest_mapping
+from sync_pipeline.rules.mapping_suggest import render_mapping_yaml, suggest_mapping
 
 REQUIRED_ENV = ("SALESFORCE_USERNAME", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN")
 ENV_FIX = {

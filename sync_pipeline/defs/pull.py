@@ -11,8 +11,8 @@ from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.salesforce.errors import SalesforceLimitReached
 from sync_pipeline.steps.pull import PullOptions, pull_object, select_fields
 from sync_pipeline.store.mirrors import column_for
-from sync_pipeline.sync.mirror import mirror_table
-from sync_pipeline.sync.pull_fields import PULLED_OBJECTS, fields_for
+from sync_pipeline.records.mirror import mirror_table
+from sync_pipeline.rules.pull_fields import PULLED_OBJECTS, fields_for
 
 MIRROR_GROUP = "salesforce"  # pulled from Salesforce, like the connection and the saved reports
 FULL_SYNC_TAG = "sync_pipeline/full_sync"  # a run with this tag set to "true" pulls every object in full

@@ -42,11 +42,11 @@ from sync_pipeline.store.push_state import (
 )
 from sync_pipeline.store.tables import all_contacts as all_contacts_table
 from sync_pipeline.store.upsert import bulk_update
-from sync_pipeline.sync.activities import KEY_FIELD, activity_key, plan_tasks
-from sync_pipeline.sync.push_inputs import OBJECTS
-from sync_pipeline.sync.new_leads import LEAD_KEY_FIELD, NEW_PERSON_EVENT, plan_new_leads
-from sync_pipeline.sync.push_plan import REFUSAL_RETRY_AFTER, consent_fields, refused_values
-from sync_pipeline.sync.push_round import CONSENT_COLUMNS, plan_round
+from sync_pipeline.rules.activities import KEY_FIELD, activity_key, plan_tasks
+from sync_pipeline.rules.push_inputs import OBJECTS
+from sync_pipeline.rules.new_leads import LEAD_KEY_FIELD, NEW_PERSON_EVENT, plan_new_leads
+from sync_pipeline.rules.push_plan import REFUSAL_RETRY_AFTER, consent_fields, refused_values
+from sync_pipeline.rules.push_round import CONSENT_COLUMNS, plan_round
 
 PUSH_GROUP = "push"
 PUSH_RESULTS = "push_results"  # one row per record sent, with Salesforce's answer

@@ -1,6 +1,6 @@
 """Reporting assets for analysts: hot prospects per owner, the funnel and campaign ROI.
 
-Each asset reads the marketing database, calls a pure function of ``sync/``, replaces its table, writes the same
+Each asset reads the marketing database, calls a pure function of ``rules/``, replaces its table, writes the same
 rows as a Parquet file and a PNG chart under the exports folder, and shows the chart and a preview in the UI.
 """
 
@@ -24,11 +24,11 @@ from sync_pipeline.store.tables import contact_links, list_members, sales_users
 from sync_pipeline.store.tables import funnel as funnel_table
 from sync_pipeline.store.tables import hot_prospects as hot_prospects_table
 from sync_pipeline.store.tables import roi as roi_table
-from sync_pipeline.sync.charts import funnel_chart, hot_prospects_chart, roi_chart
-from sync_pipeline.sync.export_schemas import FUNNEL_SCHEMA, HOT_PROSPECTS_SCHEMA, ROI_SCHEMA, to_arrow
-from sync_pipeline.sync.funnel import build_funnel
-from sync_pipeline.sync.hot_prospects import rank_hot_prospects
-from sync_pipeline.sync.roi import build_roi
+from sync_pipeline.rules.charts import funnel_chart, hot_prospects_chart, roi_chart
+from sync_pipeline.rules.export_schemas import FUNNEL_SCHEMA, HOT_PROSPECTS_SCHEMA, ROI_SCHEMA, to_arrow
+from sync_pipeline.rules.funnel import build_funnel
+from sync_pipeline.rules.hot_prospects import rank_hot_prospects
+from sync_pipeline.rules.roi import build_roi
 
 REPORTING_GROUP = "reporting"
 REPORTING_KINDS = {"pandas", "parquet"}

@@ -17,7 +17,7 @@ from sync_pipeline.salesforce.errors import SalesforceDisconnected
 from sync_pipeline.settings import SettingsError
 from sync_pipeline.steps.connect import bind_org, check_org
 from sync_pipeline.store.tables import org_state
-from sync_pipeline.sync.org_binding import OrgSwitchError
+from sync_pipeline.rules.org_binding import OrgSwitchError
 
 ORG_STATE_COLUMNS = ("org_id", "org_name", "is_sandbox", "instance_host", "first_connected_at", "last_connected_at")
 

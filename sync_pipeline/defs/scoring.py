@@ -13,8 +13,8 @@ from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.store.engagement import pending_files, read_events, remember_file, store_events, write_scores
 from sync_pipeline.store.quarantine import record_quarantine
 from sync_pipeline.store.tables import all_contacts as all_contacts_table
-from sync_pipeline.sync.events import read_event_lines
-from sync_pipeline.sync.scoring import behavioral_scores, maintenance
+from sync_pipeline.rules.events import read_event_lines
+from sync_pipeline.rules.scoring import behavioral_scores, maintenance
 
 SCORING_GROUP = "scoring"
 DEFAULT_EVENTS_FOLDER = "data/events"

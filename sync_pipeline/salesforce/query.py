@@ -1,4 +1,4 @@
-"""Reading records page by page, as Arrow tables of text in the mirror format (see ``sync.mirror``).
+"""Reading records page by page, as Arrow tables of text in the mirror format (see ``records.mirror``).
 
 Two paths give the same pages: REST ``queryAll`` (2,000 records a call, no job overhead: small change sets) and
 Bulk API 2.0 (hundreds of thousands of records a call: full pulls and big change sets). Memory stays bounded: one

@@ -23,8 +23,8 @@ from sync_pipeline.store.audience import (
     write_sales_users,
 )
 from sync_pipeline.store.quarantine import record_quarantine
-from sync_pipeline.sync.contacts import STANDARD_COLUMNS, build_all_contacts, column_sources
-from sync_pipeline.sync.lists import ListSourceError, plan_list_sync, row_columns, score_columns, source_members
+from sync_pipeline.rules.contacts import STANDARD_COLUMNS, build_all_contacts, column_sources
+from sync_pipeline.rules.lists import ListSourceError, plan_list_sync, row_columns, score_columns, source_members
 
 # Field lengths, restricted picklists and required fields come from the org's own metadata.
 DESCRIBED_OBJECTS = ("Lead", "Contact", "Account")

@@ -24,7 +24,7 @@ from sync_pipeline.store.tables import (
 )
 from sync_pipeline.store.types import UtcDateTime, utc_now
 from sync_pipeline.store.upsert import bulk_upsert
-from sync_pipeline.sync.mirror import mirror_table
+from sync_pipeline.records.mirror import mirror_table
 
 MARKETING_SQL_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "text": sa.Text(), "email": sa.Text(), "multi_text": sa.Text(), "number": sa.Float(), "score": sa.Float(),

@@ -3,7 +3,7 @@
 Which fields a mirror holds depends on the settings (mapped fields, list columns) and may change between runs, so
 these tables are not created by the Alembic migrations: :func:`ensure_mirror_table` creates a mirror on first use
 and adds a column when a newly pulled field appears (columns are never dropped: an unmapped field keeps its last
-values until the next full sync rewrites the rows). The row format is described in :mod:`sync_pipeline.sync.mirror`.
+values until the next full sync rewrites the rows). The row format is described in :mod:`sync_pipeline.records.mirror`.
 
 Writes are idempotent and never let a stale copy overwrite a newer one (an existing row is replaced only by a copy
 with a newer or equal ``system_modstamp``). On PostgreSQL a Bulk CSV page is copied as Salesforce sent it: straight
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from sync_pipeline.store.types import UtcDateTime
 from sync_pipeline.store.upsert import bulk_upsert
-from sync_pipeline.sync.mirror import SYSTEM_FIELDS, mirror_column, mirror_table, parse_bulk_csv
+from sync_pipeline.records.mirror import SYSTEM_FIELDS, mirror_column, mirror_table, parse_bulk_csv
 
 FIXED_COLUMNS = ("id", "system_modstamp", "is_deleted")
 _SYSTEM_COLUMNS = {"Id": "id", "SystemModstamp": "system_modstamp", "IsDeleted": "is_deleted"}

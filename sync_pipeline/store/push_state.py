@@ -24,7 +24,7 @@ from sync_pipeline.store.tables import (
 from sync_pipeline.store.audience import as_stored, read_mirror, read_people
 from sync_pipeline.store.engagement import read_events
 from sync_pipeline.store.upsert import bulk_upsert
-from sync_pipeline.sync.push_round import PushInputs
+from sync_pipeline.rules.push_round import PushInputs
 
 
 def read_pushed_state(conn: sa.Connection) -> pd.DataFrame:

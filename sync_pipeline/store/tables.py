@@ -288,7 +288,7 @@ marketing_edits = sa.Table(
 
 # --- analyst outputs (rebuilt whole on every run; the same rows go to data/exports/*.parquet) ----------------------
 
-# Per owner, the top prospects by behavioral score (see sync/hot_prospects.py).
+# Per owner, the top prospects by behavioral score (see rules/hot_prospects.py).
 hot_prospects = sa.Table(
     "hot_prospects",
     metadata,
@@ -311,7 +311,7 @@ hot_prospects = sa.Table(
     sa.Column("hard_bounced", sa.Boolean, nullable=False),
 )
 
-# People per funnel stage, overall, by lead source and by campaign (see sync/funnel.py).
+# People per funnel stage, overall, by lead source and by campaign (see rules/funnel.py).
 funnel = sa.Table(
     "funnel",
     metadata,
@@ -327,7 +327,7 @@ funnel = sa.Table(
     sa.Column("period_end", UtcDateTime, nullable=False),
 )
 
-# Campaign and lead-source return: people touched, opportunities influenced, pipeline and won amounts (sync/roi.py).
+# Campaign and lead-source return: people touched, opportunities influenced, pipeline and won amounts (rules/roi.py).
 roi = sa.Table(
     "roi",
     metadata,

@@ -27,9 +27,9 @@ from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.settings import load_settings
 from sync_pipeline.store.push_state import record_edit
-from sync_pipeline.sync.activities import activity_key
-from sync_pipeline.sync.new_leads import new_person_key
-from sync_pipeline.sync.push_plan import PLACEHOLDER
+from sync_pipeline.rules.activities import activity_key
+from sync_pipeline.rules.new_leads import new_person_key
+from sync_pipeline.rules.push_plan import PLACEHOLDER
 from sync_pipeline_tests.defs.helpers import query_rows as _rows
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ from sync_pipeline.salesforce.push import (
     push_records,
     unsent_summary,
 )
-from sync_pipeline.sync.activities import ACTIVITY_TYPES, KEY_FIELD, plan_tasks
+from sync_pipeline.rules.activities import ACTIVITY_TYPES, KEY_FIELD, plan_tasks
 
 SCALE = 600  # Leads: enough for 450 live ones
 FAULT_SEED = 7  # the emulator draws its random faults from the org seed: this one fails early requests
@@ -395,7 +395,7 @@ def test_a_validation_rule_on_a_field_never_sent_holds_back_the_score_not_the_op
     """The org refuses every save of a record at example.net (FIELD_CUSTOM_VALIDATION_EXCEPTION naming Email, which
     the push never sends): the score is held back, the opt-out goes alone, and once the rule is lifted it arrives."""
     from sync_pipeline.settings import load_settings
-    from sync_pipeline.sync.push_plan import consent_fields, refused_values
+    from sync_pipeline.rules.push_plan import consent_fields, refused_values
     from sync_pipeline_tests.defs.test_push_job import ROOT
 
     conn = _connect(emu)

@@ -1,0 +1,89 @@
+"""One push round, planned: consent resolved, marketing edits laid over, the diff against the pushed state.
+
+:func:`plan_round` chains the pure steps the push asset needs, in this order (each step's rules are in its module):
+
+1. the marketing side's evidence (unsubscribe and hard-bounce events) on each person (``push_inputs``);
+2. consent resolved between the two systems and the ledger (``consent``): an opt-out is never undone;
+3. pending marketing edits laid over All Contacts, their old values as the baseline (``marketing_edits``);
+4. the values each Salesforce record should hold (``push_inputs.desired_values``);
+5. the plan: only what differs from the pushed state and from Salesforce, two-way conflicts decided, refused values
+   held back (``push_plan``).
+
+:meth:`PushRound.settle` says how each edit ended once Salesforce answered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from sync_pipeline.settings import SyncSettings
+from sync_pipeline.rules.consent import ConsentPlan, consent_state, resolve_consent
+from sync_pipeline.rules.marketing_edits import LaidOver, lay_over, settle
+from sync_pipeline.rules.push_inputs import (
+    OBJECTS,
+    desired_values,
+    field_columns,
+    marketing_events,
+    salesforce_consent,
+    salesforce_now,
+    with_marketing_evidence,
+)
+from sync_pipeline.rules.push_plan import PushPlan, plan_push
+
+# The All Contacts columns the push itself may change (consent and bounces), written back before anything is sent.
+CONSENT_COLUMNS = ["contact_key", "opted_out", "hard_bounced", "hard_bounce_reason", "hard_bounced_at"]
+
+
+@dataclass(frozen=True)
+class PushInputs:
+    """What the push reads from the marketing database."""
+
+    people: pd.DataFrame  # all_contacts, with its run-time columns
+    links: pd.DataFrame  # contact_links: crm_id, crm_type, contact_key
+    mirrors: dict[str, pd.DataFrame]  # Lead and Contact mirrors
+    events: pd.DataFrame
+    pushed: pd.DataFrame  # pushed_state
+    ledger: pd.DataFrame  # consent_ledger
+    edits: pd.DataFrame  # pending marketing_edits
+    refusals: pd.DataFrame  # push_refusals
+
+
+@dataclass(frozen=True)
+class PushRound:
+    people: pd.DataFrame  # All Contacts after consent and bounce evidence (CONSENT_COLUMNS are written back)
+    consent: ConsentPlan
+    edited: LaidOver
+    column_fields: dict[str, list[str]]  # all_contacts column → the Salesforce fields that carry it
+    plan: PushPlan
+
+    def settle(self, links: pd.DataFrame, accepted: set[str], refused: set[str]) -> dict[int, tuple[str, str]]:
+        """edit_id → (status, reason) for every edit this round decided (``marketing_edits`` rule 6)."""
+        return {**self.edited.settled,
+                **settle(self.edited.live, links, self.column_fields, self.plan.cell_states, accepted, refused)}
+
+
+def plan_round(settings: SyncSettings, inputs: PushInputs, now: datetime) -> PushRound:
+    """Steps 1-5 of the module docstring."""
+    people = with_marketing_evidence(inputs.people, marketing_events(inputs.people, inputs.events))
+    consent = resolve_consent(
+        people.assign(opt_in_event_at=None)[["contact_key", "opted_out", "opt_in_event_at", "opt_out_event_at"]],
+        salesforce_consent(inputs.mirrors, inputs.links, settings.opt_out.field), consent_state(inputs.ledger),
+        settings.opt_out.direction, now, field_name=settings.opt_out.field)
+    for key, value in consent.marketing_updates.items():
+        people.loc[people["contact_key"] == key, "opted_out"] = value
+
+    column_fields: dict[str, list[str]] = {}
+    for object_name in OBJECTS:
+        for field, column in field_columns(settings, object_name).items():
+            column_fields.setdefault(column, []).append(field)
+    edited = lay_over(people, inputs.links, inputs.edits, column_fields)
+    desired = desired_values(settings, edited.people, inputs.links, inputs.mirrors)
+    baseline = pd.concat([inputs.pushed, edited.baselines], ignore_index=True)  # an edited cell: its old value
+    edited_records = set(inputs.links.loc[inputs.links["contact_key"].isin(edited.live["contact_key"]), "crm_id"])
+    plan = plan_push(desired, baseline, salesforce_now(desired, inputs.mirrors), settings,
+                     local_changed_at=edited.local_changed_at, now=now, refused=inputs.refusals,
+                     track=edited_records)
+    return PushRound(people, consent, edited, column_fields, plan)
