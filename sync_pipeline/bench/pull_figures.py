@@ -30,7 +30,7 @@ from sync_pipeline.emulator.app import DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN,
 from sync_pipeline.salesforce.connect import open_connection
 from sync_pipeline.steps.pull import PullOptions, pull_object, select_fields
 from sync_pipeline.salesforce.query import BULK_PAGE_RECORDS
-from sync_pipeline.settings import load_settings, mapped_fields_hash, pulled_fields
+from sync_pipeline.settings import load_settings, pulled_fields
 from sync_pipeline.store.engine import make_engine
 from sync_pipeline.store.migrate import upgrade_to_head
 
@@ -109,7 +109,7 @@ def _pull_all(client: Any, engine: sa.Engine, settings: Any, emulator: Emulator)
     results = {}
     for name in OBJECTS:
         result = pull_object(client, engine, name, pulled_fields(settings, name),
-                             fields_hash=mapped_fields_hash(settings, name), run_started_at=run_started_at,
+                             run_started_at=run_started_at,
                              options=PullOptions(settings.salesforce.full_sync_every_days,
                                                  settings.salesforce.lookback_minutes,
                                                  settings.salesforce.bulk_threshold))

@@ -1,6 +1,5 @@
 """Raw mirror assets: one per pulled Salesforce object (``sf_lead``, ``sf_contact``...)."""
 
-import hashlib
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -12,7 +11,7 @@ from sync_pipeline.salesforce.errors import SalesforceLimitReached
 from sync_pipeline.steps.pull import PullOptions, pull_object, select_fields
 from sync_pipeline.store.mirrors import column_for
 from sync_pipeline.records.mirror import mirror_table
-from sync_pipeline.rules.pull_fields import PULLED_OBJECTS, fields_for
+from sync_pipeline.settings import PULLED_OBJECTS, pulled_fields
 
 MIRROR_GROUP = "salesforce"  # pulled from Salesforce, like the connection and the saved reports
 FULL_SYNC_TAG = "sync_pipeline/full_sync"  # a run with this tag set to "true" pulls every object in full
@@ -43,12 +42,11 @@ def _mirror_asset(object_name: str) -> dg.AssetsDefinition:
         """Grain: one row per Salesforce record; source: queryAll / Bulk 2.0 queryAll, getDeleted."""
         settings = sync_settings.load()
         connection = salesforce.connect()
-        fields = fields_for(settings, object_name)
+        fields = pulled_fields(settings, object_name)
         calls_before = connection.usage.calls
         try:
             result = pull_object(
                 connection.client, marketing_db.engine(), object_name, fields,
-                fields_hash=hashlib.sha256(",".join(fields).encode()).hexdigest(),
                 run_started_at=run_started_at(context),
                 options=PullOptions(settings.salesforce.full_sync_every_days, settings.salesforce.lookback_minutes,
                                     settings.salesforce.bulk_threshold,

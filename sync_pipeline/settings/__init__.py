@@ -5,7 +5,7 @@ Every problem is reported as ``<key.path>: <what is wrong> — <the fix>``, all 
 
 from sync_pipeline.settings.describe import check_against_describe, check_sources
 from sync_pipeline.settings.errors import SettingsError
-from sync_pipeline.settings.fields import mapped_fields_hash, pulled_fields
+from sync_pipeline.settings.fields import PULLED_OBJECTS, fields_hash, mapped_fields_hash, pulled_fields
 from sync_pipeline.settings.loader import load_settings, parse_settings
 from sync_pipeline.settings.model import (
     ACTIVITY_TYPES,
@@ -29,6 +29,7 @@ from sync_pipeline.settings.model import (
 __all__ = [
     "ACTIVITY_TYPES",
     "EVENT_TYPES",
+    "PULLED_OBJECTS",
     "FIELD_TYPES",
     "ActivitySettings",
     "FieldMapping",
@@ -46,6 +47,7 @@ __all__ = [
     "SyncSettings",
     "check_against_describe",
     "check_sources",
+    "fields_hash",
     "load_settings",
     "mapped_fields_hash",
     "parse_settings",

@@ -34,6 +34,7 @@ from sync_pipeline.salesforce.query import bulk_pages, count, prefetched, rest_p
 from sync_pipeline.store.mirrors import SeenIds, ensure_mirror_table, is_empty, mark_deleted, write_mirror_page
 from sync_pipeline.store.sync_state import read_sync_state, write_deleted_check, write_sync_state
 from sync_pipeline.records.mirror import SYSTEM_FIELDS
+from sync_pipeline.settings import fields_hash as hash_of
 from sync_pipeline.rules.pull_plan import CursorState, PullMode, PullPlan, plan_pull, use_bulk
 
 DELETED_CHECK_EVERY = timedelta(days=1)
@@ -78,15 +79,18 @@ def select_fields(fields: list[str]) -> list[str]:
     return [*SYSTEM_FIELDS, *dict.fromkeys(rest)]
 
 
-def pull_object(client: Salesforce, engine: sa.Engine, object_name: str, fields: list[str], *, fields_hash: str,
-                run_started_at: datetime, options: PullOptions) -> PullResult:
+def pull_object(client: Salesforce, engine: sa.Engine, object_name: str, fields: list[str], *,
+                run_started_at: datetime, options: PullOptions, fields_hash: str | None = None) -> PullResult:
     """Pull the records of ``object_name`` changed since the last cursor (or all of them) into its mirror.
+
+    ``fields_hash`` (default: ``settings.fields_hash`` of ``fields``) is stored with the cursor; another value on a
+    later pull makes it a full one.
 
     Raises :class:`SalesforceLimitReached` when the org's daily API limit stops it (no retry: retrying only burns
     more of a used-up allocation).
     """
     try:
-        return _pull_object(client, engine, object_name, fields, fields_hash=fields_hash,
+        return _pull_object(client, engine, object_name, fields, fields_hash=fields_hash or hash_of(fields),
                             run_started_at=run_started_at, options=options)
     except SalesforceRefusedRequest as error:
         if _error_code(error) == "REQUEST_LIMIT_EXCEEDED":

@@ -21,6 +21,8 @@ import yaml
 
 from sync_pipeline.defs.audience import all_contacts, list_asset, sales_users
 from sync_pipeline.defs.metadata import (
+    LIST_SOURCES,
+    PUSH_DELIVERED,
     API_BUDGET,
     ORG_USAGE_WARN_SHARE,
     PUSH_REJECTIONS,
@@ -151,9 +153,13 @@ def test_pulls_tell_the_mode_the_records_and_the_api_calls(run: Run) -> None:
     assert lead["records_pulled"] > 0 and _preview_shape(lead["preview"])[0] == 5
     report = run.metadata("report_prospects_in_active_opportunities")
     assert report["records_pulled"] == report["rows"] > 0 and report["api_calls"] >= 2
-    assert run.metadata("all_contacts")["api_calls"] == 3  # the describes of Lead, Contact and Account
+    # The describes of Lead, Contact and Account were asked once, by the connection: All Contacts reuses them.
+    assert run.metadata("salesforce_connection")["api_calls_by_kind"]["sobjects"] == 3
+    assert run.metadata("all_contacts")["api_calls"] == 0
     people = run.metadata("all_contacts")
-    assert people["records_quarantined"] == people["quarantined_records"] >= 0
+    rows = query_rows(run.url, "SELECT COUNT(*), COUNT(DISTINCT record_id) FROM quarantine "
+                               "WHERE object_name IN ('Lead', 'Contact')")[0]
+    assert (people["quarantined_values"], people["records_quarantined"]) == rows
     assert run.metadata("engagement_events")["records_quarantined"] == 0
 
 
@@ -179,9 +185,14 @@ def test_each_declared_check_is_evaluated_with_the_expected_outcome(run: Run) ->
     checks = run.checks()
     declared = {(spec.asset_key.to_user_string(), spec.name) for a in run.assets for spec in a.check_specs}
     assert set(checks) == declared
-    assert {name for _, name in declared} == {PUSH_REJECTIONS, API_BUDGET, REPORT_COMPLETE, "quarantine_share"}
-    assert all(e.severity == dg.AssetCheckSeverity.WARN for e in checks.values())
+    assert {name for _, name in declared} == {PUSH_REJECTIONS, PUSH_DELIVERED, API_BUDGET, REPORT_COMPLETE,
+                                              LIST_SOURCES, "quarantine_share"}
+    # Only push_delivered fails a run (records that never reached Salesforce); the others warn.
+    assert {key for key, e in checks.items() if e.severity != dg.AssetCheckSeverity.WARN} == {
+        (asset, PUSH_DELIVERED) for asset in ("salesforce_push", "activity_tasks", "new_leads")}
     outcome = {key: e.passed for key, e in checks.items()}
+    assert all(outcome[(asset, PUSH_DELIVERED)] for asset in ("salesforce_push", "activity_tasks", "new_leads"))
+    assert outcome[("salesforce_connection", LIST_SOURCES)] is True  # the campaign and report exist
     assert outcome[("salesforce_push", PUSH_REJECTIONS)] is False
     assert outcome[("new_leads", PUSH_REJECTIONS)] is False  # the new Lead at the refused domain
     assert outcome[("activity_tasks", PUSH_REJECTIONS)] is True  # a Task has no email for the rule to refuse
@@ -211,8 +222,8 @@ def test_api_budget_warns_when_the_org_used_most_of_its_allocation(run: Run) -> 
         result = dg.materialize([salesforce_connection], resources=run.resources, instance=run.instance)
     finally:
         run.org.admin("POST", "faults", {"daily_api_limit": 100_000})
-    (evaluation,) = result.get_asset_check_evaluations()
-    assert evaluation.check_name == API_BUDGET and evaluation.passed is False
+    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == API_BUDGET)
+    assert evaluation.passed is False
     assert evaluation.metadata["org_limit"].value == used + 10 and evaluation.metadata["share"].value >= 0.8
 
 

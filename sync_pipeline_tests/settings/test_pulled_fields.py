@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from sync_pipeline.settings import load_settings, mapped_fields_hash, parse_settings, pulled_fields
+from sync_pipeline.settings import fields_hash, load_settings, mapped_fields_hash, parse_settings, pulled_fields
 from sync_pipeline_tests.settings.helpers import REPO_ROOT, valid_data
 
 
@@ -78,11 +78,27 @@ def test_the_demo_settings_pull_what_the_demo_lists_show():
     assert "Status" not in contact
 
 
-def test_object_names_are_case_insensitive_and_limited_to_lead_and_contact():
+def test_object_names_are_case_insensitive_and_limited_to_the_pulled_objects():
     settings = parse_settings(valid_data())
     assert pulled_fields(settings, "lead") == pulled_fields(settings, "Lead")
-    with pytest.raises(ValueError, match="Lead and Contact only"):
-        pulled_fields(settings, "Account")
+    with pytest.raises(ValueError, match="no pull is defined for 'Task'"):
+        pulled_fields(settings, "Task")
+
+
+def test_related_objects_pull_their_fixed_fields_and_the_report_mapping():
+    settings = parse_settings(valid_data())
+    assert pulled_fields(settings, "Account") == sorted(
+        ["Id", "IsDeleted", "SystemModstamp", "Name", "Industry", "AnnualRevenue", "NumberOfEmployees", "Type",
+         "OwnerId"])
+    mapping = settings.report_mapping
+    opportunity = pulled_fields(settings, "Opportunity")
+    assert {mapping.amount, mapping.stage, mapping.close_date, mapping.won} <= set(opportunity)
+    assert len(opportunity) == len({f.lower() for f in opportunity})
+
+
+def test_the_hash_does_not_depend_on_the_order_of_the_fields():
+    assert fields_hash(["Id", "Email", "IsDeleted"]) == fields_hash(["Email", "IsDeleted", "Id", "Email"])
+    assert fields_hash(["Id", "Email"]) != fields_hash(["Id", "Email", "Phone"])
 
 
 def test_the_hash_is_the_sha256_of_the_pulled_fields():
