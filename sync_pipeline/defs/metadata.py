@@ -18,13 +18,12 @@ import sqlalchemy as sa
 from sync_pipeline.salesforce.push import (
     DEFERRED,
     LOCKED_KIND,
-    OUTCOME_KINDS,
-    PUSHED,
     REFUSED,
     UNSENT,
     RecordOutcome,
+    outcome_counts,
 )
-from sync_pipeline.store.audience import as_stored
+from sync_pipeline.store.audience import first_rows
 
 PREVIEW_ROWS = 5
 PREVIEW_COLUMNS = 8
@@ -101,14 +100,8 @@ def preview_metadata(frame: pd.DataFrame) -> dg.MetadataValue:
 
 def table_preview(conn: sa.Connection, table: sa.Table | str, columns: Sequence[str],
                   order_by: str) -> dg.MetadataValue:
-    """A small ``SELECT <columns> FROM <table> ORDER BY <order_by> LIMIT 5`` as a Markdown table; order by the
-    table's key, so it stays cheap at any size. A table given by name is reflected, so values keep their types."""
-    if isinstance(table, str):
-        table = as_stored(conn, table)
-    names = [n for n in dict.fromkeys(columns) if n in table.c][:PREVIEW_COLUMNS]
-    rows = conn.execute(sa.select(*(table.c[n] for n in names)).order_by(table.c[order_by])
-                        .limit(PREVIEW_ROWS)).all()
-    return dg.MetadataValue.md(markdown_preview(pd.DataFrame([tuple(r) for r in rows], columns=names)))
+    """The first rows of a table by its key (cheap at any size), as a Markdown table."""
+    return dg.MetadataValue.md(markdown_preview(first_rows(conn, table, columns, order_by, PREVIEW_ROWS)))
 
 
 # --- push outcomes ---------------------------------------------------------------------------------------------------
@@ -116,19 +109,8 @@ def table_preview(conn: sa.Connection, table: sa.Table | str, columns: Sequence[
 
 
 def push_counts(outcomes: Iterable[RecordOutcome]) -> dict[str, int]:
-    """The push keys of the materialization: records sent, and per kind. ``records_rejected`` (the key every asset
-    shares) is what Salesforce answered with an error for the record itself: refused plus still locked."""
-    items = list(outcomes)
-    kinds = {kind: sum(1 for o in items if o.kind == kind) for kind in OUTCOME_KINDS}
-    return {
-        "records_sent": sum(1 for o in items if o.attempts > 0),
-        "records_pushed": kinds[PUSHED],
-        "records_rejected": kinds[REFUSED] + kinds[LOCKED_KIND],
-        "records_refused": kinds[REFUSED],
-        "records_locked": kinds[LOCKED_KIND],
-        "records_unsent": kinds[UNSENT],
-        "records_deferred": kinds[DEFERRED],
-    }
+    """The push keys of the materialization (``salesforce.push.outcome_counts``)."""
+    return outcome_counts(outcomes)
 
 
 def codes_of(outcomes: Iterable[RecordOutcome], *kinds: str) -> dict[str, int]:

@@ -1,25 +1,19 @@
 """Saved-report assets: the detail rows of each Salesforce report the settings name."""
 
-import re
-from datetime import UTC, datetime
-
 import dagster as dg
 
-from sync_pipeline.defs.metadata import REPORT_COMPLETE, REPORT_COMPLETE_DESCRIPTION, records_preview, \
-    report_complete_check
+from sync_pipeline.defs.metadata import (
+    REPORT_COMPLETE,
+    REPORT_COMPLETE_DESCRIPTION,
+    records_preview,
+    report_complete_check,
+)
 from sync_pipeline.defs.names import report_asset_name
 from sync_pipeline.defs.resources import MarketingDatabase
 from sync_pipeline.salesforce.connect import SalesforceResource
-from sync_pipeline.salesforce.reports import ReportNotFound, find_report_id, run_report
-from sync_pipeline.store.audience import write_report
+from sync_pipeline.steps.reports import ReportNotFound, pull_report
 
 REPORT_GROUP = "salesforce"  # pulled from Salesforce, like the connection and the mirrors
-_RECORD_ID = re.compile(r"^(00Q|003)[A-Za-z0-9]{15}$")
-
-
-def record_id_of(row: dict[str, object]) -> str | None:
-    """The Lead or Contact a report row is about: its first cell holding a Lead or Contact Id."""
-    return next((str(v) for v in row.values() if isinstance(v, str) and _RECORD_ID.match(v)), None)
 
 
 def report_asset(report_name: str) -> dg.AssetsDefinition:
@@ -38,29 +32,19 @@ def report_asset(report_name: str) -> dg.AssetsDefinition:
     def report(context: dg.AssetExecutionContext, salesforce: SalesforceResource,
                marketing_db: MarketingDatabase) -> dg.MaterializeResult:
         """Grain: one row per report detail row; source: analytics/reports/{id}?includeDetails=true."""
-        connection = salesforce.connect()
-        client, calls_before = connection.client, connection.usage.calls
         try:
-            result = run_report(client, find_report_id(client, report_name))
+            pulled = pull_report(marketing_db.engine(), salesforce.connect(), report_name)
         except ReportNotFound as error:
             raise dg.Failure(description=str(error)) from None
-        crm_ids = [record_id_of(row) for row in result.rows]
-        with marketing_db.engine().begin() as conn:
-            write_report(conn, report_name, result.report_id, result.rows, crm_ids, total_rows=result.total_rows,
-                         truncated=result.truncated, pulled_at=datetime.now(UTC))
+        result = pulled.report
         if result.truncated:
             context.log.warning(
                 "report %r is truncated: Salesforce returned %s of %s rows (the synchronous Reports API stops at "
                 "2,000). Narrow the report's filters, or split it, so every row arrives.", report_name,
                 len(result.rows), result.total_rows)
         return dg.MaterializeResult(
-            metadata={
-                "table": "report_rows", "report": report_name, "rows": len(result.rows),
-                "records_pulled": len(result.rows), "total_rows": result.total_rows, "truncated": result.truncated,
-                "rows_with_lead_or_contact": sum(1 for i in crm_ids if i),
-                "api_calls": connection.usage.calls - calls_before,
-                "preview": dg.MetadataValue.md(records_preview(result.rows, result.columns)),
-            },
+            metadata={**pulled.as_metadata(),
+                      "preview": dg.MetadataValue.md(records_preview(result.rows, result.columns))},
             check_results=[report_complete_check(name, report_name, rows=len(result.rows),
                                                  total_rows=result.total_rows, truncated=result.truncated)],
         )

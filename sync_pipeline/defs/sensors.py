@@ -3,14 +3,12 @@
 import hashlib
 
 import dagster as dg
-import sqlalchemy as sa
 
 from sync_pipeline.defs.resources import MarketingDatabase
 from sync_pipeline.defs.scoring import events_folder
 from sync_pipeline.defs.schedules import SALESFORCE_RUN_TAG, SCORE_AND_PUSH
-from sync_pipeline.store.engagement import pending_files
-from sync_pipeline.store.tables import engagement_events as events_table
-from sync_pipeline.store.tables import marketing_edits as edits_table
+from sync_pipeline.store.engagement import latest_ingested_at, pending_files
+from sync_pipeline.store.push_state import latest_pending_edit_id
 from sync_pipeline.store.types import as_utc
 
 scoring_job = dg.define_asset_job(
@@ -61,10 +59,8 @@ def marketing_changes_sensor(context: dg.SensorEvaluationContext,
     # The cursor is "<latest urgent event's ingestion time>|<highest edit id>": both are set by this database, so
     # an edit dated in the past (an import keeping its original time) or a skewed clock cannot hide a change.
     with marketing_db.engine().connect() as conn:
-        latest_event = conn.execute(sa.select(sa.func.max(events_table.c.ingested_at))
-                                    .where(events_table.c.event_type.in_(URGENT_EVENTS))).scalar_one_or_none()
-        latest_edit = conn.execute(sa.select(sa.func.max(edits_table.c.edit_id))
-                                   .where(edits_table.c.status == "pending")).scalar_one_or_none()
+        latest_event = latest_ingested_at(conn, URGENT_EVENTS)
+        latest_edit = latest_pending_edit_id(conn)
     if latest_event is None and latest_edit is None:
         return dg.SkipReason("no unsubscribe, bounce or form events ingested and no field edits recorded yet")
     seen_event, _, seen_edit = (context.cursor or "|").partition("|")

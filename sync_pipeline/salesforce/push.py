@@ -50,7 +50,7 @@ import csv
 import io
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -446,6 +446,22 @@ class _Pusher:
                                        result.error_fields)
             out.append(result)
         return out
+
+
+def outcome_counts(outcomes: Iterable[RecordOutcome]) -> dict[str, int]:
+    """Records sent, and per kind. ``records_rejected`` (the key every push asset shares) is what Salesforce
+    answered with an error for the record itself: refused plus still locked."""
+    items = list(outcomes)
+    kinds = {kind: sum(1 for o in items if o.kind == kind) for kind in OUTCOME_KINDS}
+    return {
+        "records_sent": sum(1 for o in items if o.attempts > 0),
+        "records_pushed": kinds[PUSHED],
+        "records_rejected": kinds[REFUSED] + kinds[LOCKED_KIND],
+        "records_refused": kinds[REFUSED],
+        "records_locked": kinds[LOCKED_KIND],
+        "records_unsent": kinds[UNSENT],
+        "records_deferred": kinds[DEFERRED],
+    }
 
 
 def _disconnected(error: SalesforceAuthenticationFailed) -> _Stop:

@@ -126,6 +126,16 @@ def copy_lead_scores(conn: sa.Connection, list_name: str, columns: Sequence[str]
     return changed
 
 
+def read_sales_users(conn: sa.Connection) -> pd.DataFrame:
+    return pd.read_sql(sa.select(sales_users), conn)
+
+
+def read_list_members(conn: sa.Connection, list_names: Sequence[str]) -> pd.DataFrame:
+    """The rows of these lists, with the columns lists added at run time."""
+    table = as_stored(conn, list_members)
+    return pd.read_sql(sa.select(table).where(table.c.list_name.in_(list(list_names))), conn)
+
+
 def write_sales_users(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
     return bulk_upsert(conn, sales_users, rows, ["user_id"]) if rows else 0
 
@@ -147,3 +157,14 @@ def write_report(conn: sa.Connection, report_name: str, report_id: str, rows: li
 
 def read_report_rows(conn: sa.Connection, report_name: str) -> pd.DataFrame:
     return pd.read_sql(sa.select(report_rows.c.crm_id).where(report_rows.c.report_name == report_name), conn)
+
+
+def first_rows(conn: sa.Connection, table: sa.Table | str, columns: Sequence[str], order_by: str,
+               limit: int) -> pd.DataFrame:
+    """``SELECT <columns> FROM <table> ORDER BY <order_by> LIMIT <limit>``: of ``columns``, those the table has,
+    with their types. A table given by name is reflected, run-time columns included."""
+    if isinstance(table, str):
+        table = as_stored(conn, table)
+    names = [n for n in dict.fromkeys(columns) if n in table.c]
+    rows = conn.execute(sa.select(*(table.c[n] for n in names)).order_by(table.c[order_by]).limit(limit)).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=names)

@@ -7,6 +7,8 @@ once. Files are remembered by path, size and modification time, so a sensor can 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -65,9 +67,21 @@ def read_events(conn: sa.Connection) -> pd.DataFrame:
     return frame
 
 
+def read_scores(conn: sa.Connection) -> pd.DataFrame:
+    """Each person's contact_key, email, behavioral_score and lead_score."""
+    return pd.read_sql(sa.select(all_contacts.c.contact_key, all_contacts.c.email, all_contacts.c.behavioral_score,
+                                 all_contacts.c.lead_score), conn)
+
+
 def write_scores(conn: sa.Connection, scores: pd.DataFrame) -> int:
     """behavioral_score, lead_score and last_activity_at of existing people (by contact_key)."""
     columns = [c for c in ("contact_key", "behavioral_score", "lead_score", "last_activity_at") if c in scores]
     frame = scores[columns]
     table = pa.Table.from_pandas(frame.astype(object).where(frame.notna(), None), preserve_index=False)
     return bulk_update(conn, all_contacts, table, ["contact_key"])
+
+
+def latest_ingested_at(conn: sa.Connection, event_types: Sequence[str]) -> datetime | None:
+    """When the latest event of these types was stored (set by this database, so a back-dated event counts)."""
+    return conn.execute(sa.select(sa.func.max(engagement_events.c.ingested_at))
+                        .where(engagement_events.c.event_type.in_(list(event_types)))).scalar_one_or_none()

@@ -22,9 +22,7 @@ from sync_pipeline.store.tables import (
     pushed_state,
 )
 from sync_pipeline.store.audience import as_stored, read_mirror, read_people
-from sync_pipeline.store.engagement import read_events
-from sync_pipeline.store.upsert import bulk_upsert
-from sync_pipeline.rules.push_round import PushInputs
+from sync_pipeline.store.upsert import bulk_update, bulk_upsert
 
 
 def read_pushed_state(conn: sa.Connection) -> pd.DataFrame:
@@ -111,6 +109,11 @@ def pending_edits(conn: sa.Connection) -> pd.DataFrame:
     return frame
 
 
+def latest_pending_edit_id(conn: sa.Connection) -> int | None:
+    return conn.execute(sa.select(sa.func.max(marketing_edits.c.edit_id))
+                        .where(marketing_edits.c.status == "pending")).scalar_one_or_none()
+
+
 def settle_edits(conn: sa.Connection, statuses: dict[int, tuple[str, str]], at: datetime) -> int:
     """Record how each edit ended: edit_id → (status, reason)."""
     if not statuses:
@@ -146,19 +149,15 @@ def remember_refusals(conn: sa.Connection, sent: pd.DataFrame, accepted: set[str
     return bulk_upsert(conn, push_refusals, rows, ["crm_id", "field"]) if rows else 0
 
 
-def read_push_inputs(conn: sa.Connection) -> PushInputs:
-    """Everything the push reads, in one transaction's snapshot."""
-    return PushInputs(
-        people=read_people(conn),
-        links=pd.read_sql(sa.select(contact_links.c.crm_id, contact_links.c.crm_type, contact_links.c.contact_key),
-                          conn),
-        mirrors={name: read_mirror(conn, name) for name in ("Lead", "Contact")},
-        events=read_events(conn),
-        pushed=read_pushed_state(conn),
-        ledger=read_ledger(conn),
-        edits=pending_edits(conn),
-        refusals=read_refusals(conn),
-    )
+def read_links(conn: sa.Connection) -> pd.DataFrame:
+    """contact_links: crm_id, crm_type, contact_key."""
+    return pd.read_sql(sa.select(contact_links.c.crm_id, contact_links.c.crm_type, contact_links.c.contact_key), conn)
+
+
+def write_consent(conn: sa.Connection, people: pd.DataFrame) -> int:
+    """The consent and bounce columns of existing people (by contact_key), as the push round decided them."""
+    rows = people.astype(object).where(people.notna(), None).to_dict("records")
+    return bulk_update(conn, all_contacts, rows, ["contact_key"]) if rows else 0
 
 
 def known_and_deleted_emails(conn: sa.Connection) -> tuple[pd.Series, pd.Series]:

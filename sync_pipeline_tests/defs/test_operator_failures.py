@@ -18,7 +18,7 @@ import dagster as dg
 import pytest
 import yaml
 
-import sync_pipeline.defs.push as push_defs
+import sync_pipeline.steps.push as push_defs
 import sync_pipeline.salesforce.push as push_module
 from sync_pipeline.emulator.testing import RunningEmulator
 from sync_pipeline_tests.defs.helpers import query_rows as _rows

@@ -190,7 +190,7 @@ def test_a_faulty_org_converges_to_the_state_of_a_clean_one(tmp_path: Path, monk
     once more after the transient faults and locks are gone, leaves Salesforce as a clean run does, except for the
     records the validation rule refuses, which are in push_results and are not sent again. The session also expires
     once mid-push."""
-    import sync_pipeline.defs.push as push_defs
+    import sync_pipeline.steps.push as push_defs
     import sync_pipeline.salesforce.push as push_module
 
     monkeypatch.setattr(push_module, "_pause", lambda seconds: None)
@@ -253,7 +253,7 @@ def test_a_faulty_org_converges_to_the_state_of_a_clean_one(tmp_path: Path, monk
 def test_a_push_killed_midway_leaves_no_duplicate_task_and_no_lost_opt_out(org: RunningEmulator,
                                                                             monkeypatch: pytest.MonkeyPatch,
                                                                             tmp_path: Path) -> None:
-    import sync_pipeline.defs.push as push_defs
+    import sync_pipeline.steps.push as push_defs
 
     url = f"sqlite:///{tmp_path / 'marketing.db'}"
     sf = org.salesforce()

@@ -1,0 +1,214 @@
+"""The push steps: scores, consent, bounces and allowed fields (:func:`push_changes`), activity Tasks
+(:func:`push_tasks`) and new Leads (:func:`create_leads`).
+
+Each reads what it needs from the marketing database, lets the rules plan, sends through ``salesforce.push`` and
+records every outcome before it returns. The ordering rule of :func:`push_changes`: consent, bounce evidence and
+conflicts are committed before the first write to Salesforce, so an opt-out is kept even when the push then fails;
+each object's outcomes commit as soon as Salesforce answered.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from sync_pipeline.rules.activities import KEY_FIELD, activity_key, plan_tasks
+from sync_pipeline.rules.new_leads import LEAD_KEY_FIELD, NEW_PERSON_EVENT, plan_new_leads
+from sync_pipeline.rules.push_inputs import OBJECTS
+from sync_pipeline.rules.push_plan import REFUSAL_RETRY_AFTER, consent_fields, refused_values
+from sync_pipeline.rules.push_round import CONSENT_COLUMNS, PushInputs, plan_round
+from sync_pipeline.salesforce.connect import ApiUsage, SalesforceConnection
+from sync_pipeline.salesforce.push import UNSENT, PushOutcome, RecordOutcome, outcome_counts, push_records, \
+    unsent_summary
+from sync_pipeline.settings import SyncSettings
+from sync_pipeline.store.audience import read_mirror, read_people
+from sync_pipeline.store.engagement import read_events
+from sync_pipeline.store.push_state import (
+    append_ledger,
+    known_and_deleted_emails,
+    lead_keys_done,
+    pending_edits,
+    pushed_activity_keys,
+    read_ledger,
+    read_links,
+    read_pushed_state,
+    read_refusals,
+    record_conflicts,
+    record_results,
+    refused_keys,
+    remember_activities,
+    remember_pushed,
+    remember_refusals,
+    settle_edits,
+    write_consent,
+)
+
+PUSH_RESULTS = "push_results"  # one row per record sent, with Salesforce's answer
+
+
+@dataclass
+class PushResult:
+    """What one push step did: the outcome of each call of ``push_records``, and what it recorded."""
+
+    operation: str  # update | upsert | create, as push_results has it
+    preview: pd.DataFrame  # what was planned, for the materialization's preview
+    details: dict[str, Any] = field(default_factory=dict)  # the step's own counts
+    pushes: list[PushOutcome] = field(default_factory=list)
+    rows: int = 0  # push_results rows written
+    usage: ApiUsage | None = None  # the connection's usage (None: nothing was sent, no connection made)
+    calls_before: int = 0
+
+    @property
+    def outcomes(self) -> list[RecordOutcome]:
+        return [o for push in self.pushes for o in push.outcomes]
+
+    @property
+    def api_calls(self) -> int:
+        return self.usage.calls - self.calls_before if self.usage else 0
+
+    @property
+    def unsent(self) -> int:
+        return sum(push.count(UNSENT) for push in self.pushes)
+
+    @property
+    def stopped_reasons(self) -> list[str]:
+        return [push.stopped_reason for push in self.pushes if push.stopped_reason]
+
+    def unsent_causes(self) -> list[str]:
+        """One sentence per cause of unsent records (empty: every record sent got Salesforce's answer)."""
+        return [cause for push in self.pushes for cause in unsent_summary(push.outcomes, push.object_name)]
+
+    def as_metadata(self) -> dict[str, Any]:
+        pushes = {f"{push.object_name.lower()}_push": push.as_metadata() for push in self.pushes}
+        return {"table": PUSH_RESULTS, "rows": self.rows, **outcome_counts(self.outcomes),
+                "api_calls": self.api_calls, **self.details, **pushes}
+
+
+def _held_after(outcome: PushOutcome, sent: pd.DataFrame, apart: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """The values to hold back after this push's refusals (``push_plan.refused_values``)."""
+    return refused_values(sent, {o.key: (o.error_code or "", o.error_fields) for o in outcome.outcomes if o.refused},
+                          apart)
+
+
+def read_push_inputs(conn: sa.Connection) -> PushInputs:
+    """Everything the push round reads, in one transaction's snapshot."""
+    return PushInputs(people=read_people(conn), links=read_links(conn),
+                      mirrors={name: read_mirror(conn, name) for name in OBJECTS}, events=read_events(conn),
+                      pushed=read_pushed_state(conn), ledger=read_ledger(conn), edits=pending_edits(conn),
+                      refusals=read_refusals(conn))
+
+
+def push_changes(engine: Engine, connect: Callable[[], SalesforceConnection], settings: SyncSettings,
+                 run_id: str) -> PushResult:
+    """Scores, consent, bounces and allowed field changes: the round's plan sent object by object."""
+    now = datetime.now(UTC)
+    with engine.connect() as conn:
+        inputs = read_push_inputs(conn)
+    push = plan_round(settings, inputs, now)
+    plan = push.plan
+    result = PushResult("update", plan.updates[["crm_id", "crm_type", "field", "value"]], {
+        "records_planned": len(plan.records), "fields_planned": len(plan.updates), "conflicts": len(plan.conflicts),
+        "consent_changes": len(push.consent.ledger_entries), "marketing_edits": len(inputs.edits),
+        "skipped_refused_before": plan.counts.get("skipped_refused", 0)})
+    with engine.begin() as conn:  # consent and evidence first: an opt-out is kept even if the push then fails
+        write_consent(conn, push.people[CONSENT_COLUMNS])
+        append_ledger(conn, push.consent.ledger_entries)
+        record_conflicts(conn, plan.conflicts)
+    connection = connect()
+    result.usage, result.calls_before = connection.usage, connection.usage.calls
+    apart = consent_fields(settings)
+    for object_name in OBJECTS:
+        records = plan.records_for(object_name)
+        if not records:
+            continue
+        outcome = push_records(connection.client, connection.usage, object_name, records, operation="update",
+                               bulk_threshold=settings.salesforce.bulk_threshold,
+                               max_run_share=settings.salesforce.max_api_share_per_run)
+        succeeded = {o.key for o in outcome.outcomes if o.success}
+        result.pushes.append(outcome)
+        with engine.begin() as conn:
+            result.rows += record_results(conn, run_id, object_name, "update", outcome.outcomes, now)
+            remember_pushed(conn, plan.updates, succeeded, now)
+            remember_refusals(conn, plan.updates, succeeded, _held_after(outcome, plan.updates, apart), now)
+    outcomes = result.outcomes
+    statuses = push.settle(inputs.links, {o.key for o in outcomes if o.success}, {o.key for o in outcomes if o.refused})
+    with engine.begin() as conn:
+        settle_edits(conn, statuses, now)
+    result.details["marketing_edits_settled"] = dict(sorted(Counter(s for s, _ in statuses.values()).items()))
+    return result
+
+
+def push_tasks(engine: Engine, connect: Callable[[], SalesforceConnection], settings: SyncSettings,
+               run_id: str) -> PushResult:
+    """The engagement events the settings enable, as Tasks upserted on their stable key."""
+    now = datetime.now(UTC)
+    with engine.connect() as conn:
+        events = read_events(conn)
+        people = read_people(conn)
+        done = pushed_activity_keys(conn)
+        refused = refused_keys(conn, KEY_FIELD, now - REFUSAL_RETRY_AFTER)
+    live = people[people["is_active"].astype(bool) & people["email"].notna()]
+    tasks = plan_tasks(events, live[["email", "crm_id", "crm_type"]], list(settings.activities.push), done, refused)
+    result = PushResult("upsert", tasks, {"tasks_planned": len(tasks), **tasks.attrs.get("counts", {})})
+    if tasks.empty:
+        return result
+    connection = connect()
+    result.usage, result.calls_before = connection.usage, connection.usage.calls
+    outcome = push_records(connection.client, connection.usage, "Task", tasks.to_dict("records"), operation="upsert",
+                           external_id_field=KEY_FIELD, bulk_threshold=settings.salesforce.bulk_threshold,
+                           max_run_share=settings.salesforce.max_api_share_per_run)
+    result.pushes.append(outcome)
+    by_key = {activity_key(event_id): event_id for event_id in events["event_id"]}
+    # A refused Task is held by its WhoId: the same Task for the same record gets the same answer.
+    sent = pd.DataFrame({"crm_id": tasks[KEY_FIELD], "field": KEY_FIELD, "value": tasks["WhoId"],
+                         "salesforce_stamp": None})
+    accepted = {o.key for o in outcome.outcomes if o.success}
+    with engine.begin() as conn:
+        result.rows = record_results(conn, run_id, "Task", "upsert", outcome.outcomes, now)
+        remember_activities(conn, [{"activity_key": o.key, "event_id": by_key.get(o.key, o.key), "task_id": o.sf_id,
+                                    "pushed_at": now} for o in outcome.outcomes if o.success])
+        remember_refusals(conn, sent, accepted, _held_after(outcome, sent), now)
+    return result
+
+
+def create_leads(engine: Engine, connect: Callable[[], SalesforceConnection], settings: SyncSettings,
+                 run_id: str) -> PushResult:
+    """New Leads for form submitters Salesforce does not hold, only for lists with ``push.add_new``."""
+    asking = [item for item in settings.lists if item.push.add_new]
+    result = PushResult("create", pd.DataFrame(columns=[LEAD_KEY_FIELD, "Email"]),
+                        {"lists_asking": len(asking), "leads_planned": 0})
+    if not asking:
+        return result
+    now = datetime.now(UTC)
+    with engine.connect() as conn:
+        events = read_events(conn)
+        submits = events[events["event_type"] == NEW_PERSON_EVENT]
+        # The mirrors' emails are read only when someone submitted a form: nobody new otherwise.
+        known, deleted = known_and_deleted_emails(conn) if len(submits) else ([], [])
+        done = lead_keys_done(conn, LEAD_KEY_FIELD, now - REFUSAL_RETRY_AFTER)
+    records = plan_new_leads(settings.lists, submits, known, deleted, done)
+    result.details["leads_planned"] = len(records)
+    if not records:
+        return result
+    result.preview = pd.DataFrame([{k: v for k, v in r.items() if k != "attributes"} for r in records])
+    connection = connect()
+    result.usage, result.calls_before = connection.usage, connection.usage.calls
+    outcome = push_records(connection.client, connection.usage, "Lead", records, operation="upsert",
+                           external_id_field=LEAD_KEY_FIELD, bulk_threshold=settings.salesforce.bulk_threshold,
+                           max_run_share=settings.salesforce.max_api_share_per_run)
+    result.pushes.append(outcome)
+    succeeded = {o.key for o in outcome.outcomes if o.success}
+    keys = pd.DataFrame({"crm_id": [r[LEAD_KEY_FIELD] for r in records], "crm_type": "Lead", "field": LEAD_KEY_FIELD,
+                         "value": [r["Email"] for r in records], "salesforce_stamp": None})
+    with engine.begin() as conn:
+        result.rows = record_results(conn, run_id, "Lead", "create", outcome.outcomes, now)
+        remember_pushed(conn, keys, succeeded, now)
+        remember_refusals(conn, keys, succeeded, _held_after(outcome, keys), now)  # not sent again for a day
+    return result

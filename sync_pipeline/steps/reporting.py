@@ -1,0 +1,121 @@
+"""The analyst outputs: hot prospects, the funnel and ROI. Each step reads the marketing database, calls its pure
+rule, then publishes the rows three ways: the table (replaced in one transaction), a Parquet file and a PNG chart
+under the exports folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from sync_pipeline.rules.charts import funnel_chart, hot_prospects_chart, roi_chart
+from sync_pipeline.rules.export_schemas import FUNNEL_SCHEMA, HOT_PROSPECTS_SCHEMA, ROI_SCHEMA, to_arrow
+from sync_pipeline.rules.funnel import build_funnel
+from sync_pipeline.rules.hot_prospects import rank_hot_prospects
+from sync_pipeline.rules.roi import build_roi
+from sync_pipeline.settings import SyncSettings
+from sync_pipeline.store.audience import read_list_members, read_mirror, read_people, read_sales_users
+from sync_pipeline.store.outputs import exports_dir, replace_output, write_chart, write_parquet
+from sync_pipeline.store.push_state import read_links
+from sync_pipeline.store.tables import funnel as funnel_table
+from sync_pipeline.store.tables import hot_prospects as hot_prospects_table
+from sync_pipeline.store.tables import roi as roi_table
+
+SALES_OBJECTS = ("Opportunity", "OpportunityContactRole", "CampaignMember", "Campaign")
+
+
+@dataclass(frozen=True)
+class Published:
+    """One analyst output as written: its rows, table, files and chart."""
+
+    name: str
+    frame: pd.DataFrame
+    table: str
+    rows: int
+    parquet: Path
+    chart_file: Path
+    png: bytes
+
+
+def _publish(engine: Engine, name: str, table: sa.Table, frame: pd.DataFrame, schema: pa.Schema,
+             chart: Callable[[pd.DataFrame], bytes]) -> Published:
+    """Replace the table, then write the Parquet file and the chart."""
+    rows = to_arrow(frame, schema)
+    with engine.begin() as conn:
+        written = replace_output(conn, table, rows)
+    folder = exports_dir()
+    parquet = write_parquet(rows, folder / f"{name}.parquet")
+    png = chart(frame)
+    return Published(name, frame, table.name, written, parquet, write_chart(png, folder / f"{name}.png"), png)
+
+
+def hot_prospect_lists(settings: SyncSettings | None) -> dict[str, str]:
+    """Source label → list name, for the lists the settings name that exist."""
+    if settings is None:
+        return {}
+    hot = settings.hot_prospects
+    named = {"assigned_leads": hot.assigned_leads, "active_opportunities": hot.active_opportunities,
+             "assigned_contacts": hot.assigned_contacts}
+    return {label: name for label, name in named.items() if name and settings.list_named(name)}
+
+
+def publish_hot_prospects(engine: Engine, settings: SyncSettings) -> Published:
+    """Per owner, the top prospects by score among the active members of the lists the settings name."""
+    lists = hot_prospect_lists(settings)
+    with engine.connect() as conn:
+        people, users = read_people(conn), read_sales_users(conn)
+        members = read_list_members(conn, list(lists.values()))
+    label_of = {name: label for label, name in lists.items()}
+    active = members[members["is_active"].astype(bool) & members["contact_key"].notna()]
+    sources = pd.DataFrame({"contact_key": active["contact_key"], "source": active["list_name"].map(label_of)})
+    frame = rank_hot_prospects(people, sources, users, settings.hot_prospects, datetime.now(UTC))
+    return _publish(engine, "hot_prospects", hot_prospects_table, frame, HOT_PROSPECTS_SCHEMA, hot_prospects_chart)
+
+
+def _inputs(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
+    with engine.connect() as conn:
+        return read_people(conn), read_links(conn), {name: read_mirror(conn, name) for name in SALES_OBJECTS}
+
+
+def publish_funnel(engine: Engine, settings: SyncSettings) -> Published:
+    """People and conversion per funnel stage, overall, by lead source and by campaign, over the period."""
+    end = datetime.now(UTC)
+    people, links, sales = _inputs(engine)
+    frame = build_funnel(people, links, sales["Opportunity"], sales["OpportunityContactRole"],
+                         sales["CampaignMember"], sales["Campaign"], settings.report_mapping,
+                         mql_score=settings.funnel.mql_score,
+                         period_start=end - timedelta(days=settings.funnel.period_days), period_end=end)
+    return _publish(engine, "funnel", funnel_table, frame, FUNNEL_SCHEMA, funnel_chart)
+
+
+def publish_roi(engine: Engine, settings: SyncSettings) -> Published:
+    """Campaign and lead-source return with any-touch attribution."""
+    people, links, sales = _inputs(engine)
+    frame = build_roi(people, links, sales["Opportunity"], sales["OpportunityContactRole"], sales["CampaignMember"],
+                      sales["Campaign"], settings.report_mapping)
+    return _publish(engine, "roi", roi_table, frame, ROI_SCHEMA, roi_chart)
+
+
+def funnel_headline(frame: pd.DataFrame) -> str:
+    """One line: the overall count per stage, with the conversion from the stage before."""
+    overall = frame[frame["dimension"] == "overall"].sort_values("stage_order")
+    parts = []
+    for row in overall.itertuples():
+        rate = "" if pd.isna(row.conversion_rate) else f" ({row.conversion_rate:.0%})"
+        parts.append(f"{row.stage.replace('_', ' ')} {int(row.people):,}{rate}")
+    return " → ".join(parts)
+
+
+def hot_prospects_metadata(published: Published, lists: dict[str, str]) -> dict[str, Any]:
+    frame = published.frame
+    return {"owners": int(frame["owner_id"].nunique(dropna=False)) if len(frame) else 0,
+            "flagged_opted_out_or_bounced": int((frame["opted_out"] | frame["hard_bounced"]).sum()) if len(frame)
+            else 0,
+            "lists": ", ".join(f"{label}: {name}" for label, name in lists.items()) or "none"}
