@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install demo test dev bench clean
+.PHONY: install demo test lint dev bench clean
 
 install: $(STAMP)
 
@@ -27,6 +27,12 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 ## test: the whole test suite (PostgreSQL tests skip outside CI when no server answers)
 test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/pytest -q
+
+## lint: ruff, mypy and the import contracts of the layers (CI runs it before the tests)
+lint: $(STAMP)
+	$(BIN)/ruff check sync_pipeline sync_pipeline_tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## dev: the emulator plus the Dagster UI on http://127.0.0.1:3000 (Ctrl-C stops both)
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml

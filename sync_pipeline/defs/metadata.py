@@ -9,11 +9,10 @@ API calls the asset made), ``records_pulled``, ``records_pushed``, ``records_rej
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandas as pd
-import sqlalchemy as sa
 
 from sync_pipeline.salesforce.push import (
     DEFERRED,
@@ -24,6 +23,9 @@ from sync_pipeline.salesforce.push import (
     outcome_counts,
 )
 from sync_pipeline.store.audience import first_rows
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 PREVIEW_ROWS = 5
 PREVIEW_COLUMNS = 8
@@ -98,10 +100,9 @@ def preview_metadata(frame: pd.DataFrame) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_preview(frame))
 
 
-def table_preview(conn: sa.Connection, table: sa.Table | str, columns: Sequence[str],
-                  order_by: str) -> dg.MetadataValue:
+def table_preview(engine: Engine, table: str, columns: Sequence[str], order_by: str) -> dg.MetadataValue:
     """The first rows of a table by its key (cheap at any size), as a Markdown table."""
-    return dg.MetadataValue.md(markdown_preview(first_rows(conn, table, columns, order_by, PREVIEW_ROWS)))
+    return dg.MetadataValue.md(markdown_preview(first_rows(engine, table, columns, order_by, PREVIEW_ROWS)))
 
 
 # --- push outcomes ---------------------------------------------------------------------------------------------------

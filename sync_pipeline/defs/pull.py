@@ -57,9 +57,8 @@ def _mirror_asset(object_name: str) -> dg.AssetsDefinition:
         context.log.info("%s: %s pull, %s changed records, %s written", object_name, result.plan.mode.value,
                          result.changed, result.rows_written)
         # The first rows of the mirror by Id (its key: cheap at any size), the pulled fields first.
-        with marketing_db.engine().connect() as conn:
-            preview = table_preview(conn, mirror_table(object_name),
-                                    [column_for(f) for f in select_fields(fields)], order_by="id")
+        preview = table_preview(marketing_db.engine(), mirror_table(object_name),
+                                [column_for(f) for f in select_fields(fields)], order_by="id")
         return dg.MaterializeResult(metadata={
             "table": mirror_table(object_name), **result.as_metadata(),
             "records_pulled": result.changed, "api_calls": api_calls, "preview": preview,

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
-from sqlalchemy.engine import Engine
 
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.settings import SyncSettings, load_settings
 from sync_pipeline.store.engine import default_database_url, make_engine
 from sync_pipeline.store.migrate import upgrade_to_head
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 DEFAULT_SETTINGS_PATH = "data/sync.yaml"
 
@@ -28,9 +31,9 @@ class MarketingDatabase(dg.ConfigurableResource):
     """
 
     url: str = Field(default="", description="SQLAlchemy URL; empty means MARKETING_DB_URL or the SQLite default.")
-    _engine: Engine | None = PrivateAttr(default=None)
+    _engine: "Engine | None" = PrivateAttr(default=None)
 
-    def engine(self) -> Engine:
+    def engine(self) -> "Engine":
         if self._engine is None:
             self._engine = make_engine(self.url or default_database_url())
             upgrade_to_head(self._engine)

@@ -16,7 +16,6 @@ from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.salesforce.errors import SalesforceDisconnected
 from sync_pipeline.settings import SettingsError
 from sync_pipeline.steps.connect import bind_org, check_org
-from sync_pipeline.store.tables import org_state
 from sync_pipeline.rules.org_binding import OrgSwitchError
 
 ORG_STATE_COLUMNS = ("org_id", "org_name", "is_sandbox", "instance_host", "first_connected_at", "last_connected_at")
@@ -54,11 +53,10 @@ def salesforce_connection(
     for line in checked.missing_sources:  # only these lists fail, later: a warning now
         context.log.warning(line)
     context.log.info("connected to org %s (%s)", connection.org_id, connection.org_name)
-    with marketing_db.engine().connect() as conn:
-        preview = table_preview(conn, org_state, ORG_STATE_COLUMNS, order_by="id")
+    preview = table_preview(marketing_db.engine(), "org_state", ORG_STATE_COLUMNS, order_by="id")
     return dg.MaterializeResult(
         metadata={
-            "table": org_state.name,
+            "table": "org_state",
             "rows": 1,
             "connected": True,
             "org_id": connection.org_id,

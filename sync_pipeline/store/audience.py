@@ -159,12 +159,12 @@ def read_report_rows(conn: sa.Connection, report_name: str) -> pd.DataFrame:
     return pd.read_sql(sa.select(report_rows.c.crm_id).where(report_rows.c.report_name == report_name), conn)
 
 
-def first_rows(conn: sa.Connection, table: sa.Table | str, columns: Sequence[str], order_by: str,
+def first_rows(engine: sa.Engine, table_name: str, columns: Sequence[str], order_by: str,
                limit: int) -> pd.DataFrame:
     """``SELECT <columns> FROM <table> ORDER BY <order_by> LIMIT <limit>``: of ``columns``, those the table has,
-    with their types. A table given by name is reflected, run-time columns included."""
-    if isinstance(table, str):
-        table = as_stored(conn, table)
-    names = [n for n in dict.fromkeys(columns) if n in table.c]
-    rows = conn.execute(sa.select(*(table.c[n] for n in names)).order_by(table.c[order_by]).limit(limit)).all()
+    with their types (the table is reflected, run-time columns included)."""
+    with engine.connect() as conn:
+        table = as_stored(conn, table_name)
+        names = [n for n in dict.fromkeys(columns) if n in table.c]
+        rows = conn.execute(sa.select(*(table.c[n] for n in names)).order_by(table.c[order_by]).limit(limit)).all()
     return pd.DataFrame([tuple(r) for r in rows], columns=names)
