@@ -8,13 +8,14 @@ pushed, salesforce_won, rejected or not_pushable); ``marketing_changes_sensor`` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
+from sync_pipeline.records.values import checkbox
 from sync_pipeline.store.audience import as_stored
 from sync_pipeline.store.engine import make_engine, safe_url
 from sync_pipeline.store.migrate import upgrade_to_head
@@ -22,8 +23,6 @@ from sync_pipeline.store.push_state import record_edit
 from sync_pipeline.store.tables import all_contacts
 
 SOURCE = "command line"
-TRUE_TEXT = {"true", "yes", "1"}
-FALSE_TEXT = {"false", "no", "0"}
 
 
 class EditError(ValueError):
@@ -41,6 +40,31 @@ def parse_assignments(assignments: Sequence[str]) -> dict[str, str]:
     return parsed
 
 
+def _flag(text: str) -> bool:
+    flag = checkbox(text)
+    if flag is None:
+        raise ValueError
+    return flag
+
+
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:  # ambiguous: refused rather than guessed
+        raise ValueError
+    return moment.astimezone(UTC)
+
+
+# Column type → (parser, an example a person can copy).
+_PARSERS: dict[type, tuple[Callable[[str], Any], str]] = {
+    bool: (_flag, "true"),
+    int: (int, "42"),
+    float: (float, "42.5"),
+    Decimal: (float, "42.5"),
+    datetime: (_moment, "2026-11-25T09:30:00+00:00"),
+    date: (lambda text: date.fromisoformat(text.strip()), "2026-11-25"),
+}
+
+
 def typed_value(column: sa.Column[Any], text: str) -> Any:
     """``text`` as a value of the column's type: booleans true/false/yes/no/1/0, whole numbers, numbers, dates
     ``YYYY-MM-DD``, times ISO 8601 with a time zone; text as given; an empty text is null."""
@@ -50,29 +74,14 @@ def typed_value(column: sa.Column[Any], text: str) -> Any:
         kind: type = column.type.python_type
     except NotImplementedError:
         kind = str
-    example = {bool: "true", int: "42", float: "42.5", Decimal: "42.5", date: "2026-11-25",
-               datetime: "2026-11-25T09:30:00+00:00"}.get(kind, "")
+    if kind not in _PARSERS:
+        return text
+    parse, example = _PARSERS[kind]
     try:
-        if kind is bool:
-            lowered = text.strip().lower()
-            if lowered not in TRUE_TEXT | FALSE_TEXT:
-                raise ValueError
-            return lowered in TRUE_TEXT
-        if kind is int:
-            return int(text)
-        if kind in (float, Decimal):
-            return float(text)
-        if kind is datetime:
-            moment = datetime.fromisoformat(text.strip())
-            if moment.tzinfo is None:
-                raise ValueError
-            return moment.astimezone(UTC)
-        if kind is date:
-            return date.fromisoformat(text.strip())
+        return parse(text)
     except ValueError:
         raise EditError(f"{column.name}={text!r} is not a {kind.__name__} value; give one like "
                         f"{column.name}={example}") from None
-    return text
 
 
 def _person(conn: sa.Connection, table: sa.Table, email: str | None, key: str | None) -> str:

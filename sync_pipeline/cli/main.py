@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = emulator_commands.add_parser("serve", help="run the emulator in the foreground (127.0.0.1 only)")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--seed", type=int, default=7, help="seed of the generated org (deterministic)")
-    serve.add_argument("--scale", type=_scale, default="demo", help="'demo' (3,000 Leads) or a number of Leads (with a quarter as many Contacts)")
+    serve.add_argument("--scale", type=_scale, default="demo",
+                       help="'demo' (3,000 Leads) or a number of Leads (with a quarter as many Contacts)")
     serve.add_argument("--faults", default=None, help="e.g. latency_ms=50,error_rate=0.01,lock_ids=00Q...;00Q...")
     serve.add_argument("--username", default=None)
     serve.add_argument("--password", default=None)

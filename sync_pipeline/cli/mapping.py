@@ -24,9 +24,9 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
+from sync_pipeline.rules.mapping_suggest import render_mapping_yaml, suggest_mapping
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.salesforce.errors import SalesforceDisconnected
-from sync_pipeline.rules.mapping_suggest import render_mapping_yaml, suggest_mapping
 
 REQUIRED_ENV = ("SALESFORCE_USERNAME", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN")
 ENV_FIX = {

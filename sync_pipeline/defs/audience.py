@@ -92,8 +92,9 @@ def list_asset(list_settings: ListSettings) -> dg.AssetsDefinition:
                        sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
         """Grain: one row per list member (list_name, crm_id); source: mirrors, campaign members or report rows."""
         settings = sync_settings.load()
+        current = settings.list_named(list_settings.name) or list_settings
         try:
-            result = sync_list(marketing_db.engine(), settings, settings.list_named(list_settings.name) or list_settings)
+            result = sync_list(marketing_db.engine(), settings, current)
         except ListSourceError as error:
             raise dg.Failure(description=str(error)) from None
         preview = markdown_preview(result.upserts.drop(columns=["list_name"], errors="ignore"))

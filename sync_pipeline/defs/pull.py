@@ -6,12 +6,12 @@ import dagster as dg
 
 from sync_pipeline.defs.metadata import table_preview
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
+from sync_pipeline.records.mirror import mirror_table
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.salesforce.errors import SalesforceLimitReached
+from sync_pipeline.settings import PULLED_OBJECTS, pulled_fields
 from sync_pipeline.steps.pull import PullOptions, pull_object, select_fields
 from sync_pipeline.store.mirrors import column_for
-from sync_pipeline.records.mirror import mirror_table
-from sync_pipeline.settings import PULLED_OBJECTS, pulled_fields
 
 MIRROR_GROUP = "salesforce"  # pulled from Salesforce, like the connection and the saved reports
 FULL_SYNC_TAG = "sync_pipeline/full_sync"  # a run with this tag set to "true" pulls every object in full

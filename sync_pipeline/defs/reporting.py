@@ -97,7 +97,7 @@ def funnel(marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource)
                  "data/exports/roi.parquet and a chart."),
 )
 def roi(marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
-    """Grain: one row per campaign and per lead source; source: all_contacts, links, Opportunity and Campaign mirrors."""
+    """Grain: one row per campaign and per lead source; source: all_contacts, links, Opportunity, Campaign."""
     published = publish_roi(marketing_db.engine(), sync_settings.load())
     campaigns = published.frame[published.frame["dimension"] == "campaign"]
     return dg.MaterializeResult(metadata={**_shown(published, "Campaign return"), "campaigns": len(campaigns),

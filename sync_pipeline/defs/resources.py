@@ -31,9 +31,9 @@ class MarketingDatabase(dg.ConfigurableResource):
     """
 
     url: str = Field(default="", description="SQLAlchemy URL; empty means MARKETING_DB_URL or the SQLite default.")
-    _engine: "Engine | None" = PrivateAttr(default=None)
+    _engine: Engine | None = PrivateAttr(default=None)
 
-    def engine(self) -> "Engine":
+    def engine(self) -> Engine:
         if self._engine is None:
             self._engine = make_engine(self.url or default_database_url())
             upgrade_to_head(self._engine)

@@ -12,11 +12,11 @@ from sync_pipeline.defs.metadata import (
     table_preview,
 )
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
+from sync_pipeline.rules.org_binding import OrgSwitchError
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.salesforce.errors import SalesforceDisconnected
 from sync_pipeline.settings import SettingsError
 from sync_pipeline.steps.connect import bind_org, check_org
-from sync_pipeline.rules.org_binding import OrgSwitchError
 
 ORG_STATE_COLUMNS = ("org_id", "org_name", "is_sandbox", "instance_host", "first_connected_at", "last_connected_at")
 

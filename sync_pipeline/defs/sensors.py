@@ -5,8 +5,8 @@ import hashlib
 import dagster as dg
 
 from sync_pipeline.defs.resources import MarketingDatabase
-from sync_pipeline.defs.scoring import events_folder
 from sync_pipeline.defs.schedules import SALESFORCE_RUN_TAG, SCORE_AND_PUSH
+from sync_pipeline.defs.scoring import events_folder
 from sync_pipeline.store.engagement import latest_ingested_at, pending_files
 from sync_pipeline.store.push_state import latest_pending_edit_id
 from sync_pipeline.store.types import as_utc

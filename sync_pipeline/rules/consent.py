@@ -48,6 +48,8 @@ from typing import Any
 
 import pandas as pd
 
+from sync_pipeline.records.values import checkbox
+
 DIRECTIONS = ("push", "pull", "both")
 LEDGER_COLUMNS = ("contact_key", "crm_id", "system", "old_value", "new_value", "changed_at", "evidence")
 DEFAULT_FIELD = "HasOptedOutOfEmail"
@@ -114,11 +116,7 @@ def _time(value: Any) -> pd.Timestamp | None:
 
 def _flag(value: Any) -> bool | None:
     """A checkbox as a bool, or Bulk CSV text; None when unknown."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "1"}
-    return bool(value)
+    return checkbox(value)
 
 
 def _iso(stamp: pd.Timestamp | None) -> str:

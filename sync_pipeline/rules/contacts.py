@@ -66,11 +66,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sync_pipeline.records.mirror import mirror_column
+from sync_pipeline.records.values import checkbox_flags
+from sync_pipeline.rules.audience import RECORD_COLUMNS, assign_keys, build_audience, normalize_email
 from sync_pipeline.schemas.contact_fields import FieldRule, Rejection, build_schema, split_valid
 from sync_pipeline.settings.describe import Org
 from sync_pipeline.settings.model import FieldMapping, SyncSettings
-from sync_pipeline.rules.audience import RECORD_COLUMNS, assign_keys, build_audience, normalize_email
-from sync_pipeline.records.mirror import mirror_column
 
 OBJECTS = ("Lead", "Contact")
 STANDARD_COLUMNS = (
@@ -97,7 +98,6 @@ NAMED_STANDARD = ("first_name", "last_name", "company")
 RESERVED_NAMES = frozenset({*STANDARD_COLUMNS, *RECORD_COLUMNS, "behavioral_score"})
 ACCOUNT_NAME = "Account.Name"
 ID_COLUMN = "id"  # the mirror's Id column
-TRUE_VALUES = ("true", "True", "TRUE", True)  # a checkbox as Bulk CSV text or as a JSON value
 
 
 @dataclass
@@ -205,7 +205,7 @@ def _typed(values: pd.Series, marketing_type: str) -> pd.Series:
     if marketing_type in ("number", "score"):
         return pd.to_numeric(values, errors="coerce").astype("float64")
     if marketing_type == "boolean":
-        return pd.Series(values.isin(TRUE_VALUES).to_numpy(dtype=bool), index=values.index)
+        return checkbox_flags(values)
     if marketing_type == "date":
         dates = pd.to_datetime(values.astype("string"), format="%Y-%m-%d", errors="coerce")
         return dates.dt.date.astype(object).where(dates.notna(), None)
@@ -290,7 +290,7 @@ def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
     values = frame[column]
     if values.dtype == bool:
         return values
-    return pd.Series(values.isin(TRUE_VALUES).to_numpy(dtype=bool), index=frame.index)
+    return checkbox_flags(values)
 
 
 def _keys(records: pd.DataFrame, known: pd.DataFrame) -> pd.Series:

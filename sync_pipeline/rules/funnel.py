@@ -40,7 +40,6 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from sync_pipeline.settings.model import ReportMapping
 from sync_pipeline.rules.report_frames import (
     NO_LEAD_SOURCE,
     campaign_labels,
@@ -51,9 +50,10 @@ from sync_pipeline.rules.report_frames import (
     opportunity_facts,
     opportunity_people,
     texts,
-    utc_timestamp,
     utc_times,
+    utc_timestamp,
 )
+from sync_pipeline.settings.model import ReportMapping
 
 STAGES = ("in_audience", "engaged", "marketing_qualified", "sales_accepted", "won")
 SALES_ACCEPTED = STAGES.index("sales_accepted") + 1

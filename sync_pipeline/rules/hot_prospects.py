@@ -28,8 +28,8 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
+from sync_pipeline.rules.report_frames import column, flags, is_missing, texts, utc_times, utc_timestamp
 from sync_pipeline.settings.model import HotProspectSettings
-from sync_pipeline.rules.report_frames import column, flags, is_missing, texts, utc_timestamp, utc_times
 
 SOURCE_LABELS = ("assigned_leads", "active_opportunities", "assigned_contacts")
 HOT_PROSPECT_COLUMNS = (

@@ -54,8 +54,9 @@ from datetime import datetime
 
 import pandas as pd
 
-from sync_pipeline.settings.model import ListSettings, SyncSettings
 from sync_pipeline.records.mirror import mirror_column
+from sync_pipeline.records.values import checkbox_flags
+from sync_pipeline.settings.model import ListSettings, SyncSettings
 
 LEAD_ID_PREFIX = "00Q"
 CONTACT_ID_PREFIX = "003"
@@ -142,9 +143,7 @@ def source_members(
 
 def _flag(values: pd.Series) -> pd.Series:
     """A boolean mirror value as bool: True/False or text ``true``/``false``; missing is False."""
-    if values.dtype == bool:
-        return values
-    return values.astype("string").str.strip().str.lower().isin(["true", "1"]).astype(bool)
+    return checkbox_flags(values)
 
 
 def _missing(value: object) -> bool:

@@ -27,9 +27,9 @@ from typing import Any
 
 import pandas as pd
 
-from sync_pipeline.settings.model import ListSettings
 from sync_pipeline.rules.audience import normalize_email
 from sync_pipeline.rules.push_plan import plan_creates
+from sync_pipeline.settings.model import ListSettings
 
 NEW_PERSON_EVENT = "form_submit"
 LEAD_KEY_FIELD = "Marketing_Id__c"  # an external-id field on Lead: new Leads are upserted on it (rule 4)

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sync_pipeline.settings import SyncSettings
 from sync_pipeline.records.mirror import mirror_column
+from sync_pipeline.records.values import checkbox_flags
+from sync_pipeline.settings import SyncSettings
 
 OBJECTS = ("Lead", "Contact")
 # Columns every record of a person carries; other mapped columns only go to the person's primary record.
@@ -59,7 +60,8 @@ def marketing_events(people: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame
     unsubscribed = (keyed[keyed["event_type"] == "unsubscribe"].groupby("contact_key")["occurred_at"].max()
                     .rename("opt_out_event_at"))
     bounces = keyed[keyed["event_type"] == "hard_bounce"].sort_values("occurred_at").groupby("contact_key").last()
-    bounced = bounces[["reason", "occurred_at"]].rename(columns={"reason": "bounce_reason", "occurred_at": "bounced_at"})
+    bounced = bounces[["reason", "occurred_at"]].rename(columns={"reason": "bounce_reason",
+                                                                 "occurred_at": "bounced_at"})
     return pd.concat([unsubscribed, bounced], axis=1).reset_index().rename(columns={"index": "contact_key"})[columns]
 
 
@@ -78,7 +80,7 @@ def with_marketing_evidence(people: pd.DataFrame, evidence: pd.DataFrame) -> pd.
 
 def _is_true(values: pd.Series) -> pd.Series:
     """A mirror checkbox (``true``/``false`` text, or a bool) as bools; missing is false."""
-    return (values.astype("string").str.lower() == "true").fillna(False).astype(bool)
+    return checkbox_flags(values)
 
 
 def salesforce_consent(mirrors: dict[str, pd.DataFrame], links: pd.DataFrame, field: str) -> pd.DataFrame:

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sync_pipeline.records.values import checkbox
 from sync_pipeline.settings.model import ListSettings, SyncSettings, same_field
 
 OBJECTS = ("Lead", "Contact")
@@ -161,13 +162,7 @@ def _is_time(value: Any) -> bool:
 
 
 def _as_bool(value: Any) -> bool | None:
-    if _is_bool(value):
-        return bool(value)
-    if isinstance(value, str):
-        return {"true": True, "false": False, "1": True, "0": False}.get(value.strip().lower())
-    if _is_number(value) and value in (0, 1):
-        return bool(value)
-    return None
+    return checkbox(value)
 
 
 def _as_number(value: Any) -> float | None:

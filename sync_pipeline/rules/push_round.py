@@ -19,7 +19,6 @@ from datetime import datetime
 
 import pandas as pd
 
-from sync_pipeline.settings import SyncSettings
 from sync_pipeline.rules.consent import ConsentPlan, consent_state, resolve_consent
 from sync_pipeline.rules.marketing_edits import LaidOver, lay_over, settle
 from sync_pipeline.rules.push_inputs import (
@@ -32,6 +31,7 @@ from sync_pipeline.rules.push_inputs import (
     with_marketing_evidence,
 )
 from sync_pipeline.rules.push_plan import PushPlan, plan_push
+from sync_pipeline.settings import SyncSettings
 
 # The All Contacts columns the push itself may change (consent and bounces), written back before anything is sent.
 CONSENT_COLUMNS = ["contact_key", "opted_out", "hard_bounced", "hard_bounce_reason", "hard_bounced_at"]

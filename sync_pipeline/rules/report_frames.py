@@ -27,8 +27,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from sync_pipeline.settings.model import ReportMapping
 from sync_pipeline.records.mirror import mirror_column
+from sync_pipeline.records.values import checkbox_flags
+from sync_pipeline.settings.model import ReportMapping
 
 NO_LEAD_SOURCE = "(none)"
 # Opportunity facts the reports share, one row per live opportunity (see :func:`opportunity_facts`).
@@ -58,9 +59,7 @@ def require_columns(frame: pd.DataFrame, what: str, needed: Iterable[tuple[str, 
 
 def flags(values: pd.Series) -> pd.Series:
     """Rule 3: a boolean mirror value as bool."""
-    if values.dtype == bool:
-        return values
-    return values.astype("string").str.strip().str.lower().eq("true").fillna(False).astype(bool)
+    return checkbox_flags(values)
 
 
 def live(frame: pd.DataFrame) -> pd.DataFrame:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sync_pipeline.settings.model import ReportMapping
 from sync_pipeline.rules.report_frames import (
     campaign_labels,
     campaign_people,
@@ -45,6 +44,7 @@ from sync_pipeline.rules.report_frames import (
     opportunity_people,
     texts,
 )
+from sync_pipeline.settings.model import ReportMapping
 
 ROI_COLUMNS = (
     "dimension", "segment", "campaign_id", "contacts_touched", "opportunities_influenced", "open_opportunities",

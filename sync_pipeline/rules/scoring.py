@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from sync_pipeline.schemas.contact_fields import MAX_SCORE
 from sync_pipeline.rules.audience import normalize_email
+from sync_pipeline.schemas.contact_fields import MAX_SCORE
 
 SCORE_COLUMNS = ("contact_key", "behavioral_score", "last_activity_at", "event_count")
 SECONDS_PER_DAY = 86_400.0

@@ -311,6 +311,10 @@ class _Pusher:
         except _CallFailed as failure:
             self._fail(indices, failure)
             return
+        self._bulk_results(indices, rows, texts)
+
+    def _bulk_results(self, indices: list[int], rows: list[dict[str, str]], texts: list[tuple[str, str]]) -> None:
+        """Match each result row to the record it echoes (by its uploaded cells), then set the outcomes."""
         waiting: dict[tuple[tuple[str, str], ...], list[int]] = {}
         for index, row in zip(indices, rows, strict=True):
             waiting.setdefault(_row_key(row), []).append(index)
@@ -326,62 +330,68 @@ class _Pusher:
                     code, message = _bulk_error(row.get("sf__Error") or "")
                     self._set(index, False, sf_id=row.get("sf__Id") or None, error_code=code, error_message=message,
                               answered=True)
-        for left in waiting.values():
-            for index in left:
-                self._set(index, False, error_code=NO_RESULT, error_message="the Bulk job returned no result for it")
+        for index in (i for left in waiting.values() for i in left):
+            self._set(index, False, error_code=NO_RESULT, error_message="the Bulk job returned no result for it")
 
     def _call(self, indices: list[int], send: Callable[[], T], calls: int) -> T:
         """One call with its transient retries; raises _Stop (stop everything) or _CallFailed (this call failed)."""
-        idempotent = self.operation != "insert"
         renewed = False
         attempt = 0
         while True:
             self._check_budget(calls)
             try:
                 result = send()
-            except SalesforceAuthenticationFailed as error:  # the client's own re-login was refused
-                self._count(indices)
-                raise _disconnected(error) from None
             except SalesforceExpiredSession as error:
                 self._count(indices)
-                if renewed:  # a fresh session expired at once: do not loop on logins
-                    raise _CallFailed(_error_code(error) or "INVALID_SESSION_ID", _error_message(error)) from None
-                self._renew_session()
+                self._after_expiry(error, renewed, calls)
                 renewed = True
-                if not idempotent and calls > 1:  # a Bulk insert job may have run before a later step's 401
-                    raise _CallFailed(OUTCOME_UNKNOWN, "the session expired during a Bulk insert job: its records "
-                                      "may or may not have been applied") from None
                 continue  # a 401 means Salesforce did not process the call: sending it again is safe
-            except SalesforceRefusedRequest as error:
-                code = _error_code(error)
-                if code == "REQUEST_LIMIT_EXCEEDED":
-                    raise _Stop(NOT_ATTEMPTED_REQUEST_LIMIT,
-                                "REQUEST_LIMIT_EXCEEDED: Salesforce refused the call because the org's daily API "
-                                "request limit is reached; the push stopped without retrying, the records not sent "
-                                "go with the next run") from None
+            except (SalesforceError, SalesforceOperationError, requests.RequestException) as error:
                 self._count(indices)
-                raise _CallFailed(code or f"HTTP_{error.status}", _error_message(error)) from None
-            except SalesforceError as error:
-                self._count(indices)
-                transient = error.status in TRANSIENT_STATUSES and (idempotent or error.status == 503)
-                if not transient or attempt == len(TRANSIENT_RETRY_DELAYS):
-                    code = _error_code(error) or f"HTTP_{error.status}"
-                    raise _CallFailed(code, f"HTTP {error.status} ({code}: {_error_message(error)})") from None
-            except SalesforceOperationError as error:  # a Bulk job that failed as a whole
-                self._count(indices)
-                raise _CallFailed("BULK_JOB_FAILED", str(error)) from None
-            except requests.RequestException as error:
-                self._count(indices)
-                if not idempotent:
-                    raise _CallFailed(OUTCOME_UNKNOWN, f"the connection failed ({type(error).__name__}) after the "
-                                      "insert was sent: it may or may not have been applied") from None
-                if attempt == len(TRANSIENT_RETRY_DELAYS):
-                    raise _CallFailed(CONNECTION_ERROR, f"{type(error).__name__} after retries") from None
+                self._after_failure(error, attempt)  # raises unless the call may be tried again
             else:
                 self._count(indices)
                 return result
             _pause(TRANSIENT_RETRY_DELAYS[attempt])
             attempt += 1
+
+    def _after_expiry(self, error: SalesforceExpiredSession, renewed: bool, calls: int) -> None:
+        """Log in again once per failure; a session that expires again at once, or a Bulk insert job that may have
+        run before the 401, fails the call."""
+        if renewed:  # a fresh session expired at once: do not loop on logins
+            raise _CallFailed(_error_code(error) or "INVALID_SESSION_ID", _error_message(error)) from None
+        self._renew_session()
+        if self.operation == "insert" and calls > 1:
+            raise _CallFailed(OUTCOME_UNKNOWN, "the session expired during a Bulk insert job: its records may or may "
+                              "not have been applied") from None
+
+    def _after_failure(self, error: Exception, attempt: int) -> None:
+        """Raise what a failed call means (rule 4): _Stop, _CallFailed, or nothing when it may be tried again."""
+        idempotent = self.operation != "insert"
+        last = attempt == len(TRANSIENT_RETRY_DELAYS)
+        if isinstance(error, SalesforceAuthenticationFailed):  # the client's own re-login was refused
+            raise _disconnected(error) from None
+        if isinstance(error, SalesforceRefusedRequest):
+            code = _error_code(error)
+            if code == "REQUEST_LIMIT_EXCEEDED":
+                raise _Stop(NOT_ATTEMPTED_REQUEST_LIMIT,
+                            "REQUEST_LIMIT_EXCEEDED: Salesforce refused the call because the org's daily API request "
+                            "limit is reached; the push stopped without retrying, the records not sent go with the "
+                            "next run") from None
+            raise _CallFailed(code or f"HTTP_{error.status}", _error_message(error)) from None
+        if isinstance(error, SalesforceError):
+            transient = error.status in TRANSIENT_STATUSES and (idempotent or error.status == 503)
+            if not transient or last:
+                code = _error_code(error) or f"HTTP_{error.status}"
+                raise _CallFailed(code, f"HTTP {error.status} ({code}: {_error_message(error)})") from None
+            return
+        if isinstance(error, SalesforceOperationError):  # a Bulk job that failed as a whole
+            raise _CallFailed("BULK_JOB_FAILED", str(error)) from None
+        if not idempotent:
+            raise _CallFailed(OUTCOME_UNKNOWN, f"the connection failed ({type(error).__name__}) after the insert was "
+                              "sent: it may or may not have been applied") from None
+        if last:
+            raise _CallFailed(CONNECTION_ERROR, f"{type(error).__name__} after retries") from None
 
     def _renew_session(self) -> None:
         """Log in again by the flow the client was built with (simple-salesforce keeps it); a refusal stops."""
@@ -405,8 +415,8 @@ class _Pusher:
                         f"API budget: {self.usage.calls} API calls made in this run; stopped before passing "
                         f"{self.max_run_share:.0%} of the org's daily allocation of {org_limit} "
                         f"({int(self.max_run_share * org_limit)} calls; max_api_share_per_run in the settings)")
-        if self.max_org_share is not None and org_used is not None and org_limit:
-            if org_used + calls > self.max_org_share * org_limit:
+        if (self.max_org_share is not None and org_used is not None and org_limit
+                and org_used + calls > self.max_org_share * org_limit):
                 raise _Stop(NOT_ATTEMPTED_API_BUDGET,
                             f"API budget: the org has used {org_used} of its {org_limit} daily API calls; stopped "
                             f"before passing {self.max_org_share:.0%} of the allocation")
@@ -489,7 +499,8 @@ def _unsent_cause(outcome: RecordOutcome, object_name: str) -> str:
         return (f"{{n}} {object_name} inserts may or may not have been applied ({message}): check Salesforce "
                 "before they are sent again")
     if code == CONNECTION_ERROR:
-        return f"the connection to Salesforce failed on {{n}} {object_name} writes ({message}); they go with the next run"
+        return (f"the connection to Salesforce failed on {{n}} {object_name} writes ({message}); they go with the "
+                "next run")
     return f"Salesforce answered {message} on {{n}} {object_name} writes; they go with the next run"
 
 

@@ -16,7 +16,6 @@ from typing import Any
 import pyarrow as pa
 from simple_salesforce import Salesforce, format_soql
 
-
 BULK_PAGE_RECORDS = 200_000
 BULK_FIRST_POLL_SECONDS = 0.5  # the client sleeps this long before asking whether the job is done
 

@@ -9,6 +9,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from sync_pipeline.records.values import checkbox
+from sync_pipeline.rules.contacts import STANDARD_COLUMNS, build_all_contacts, column_sources
+from sync_pipeline.rules.lists import ListSourceError, plan_list_sync, row_columns, score_columns, source_members
 from sync_pipeline.salesforce.connect import SalesforceConnection
 from sync_pipeline.settings import SyncSettings
 from sync_pipeline.settings.model import ListSettings
@@ -23,8 +26,6 @@ from sync_pipeline.store.audience import (
     write_sales_users,
 )
 from sync_pipeline.store.quarantine import record_quarantine
-from sync_pipeline.rules.contacts import STANDARD_COLUMNS, build_all_contacts, column_sources
-from sync_pipeline.rules.lists import ListSourceError, plan_list_sync, row_columns, score_columns, source_members
 
 # Field lengths, restricted picklists and required fields come from the org's own metadata.
 DESCRIBED_OBJECTS = ("Lead", "Contact", "Account")
@@ -90,7 +91,7 @@ def sync_sales_users(engine: Engine) -> SalesUsersResult:
         users = read_mirror(conn, "User")
     now = datetime.now(UTC)
     rows = [{"user_id": row.id, "name": row.name, "email": row.email, "username": row.username, "title": row.title,
-             "department": row.department, "is_active": row.isactive == "true" and not row.is_deleted,
+             "department": row.department, "is_active": bool(checkbox(row.isactive)) and not row.is_deleted,
              "updated_at": now} for row in users.itertuples()]
     with engine.begin() as conn:
         write_sales_users(conn, rows)

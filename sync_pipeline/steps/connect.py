@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from sync_pipeline.rules.org_binding import check_org_binding
 from sync_pipeline.salesforce.connect import SalesforceConnection
 from sync_pipeline.salesforce.query import names_in_org
 from sync_pipeline.settings import SyncSettings, check_against_describe, check_sources
 from sync_pipeline.store.sync_state import read_org_state, remember_org
-from sync_pipeline.rules.org_binding import check_org_binding
 
 # Objects whose describe the settings are checked against when the run connects.
 CHECKED_OBJECTS = ("Lead", "Contact", "Account")

@@ -28,14 +28,13 @@ import sqlalchemy as sa
 from simple_salesforce import Salesforce, format_soql
 from simple_salesforce.exceptions import SalesforceError, SalesforceRefusedRequest
 
+from sync_pipeline.records.mirror import SYSTEM_FIELDS
+from sync_pipeline.rules.pull_plan import CursorState, PullMode, PullPlan, plan_pull, use_bulk
 from sync_pipeline.salesforce.errors import SalesforceLimitReached
-
 from sync_pipeline.salesforce.query import bulk_pages, count, prefetched, rest_pages
+from sync_pipeline.settings import fields_hash as hash_of
 from sync_pipeline.store.mirrors import SeenIds, ensure_mirror_table, is_empty, mark_deleted, write_mirror_page
 from sync_pipeline.store.sync_state import read_sync_state, write_deleted_check, write_sync_state
-from sync_pipeline.records.mirror import SYSTEM_FIELDS
-from sync_pipeline.settings import fields_hash as hash_of
-from sync_pipeline.rules.pull_plan import CursorState, PullMode, PullPlan, plan_pull, use_bulk
 
 DELETED_CHECK_EVERY = timedelta(days=1)
 DELETED_WINDOW = timedelta(days=14, hours=23)  # getDeleted answers for about 15 days

@@ -25,8 +25,14 @@ from sync_pipeline.rules.push_inputs import OBJECTS
 from sync_pipeline.rules.push_plan import REFUSAL_RETRY_AFTER, consent_fields, refused_values
 from sync_pipeline.rules.push_round import CONSENT_COLUMNS, PushInputs, plan_round
 from sync_pipeline.salesforce.connect import ApiUsage, SalesforceConnection
-from sync_pipeline.salesforce.push import UNSENT, PushOutcome, RecordOutcome, outcome_counts, push_records, \
-    unsent_summary
+from sync_pipeline.salesforce.push import (
+    UNSENT,
+    PushOutcome,
+    RecordOutcome,
+    outcome_counts,
+    push_records,
+    unsent_summary,
+)
 from sync_pipeline.settings import SyncSettings
 from sync_pipeline.store.audience import read_mirror, read_people
 from sync_pipeline.store.engagement import read_events

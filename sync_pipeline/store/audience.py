@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
+from sync_pipeline.records.mirror import mirror_table
 from sync_pipeline.store.tables import (
     all_contacts,
     contact_links,
@@ -24,7 +25,6 @@ from sync_pipeline.store.tables import (
 )
 from sync_pipeline.store.types import UtcDateTime, utc_now
 from sync_pipeline.store.upsert import bulk_upsert
-from sync_pipeline.records.mirror import mirror_table
 
 MARKETING_SQL_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "text": sa.Text(), "email": sa.Text(), "multi_text": sa.Text(), "number": sa.Float(), "score": sa.Float(),

@@ -6,8 +6,8 @@ once. Files are remembered by path, size and modification time, so a sensor can 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 

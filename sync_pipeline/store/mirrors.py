@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from sync_pipeline.records.mirror import SYSTEM_FIELDS, mirror_column, mirror_table, parse_bulk_csv
 from sync_pipeline.store.types import UtcDateTime
 from sync_pipeline.store.upsert import bulk_upsert
-from sync_pipeline.records.mirror import SYSTEM_FIELDS, mirror_column, mirror_table, parse_bulk_csv
 
 FIXED_COLUMNS = ("id", "system_modstamp", "is_deleted")
 _SYSTEM_COLUMNS = {"Id": "id", "SystemModstamp": "system_modstamp", "IsDeleted": "is_deleted"}
@@ -143,8 +143,8 @@ def _copy_bulk_csv(conn: sa.Connection, table: sa.Table, page: str, *, fresh: bo
     dbapi = conn.connection.driver_connection
     if fresh and seen is None:
         with dbapi.cursor() as cursor:
-            cursor.copy_expert(f"COPY {preparer.format_table(table)} ({', '.join(columns)}) FROM STDIN WITH ({options})",
-                               data)
+            copy = f"COPY {preparer.format_table(table)} ({', '.join(columns)}) FROM STDIN WITH ({options})"
+            cursor.copy_expert(copy, data)
             return int(cursor.rowcount)
     staging = preparer.quote(f"mirror_page_{uuid.uuid4().hex[:12]}")
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "

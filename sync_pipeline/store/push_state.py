@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from sync_pipeline.store.audience import as_stored, read_mirror
 from sync_pipeline.store.tables import (
     all_contacts,
     consent_ledger,
@@ -21,7 +22,6 @@ from sync_pipeline.store.tables import (
     pushed_activities,
     pushed_state,
 )
-from sync_pipeline.store.audience import as_stored, read_mirror, read_people
 from sync_pipeline.store.upsert import bulk_update, bulk_upsert
 
 
@@ -42,7 +42,8 @@ def record_results(conn: sa.Connection, run_id: str, object_name: str, operation
                    at: datetime) -> int:
     rows = [{"run_id": run_id, "object_name": object_name, "operation": operation, "record_key": o.key,
              "crm_id": o.sf_id or (o.key if operation == "update" else None), "success": o.success,
-             "outcome": o.kind, "error_code": o.error_code, "error_message": o.error_message, "attempts": o.attempts, "pushed_at": at}
+             "outcome": o.kind, "error_code": o.error_code, "error_message": o.error_message, "attempts": o.attempts,
+             "pushed_at": at}
             for o in outcomes]
     if rows:
         conn.execute(sa.insert(push_results), rows)

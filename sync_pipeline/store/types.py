@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,10 +33,10 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
 def as_utc(value: datetime) -> datetime:
     """``value`` as an aware UTC datetime; a naive value is read as UTC (what the store writes)."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def utc_now() -> datetime:
     """The current time, aware, in UTC: the only kind of timestamp the store writes."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

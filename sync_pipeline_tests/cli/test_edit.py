@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from sync_pipeline.cli.main import main
 from sync_pipeline.cli.edit import EditError, record_edits
+from sync_pipeline.cli.main import main
 from sync_pipeline.store.engine import make_engine
 from sync_pipeline.store.migrate import upgrade_to_head
 from sync_pipeline.store.tables import all_contacts, marketing_edits
@@ -65,7 +65,8 @@ def test_edits_are_recorded_typed_with_the_old_value(engine: sa.Engine) -> None:
     ({"key": "K1"}, ["shoe_size=9"], "all_contacts has no column 'shoe_size'"),
     ({"key": "K1"}, ["opted_out=maybe"], "opted_out='maybe' is not a bool value"),
     ({"key": "K1"}, ["lead_score=high"], "lead_score='high' is not a float value"),
-    ({"key": "K1"}, ["hard_bounced_at=next week"], "hard_bounced_at='next week' is not a datetime value; give one like"),
+    ({"key": "K1"}, ["hard_bounced_at=next week"],
+     "hard_bounced_at='next week' is not a datetime value; give one like"),
     ({"key": "K1"}, ["hard_bounced_at=2026-11-25T09:30:00"], "is not a datetime value"),  # no time zone: ambiguous
     ({"key": "K1"}, ["no equals sign"], "'no equals sign' is not column=value"),
 ])

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sync_pipeline.cli.mapping import suggest_mapping_command
 from sync_pipeline.emulator.app import Credentials
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
-from sync_pipeline.cli.mapping import suggest_mapping_command
 from sync_pipeline.settings import parse_settings
 
 SETTINGS_FILE = Path(__file__).resolve().parents[2] / "data" / "sync.yaml"

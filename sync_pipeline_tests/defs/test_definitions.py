@@ -80,7 +80,8 @@ def test_connection_asset_reports_state_without_secrets(tmp_path: Path) -> None:
         failed = _materialize(instance, _resources(emulator, tmp_path))
         assert not failed.success
         failure = failed.failure_data_for_node("salesforce_connection")
-        assert "disconnected: the password has expired — set a new password for the integration user and update SALESFORCE_PASSWORD" in str(failure.error.message)
+        assert ("disconnected: the password has expired — set a new password for the integration user and update "
+                "SALESFORCE_PASSWORD") in str(failure.error.message)
         text = _all_event_text(instance)
         assert SECRET_PASSWORD not in text and SECRET_TOKEN not in text
 

@@ -21,10 +21,10 @@ import yaml
 
 from sync_pipeline.defs.audience import all_contacts, list_asset, sales_users
 from sync_pipeline.defs.metadata import (
-    LIST_SOURCES,
-    PUSH_DELIVERED,
     API_BUDGET,
+    LIST_SOURCES,
     ORG_USAGE_WARN_SHARE,
+    PUSH_DELIVERED,
     PUSH_REJECTIONS,
     REPORT_COMPLETE,
     api_budget_check,
@@ -211,7 +211,7 @@ def test_each_declared_check_is_evaluated_with_the_expected_outcome(run: Run) ->
     lead = {k: v.value for k, v in checks[("new_leads", PUSH_REJECTIONS)].metadata.items()}
     assert lead["rejected_by_code"] == {VALIDATION: 1}
     budget = {k: v.value for k, v in checks[("salesforce_push", API_BUDGET)].metadata.items()}
-    assert budget["org_limit"] == 100_000 and 0 < budget["org_used"] and budget["share"] < ORG_USAGE_WARN_SHARE
+    assert budget["org_limit"] == 100_000 and budget["org_used"] > 0 and budget["share"] < ORG_USAGE_WARN_SHARE
     assert budget["api_calls"] == run.metadata("salesforce_push")["api_calls"] and budget["stopped_reason"] == ""
 
 
@@ -265,8 +265,9 @@ def test_push_rejections_rule_counts_each_error_code() -> None:
     assert check.metadata["rejected_by_code"].value == {VALIDATION: 2, "DUPLICATE_VALUE": 1, "UNABLE_TO_LOCK_ROW": 1}
     assert check.metadata["unsent_by_code"].value == {"SERVER_UNAVAILABLE": 1}
     assert check.metadata["deferred_by_code"].value == {"NOT_ATTEMPTED_API_BUDGET": 1}
-    assert check.description == ("Salesforce refused 4 record(s): DUPLICATE_VALUE × 1, FIELD_CUSTOM_VALIDATION_EXCEPTION"
-                                 " × 2, UNABLE_TO_LOCK_ROW × 1; 1 record(s) unsent (see push_delivered)")
+    assert check.description == ("Salesforce refused 4 record(s): DUPLICATE_VALUE × 1, "
+                                 "FIELD_CUSTOM_VALIDATION_EXCEPTION × 2, UNABLE_TO_LOCK_ROW × 1; 1 record(s) unsent "
+                                 "(see push_delivered)")
     assert push_counts(outcomes) == {"records_sent": 6, "records_pushed": 1, "records_rejected": 4,
                                      "records_refused": 3, "records_locked": 1, "records_unsent": 1,
                                      "records_deferred": 1}

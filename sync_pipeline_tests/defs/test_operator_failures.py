@@ -18,8 +18,8 @@ import dagster as dg
 import pytest
 import yaml
 
-import sync_pipeline.steps.push as push_defs
 import sync_pipeline.salesforce.push as push_module
+import sync_pipeline.steps.push as push_defs
 from sync_pipeline.emulator.testing import RunningEmulator
 from sync_pipeline_tests.defs.helpers import query_rows as _rows
 from sync_pipeline_tests.defs.test_push_job import ROOT, _run

@@ -24,12 +24,12 @@ from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.defs.salesforce import salesforce_connection
 from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
-from sync_pipeline.salesforce.connect import SalesforceResource
-from sync_pipeline.settings import load_settings
-from sync_pipeline.store.push_state import record_edit
 from sync_pipeline.rules.activities import activity_key
 from sync_pipeline.rules.new_leads import new_person_key
 from sync_pipeline.rules.push_plan import PLACEHOLDER
+from sync_pipeline.salesforce.connect import SalesforceResource
+from sync_pipeline.settings import load_settings
+from sync_pipeline.store.push_state import record_edit
 from sync_pipeline_tests.defs.helpers import query_rows as _rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,12 +186,12 @@ def test_marketing_changes_sensor_requests_a_push_once_per_change(org: RunningEm
 
 
 def test_a_faulty_org_converges_to_the_state_of_a_clean_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """5xx answers, reset connections, locked rows, an expired session and a validation rule: re-running until the job succeeds, then
-    once more after the transient faults and locks are gone, leaves Salesforce as a clean run does, except for the
+    """5xx answers, reset connections, locked rows, an expired session and a validation rule: re-running until the
+    job succeeds, then once more after the transient faults and locks are gone, leaves Salesforce as a clean run does, except for the
     records the validation rule refuses, which are in push_results and are not sent again. The session also expires
     once mid-push."""
-    import sync_pipeline.steps.push as push_defs
     import sync_pipeline.salesforce.push as push_module
+    import sync_pipeline.steps.push as push_defs
 
     monkeypatch.setattr(push_module, "_pause", lambda seconds: None)
     folder = tmp_path / "events"
@@ -215,7 +215,7 @@ def test_a_faulty_org_converges_to_the_state_of_a_clean_one(tmp_path: Path, monk
                 # The session expires once, after the push logged in and before its first write.
                 real_push, expired = push_defs.push_records, []
 
-                def expiring_push(*args, **kwargs):
+                def expiring_push(*args, expired=expired, real_push=real_push, org=org, **kwargs):
                     if not expired:
                         expired.append(org.admin("POST", "faults", {"expire_sessions": True}))
                     return real_push(*args, **kwargs)
@@ -225,11 +225,13 @@ def test_a_faulty_org_converges_to_the_state_of_a_clean_one(tmp_path: Path, monk
                     if _run(org, url, instance, expect_success=None).success:
                         break
                 assert expired  # the session did expire under a push, which logged in again and went on
-                rejected = _rows(url, "SELECT DISTINCT crm_id FROM push_results WHERE error_code = 'UNABLE_TO_LOCK_ROW'")
+                rejected = _rows(url, "SELECT DISTINCT crm_id FROM push_results "
+                                      "WHERE error_code = 'UNABLE_TO_LOCK_ROW'")
                 assert {row[0] for row in rejected} & set(locked)
                 org.admin("POST", "faults", {"error_rate": 0.0, "reset_rate": 0.0, "lock_ids": []})
                 refused = {row[0] for row in _rows(
-                    url, "SELECT DISTINCT crm_id FROM push_results WHERE error_code = 'FIELD_CUSTOM_VALIDATION_EXCEPTION'")}
+                    url, "SELECT DISTINCT crm_id FROM push_results "
+                         "WHERE error_code = 'FIELD_CUSTOM_VALIDATION_EXCEPTION'")}
                 at_domain = {r["Id"] for r in [
                     *sf.query_all("SELECT Id FROM Lead WHERE Email LIKE '%@example.net'")["records"],
                     *sf.query_all("SELECT Id FROM Contact WHERE Email LIKE '%@example.net'")["records"]]}

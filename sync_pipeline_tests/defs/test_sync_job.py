@@ -118,8 +118,8 @@ def test_resync_honours_pull_options_deletes_and_conversions(emu: RunningEmulato
     sf = emu.salesforce()
     with dg.instance_for_test() as instance:
         _run(emu, database_url, settings_path, instance)
-        leads = [r["Id"] for r in sf.query(
-            "SELECT Id FROM Lead WHERE IsConverted = false AND Email LIKE '%@example.com' ORDER BY Id LIMIT 3")["records"]]
+        leads = [r["Id"] for r in sf.query("SELECT Id FROM Lead WHERE IsConverted = false AND Email LIKE "
+                                           "'%@example.com' ORDER BY Id LIMIT 3")["records"]]
         changed, deleted, converting = leads
         engine = sa.create_engine(database_url)
         with engine.begin() as conn:  # a marketing-side value of a column the list does not update from Salesforce
@@ -200,12 +200,14 @@ def test_events_are_ingested_once_and_scores_maintained(database_url: str, tmp_p
             "marketing_db": MarketingDatabase(url=database_url),
             "sync_settings": SyncSettingsResource(path=str(settings_path)),
         }
-        sensor_context = dg.build_sensor_context(instance=instance, resources={"marketing_db": resources["marketing_db"]})
+        sensor_context = dg.build_sensor_context(instance=instance,
+                                                 resources={"marketing_db": resources["marketing_db"]})
         assert len(new_engagement_events_sensor(sensor_context).run_requests) == 1
         assets = [salesforce_connection, *MIRROR_ASSETS, all_contacts, engagement_events, lead_score_maintenance]
         first = dg.materialize(assets, resources=resources, instance=instance)
         events = _metadata(first, "engagement_events")
-        assert events["new_events"] == emulator.summary["events"] and events["malformed_events_quarantined"] == 3  # two problems on one line, one bad line
+        assert events["new_events"] == emulator.summary["events"]
+        assert events["malformed_events_quarantined"] == 3  # two problems on one line, one bad line
         maintained = _metadata(first, "lead_score_maintenance")
         assert maintained["people_with_score"] > 0
         rows = _rows(database_url, "SELECT behavioral_score, lead_score FROM all_contacts WHERE behavioral_score > 0")

@@ -342,7 +342,8 @@ def test_system_modstamp_moves_on_every_write_path(emu: RunningEmulator) -> None
         {"attributes": {"type": "Contact"}, "id": rows[1]["Id"], "Title": "B"}]})
     sf.bulk2.Contact.update(records=[{"Id": rows[2]["Id"], "Title": "C"}], wait=0)
     after = {r["Id"]: r for r in sf.query(format_soql(
-        "SELECT Id, Title, SystemModstamp, LastModifiedDate FROM Contact WHERE Id IN {}", [r["Id"] for r in rows]))["records"]}
+        "SELECT Id, Title, SystemModstamp, LastModifiedDate FROM Contact WHERE Id IN {}",
+        [r["Id"] for r in rows]))["records"]}
     for row, title in zip(rows, "ABC", strict=True):
         assert after[row["Id"]]["Title"] == title
         assert after[row["Id"]]["SystemModstamp"] > row["SystemModstamp"]

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from sync_pipeline.settings import parse_settings
 from sync_pipeline.rules.contacts import STANDARD_COLUMNS, build_all_contacts
+from sync_pipeline.settings import parse_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 with (REPO_ROOT / "data" / "sync.yaml").open(encoding="utf-8") as handle:

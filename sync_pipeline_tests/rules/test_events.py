@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from sync_pipeline.emulator.app import build_emulator
-from sync_pipeline.settings.model import EVENT_TYPES
 from sync_pipeline.rules.events import EVENT_COLUMNS, empty_events, new_events, read_event_lines
+from sync_pipeline.settings.model import EVENT_TYPES
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 

@@ -9,11 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sync_pipeline.settings.model import HotProspectSettings, ReportMapping
 from sync_pipeline.rules.export_schemas import FUNNEL_SCHEMA, HOT_PROSPECTS_SCHEMA, ROI_SCHEMA, to_arrow
 from sync_pipeline.rules.funnel import FUNNEL_COLUMNS, build_funnel
 from sync_pipeline.rules.hot_prospects import HOT_PROSPECT_COLUMNS, rank_hot_prospects
 from sync_pipeline.rules.roi import ROI_COLUMNS, build_roi
+from sync_pipeline.settings.model import HotProspectSettings, ReportMapping
 
 NOW = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
 

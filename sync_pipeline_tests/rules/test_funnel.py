@@ -1,4 +1,4 @@
-"""The funnel by stage, overall, by lead source and by campaign (rules of rules/funnel.py), on hand-computed fixtures."""
+"""The funnel by stage, overall, by lead source and by campaign (rules/funnel.py), on hand-computed fixtures."""
 
 import functools
 import math
@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from sync_pipeline.settings.model import ReportMapping
 from sync_pipeline.rules.funnel import FUNNEL_COLUMNS, STAGES, build_funnel
+from sync_pipeline.settings.model import ReportMapping
 from sync_pipeline_tests.rules.report_fixtures import (
     CAMPAIGN_FIELDS,
     MEMBER_FIELDS,
@@ -20,6 +20,7 @@ from sync_pipeline_tests.rules.report_fixtures import (
 START = datetime(2026, 1, 1, tzinfo=UTC)
 END = datetime(2026, 3, 31, 23, 59, 59, tzinfo=UTC)
 MQL = 20.0
+MAPPING = ReportMapping()
 NAN = float("nan")
 
 
@@ -111,7 +112,7 @@ CAMPAIGNS = mirror(
 
 
 def funnel(people=PEOPLE, opportunities=OPPORTUNITIES, roles=ROLES, members=MEMBERS, campaigns=CAMPAIGNS,
-           mapping=ReportMapping(), start=START, end=END):
+           mapping=MAPPING, start=START, end=END):
     return build_funnel(people, LINKS, opportunities, roles, members, campaigns, mapping, mql_score=MQL,
                         period_start=start, period_end=end)
 

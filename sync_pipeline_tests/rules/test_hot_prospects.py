@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from sync_pipeline.settings.model import HotProspectSettings
 from sync_pipeline.rules.hot_prospects import HOT_PROSPECT_COLUMNS, rank_hot_prospects
+from sync_pipeline.settings.model import HotProspectSettings
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 SETTINGS = HotProspectSettings(top_n=2, min_score=10, activity_days=30)

@@ -3,7 +3,6 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from sync_pipeline.settings.model import ListSettings
 from sync_pipeline.rules.lists import (
     ListSourceError,
     ListSyncPlan,
@@ -11,6 +10,7 @@ from sync_pipeline.rules.lists import (
     row_columns,
     source_members,
 )
+from sync_pipeline.settings.model import ListSettings
 
 EARLIER = datetime(2026, 1, 1, 8, tzinfo=UTC)
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)

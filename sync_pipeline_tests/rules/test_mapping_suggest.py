@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 import yaml
 
-from sync_pipeline.settings import check_against_describe, parse_settings
 from sync_pipeline.rules.mapping_suggest import (
     NO_SCORE_NOTE,
     SuggestedMapping,
@@ -16,6 +15,7 @@ from sync_pipeline.rules.mapping_suggest import (
     render_mapping_yaml,
     suggest_mapping,
 )
+from sync_pipeline.settings import check_against_describe, parse_settings
 
 SETTINGS_FILE = Path(__file__).resolve().parents[2] / "data" / "sync.yaml"
 SYSTEM = ("Id id", "IsDeleted boolean", "CreatedDate datetime", "CreatedById reference", "SystemModstamp datetime",

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from sync_pipeline.settings.model import ListSettings
 from sync_pipeline.rules.new_leads import new_people, new_person_key, plan_new_leads
 from sync_pipeline.rules.push_plan import PLACEHOLDER, plan_creates
+from sync_pipeline.settings.model import ListSettings
 
 T1 = pd.Timestamp(datetime(2026, 11, 1, 9, tzinfo=UTC))
 T2 = pd.Timestamp(datetime(2026, 11, 2, 9, tzinfo=UTC))

@@ -47,7 +47,8 @@ def test_cursor_in_the_future_never_gives_an_inverted_window():
 
 def test_naive_run_start_is_refused():
     with pytest.raises(ValueError, match="timezone-aware"):
-        plan_pull(None, run_started_at=datetime(2026, 1, 1), fields_hash="h", full_sync_every_days=14, lookback=LOOKBACK)
+        plan_pull(None, run_started_at=datetime(2026, 1, 1), fields_hash="h", full_sync_every_days=14,
+                  lookback=LOOKBACK)
 
 
 def test_bulk_threshold():

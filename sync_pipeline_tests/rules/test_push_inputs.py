@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from sync_pipeline.settings import parse_settings
 from sync_pipeline.rules.push_inputs import (
     desired_values,
     field_columns,
@@ -17,6 +16,7 @@ from sync_pipeline.rules.push_inputs import (
     salesforce_now,
     with_marketing_evidence,
 )
+from sync_pipeline.settings import parse_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = parse_settings(yaml.safe_load((ROOT / "data" / "sync.yaml").read_text()))

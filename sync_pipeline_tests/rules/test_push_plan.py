@@ -4,18 +4,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sync_pipeline.settings.loader import load_settings
-from sync_pipeline.settings.model import ListSettings, SyncSettings
 from sync_pipeline.rules.push_plan import (
+    PLACEHOLDER,
     REFUSAL_RETRY_AFTER,
     consent_fields,
-    PLACEHOLDER,
     plan_creates,
     plan_push,
     pushable_fields,
     refused_values,
     same_value,
 )
+from sync_pipeline.settings.loader import load_settings
+from sync_pipeline.settings.model import ListSettings, SyncSettings
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 EARLIER = pd.Timestamp("2026-04-01T00:00:00Z")

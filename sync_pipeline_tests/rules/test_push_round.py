@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from sync_pipeline.settings import parse_settings
 from sync_pipeline.rules.push_round import PushInputs, plan_round
+from sync_pipeline.settings import parse_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = parse_settings(yaml.safe_load((ROOT / "data" / "sync.yaml").read_text()))

@@ -6,8 +6,8 @@ import math
 import pandas as pd
 import pytest
 
-from sync_pipeline.settings.model import ReportMapping
 from sync_pipeline.rules.roi import ROI_COLUMNS, build_roi
+from sync_pipeline.settings.model import ReportMapping
 from sync_pipeline_tests.rules.report_fixtures import (
     CAMPAIGN_FIELDS,
     MEMBER_FIELDS,

@@ -3,7 +3,6 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from sync_pipeline.settings.model import ScoringSettings
 from sync_pipeline.rules.events import empty_events
 from sync_pipeline.rules.scoring import (
     SCORE_COLUMNS,
@@ -12,6 +11,7 @@ from sync_pipeline.rules.scoring import (
     lead_score_values,
     maintenance,
 )
+from sync_pipeline.settings.model import ScoringSettings
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 RULES = ScoringSettings().rules  # email_open 1, email_click 3, form_submit 10, page_visit 1

@@ -10,13 +10,13 @@ import sqlalchemy as sa
 
 from sync_pipeline.emulator.app import Credentials
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
-from sync_pipeline.steps.connect import bind_org
+from sync_pipeline.rules.org_binding import OrgSwitchError
 from sync_pipeline.salesforce.connect import SalesforceResource, open_connection
 from sync_pipeline.salesforce.errors import SalesforceDisconnected
+from sync_pipeline.steps.connect import bind_org
 from sync_pipeline.store.engine import make_engine
 from sync_pipeline.store.migrate import upgrade_to_head
 from sync_pipeline.store.sync_state import read_org_state, reset_org
-from sync_pipeline.rules.org_binding import OrgSwitchError
 
 SECRET_PASSWORD = "S3cret-Pa55word!"
 SECRET_TOKEN = "TOKENabc123XYZ987"

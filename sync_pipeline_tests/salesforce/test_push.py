@@ -11,6 +11,7 @@ import requests
 
 import sync_pipeline.salesforce.push as push_module
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
+from sync_pipeline.rules.activities import ACTIVITY_TYPES, KEY_FIELD, plan_tasks
 from sync_pipeline.salesforce.connect import ApiUsage, SalesforceConnection, open_connection
 from sync_pipeline.salesforce.push import (
     DISCONNECTED,
@@ -22,7 +23,6 @@ from sync_pipeline.salesforce.push import (
     push_records,
     unsent_summary,
 )
-from sync_pipeline.rules.activities import ACTIVITY_TYPES, KEY_FIELD, plan_tasks
 
 SCALE = 600  # Leads: enough for 450 live ones
 FAULT_SEED = 7  # the emulator draws its random faults from the org seed: this one fails early requests
@@ -394,8 +394,8 @@ def test_bulk_push_of_records_that_carry_attributes() -> None:
 def test_a_validation_rule_on_a_field_never_sent_holds_back_the_score_not_the_opt_out(emu: RunningEmulator) -> None:
     """The org refuses every save of a record at example.net (FIELD_CUSTOM_VALIDATION_EXCEPTION naming Email, which
     the push never sends): the score is held back, the opt-out goes alone, and once the rule is lifted it arrives."""
-    from sync_pipeline.settings import load_settings
     from sync_pipeline.rules.push_plan import consent_fields, refused_values
+    from sync_pipeline.settings import load_settings
     from sync_pipeline_tests.defs.test_push_job import ROOT
 
     conn = _connect(emu)

@@ -80,10 +80,9 @@ def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(sqlite_engin
 
 def test_sqlite_ddl_rolls_back_with_its_transaction(sqlite_engine: sa.Engine) -> None:
     """The sqlite3 driver's legacy mode would have committed the CREATE TABLE on its own."""
-    with sqlite_engine.connect() as conn:
-        with conn.begin() as transaction:
-            conn.exec_driver_sql("CREATE TABLE scratch (id INTEGER PRIMARY KEY)")
-            transaction.rollback()
+    with sqlite_engine.connect() as conn, conn.begin() as transaction:
+        conn.exec_driver_sql("CREATE TABLE scratch (id INTEGER PRIMARY KEY)")
+        transaction.rollback()
 
     assert sa.inspect(sqlite_engine).get_table_names() == []
 

@@ -57,10 +57,9 @@ def test_nothing_to_quarantine_writes_nothing(migrated_engine: Engine) -> None:
 
 
 def test_quarantine_joins_the_callers_transaction(migrated_engine: Engine) -> None:
-    with migrated_engine.connect() as conn:
-        with conn.begin() as transaction:
-            record_quarantine(conn, "run-4", "Lead", REJECTIONS)
-            transaction.rollback()
+    with migrated_engine.connect() as conn, conn.begin() as transaction:
+        record_quarantine(conn, "run-4", "Lead", REJECTIONS)
+        transaction.rollback()
 
     with migrated_engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(quarantine)).scalar() == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -22,7 +22,7 @@ from sync_pipeline_tests.store.helpers import table_rows
 
 ORG_ID = "00D5g000004XyZaEAK"
 OTHER_ORG_ID = "00D7x000001AbCdEAF"
-STAMP = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+STAMP = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 HASH = "a" * 64
 
 pulled_leads = sa.Table(
@@ -118,15 +118,14 @@ def test_a_rolled_back_pull_leaves_neither_rows_nor_cursor(migrated_engine: Engi
     write(migrated_engine, "Lead", STAMP, full_sync=True)
     before = state_of(migrated_engine, "Lead")
 
-    with migrated_engine.connect() as conn:
-        with conn.begin() as transaction:
-            bulk_upsert(conn, pulled_leads, [{"id": "00Q2", "email": "b@example.com"}], ["id"])
-            write_sync_state(
-                conn, "Lead", cursor=STAMP + timedelta(hours=1), cursor_id="00Q2", mapped_fields_hash=HASH,
-                full_sync=False,
-            )
-            assert read_sync_state(conn, "Lead") != before  # visible inside the transaction...
-            transaction.rollback()  # ...as when the run is killed before the commit
+    with migrated_engine.connect() as conn, conn.begin() as transaction:
+        bulk_upsert(conn, pulled_leads, [{"id": "00Q2", "email": "b@example.com"}], ["id"])
+        write_sync_state(
+            conn, "Lead", cursor=STAMP + timedelta(hours=1), cursor_id="00Q2", mapped_fields_hash=HASH,
+            full_sync=False,
+        )
+        assert read_sync_state(conn, "Lead") != before  # visible inside the transaction...
+        transaction.rollback()  # ...as when the run is killed before the commit
 
     assert table_rows(migrated_engine, pulled_leads) == []
     assert state_of(migrated_engine, "Lead") == before

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pyarrow as pa
@@ -44,7 +44,7 @@ memberships = sa.Table(
     sa.Column("profile", sa.JSON(none_as_null=True)),
 )
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 AWKWARD_TEXTS = [
     "Smith, Jones & Co.",
     'She said "hi", then left',
@@ -293,11 +293,10 @@ def test_text_with_commas_quotes_newlines_and_unicode_survives(target: Target, s
 
 
 def test_the_write_is_part_of_the_callers_transaction(target: Target) -> None:
-    with target.engine.connect() as conn:
-        with conn.begin() as transaction:
-            bulk_upsert(conn, people, [person("a"), person("b")], ["id"], copy_threshold=target.copy_threshold)
-            assert conn.execute(sa.select(sa.func.count()).select_from(people)).scalar() == 2
-            transaction.rollback()
+    with target.engine.connect() as conn, conn.begin() as transaction:
+        bulk_upsert(conn, people, [person("a"), person("b")], ["id"], copy_threshold=target.copy_threshold)
+        assert conn.execute(sa.select(sa.func.count()).select_from(people)).scalar() == 2
+        transaction.rollback()
 
     assert target.rows(people) == []
 
