@@ -72,8 +72,8 @@ def emulator_process(leads: int, seed: int = 7) -> Iterator[Emulator]:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else b""
-                raise RuntimeError("the emulator stopped: " + (output or b"").decode()[-2000:])
+                output = process.stdout.read() if process.stdout else b""  # a pipe: stdout=PIPE above
+                raise RuntimeError("the emulator stopped: " + output.decode()[-2000:])
             try:
                 _session().get(f"{url}/services/data", timeout=1)
                 break
