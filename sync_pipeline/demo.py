@@ -10,6 +10,7 @@ emulator. Running it again is an incremental sync of the same org.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,21 +111,33 @@ def _not_pushed(kinds: dict[str, int]) -> str:
 
 def _gather_from_events(result: dg.ExecuteInProcessResult, facts: RunFacts) -> None:
     for event in result.all_events:
-        if event.event_type_value == "ASSET_MATERIALIZATION":
-            materialization = event.event_specific_data.materialization
-            asset = materialization.asset_key.to_user_string()
-            meta = {k: v.value for k, v in materialization.metadata.items()}
-            if asset.startswith("sf_") and "changed_records" in meta:
-                facts.pulled[asset.removeprefix("sf_")] = (int(meta["changed_records"]), str(meta.get("mode", "")))
-            if asset == "funnel":
-                facts.funnel_headline = str(meta.get("headline", ""))
-        elif event.event_type_value == "STEP_FAILURE":
-            facts.failures.append(f"{event.step_key}: {event.event_specific_data.error.message.strip()}")
-        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
-            evaluation = event.event_specific_data
+        if event.is_step_materialization:
+            _gather_materialization(event.materialization, facts)
+        elif event.is_step_failure:
+            error = event.step_failure_data.error
+            facts.failures.append(f"{event.step_key}: {error.message.strip() if error else 'failed'}")
+        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.asset_check_evaluation_data
             if not evaluation.passed:
                 facts.warnings.append(f"check {evaluation.check_name} on "
                                       f"{evaluation.asset_key.to_user_string()} did not pass")
+
+
+def _gather_materialization(materialization: dg.AssetMaterialization, facts: RunFacts) -> None:
+    """A pull's records and mode (the sf_ assets), and the funnel's headline."""
+    asset = materialization.asset_key.to_user_string()
+    metadata = materialization.metadata
+    changed = metadata.get("changed_records")
+    if asset.startswith("sf_") and isinstance(changed, dg.IntMetadataValue) and changed.value is not None:
+        facts.pulled[asset.removeprefix("sf_")] = (changed.value, _text(metadata, "mode"))
+    if asset == "funnel":
+        facts.funnel_headline = _text(metadata, "headline")
+
+
+def _text(metadata: Mapping[str, dg.MetadataValue], key: str) -> str:
+    """A metadata entry's value as text; "" when there is no such entry."""
+    entry = metadata.get(key)
+    return "" if entry is None else str(entry.value)
 
 
 def _gather_from_tables(database: Path, run_id: str, started: datetime, facts: RunFacts) -> None:

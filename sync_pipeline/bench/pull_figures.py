@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,7 +62,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def emulator_process(leads: int, seed: int = 7):
+def emulator_process(leads: int, seed: int = 7) -> Iterator[Emulator]:
     port = _free_port()
     process = subprocess.Popen([sys.executable, "-m", "sync_pipeline.cli", "emulator", "serve", "--port", str(port),
                                 "--seed", str(seed), "--scale", str(leads)], stdout=subprocess.PIPE,
@@ -71,7 +72,8 @@ def emulator_process(leads: int, seed: int = 7):
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError("the emulator stopped: " + (process.stdout.read() or b"").decode()[-2000:])
+                output = process.stdout.read() if process.stdout else b""  # a pipe: stdout=PIPE above
+                raise RuntimeError("the emulator stopped: " + output.decode()[-2000:])
             try:
                 _session().get(f"{url}/services/data", timeout=1)
                 break
@@ -93,7 +95,7 @@ def _bare_download(emulator: Emulator, client: Any, soql: str) -> float:
     session.get(f"{base}/{job['id']}", headers=headers, timeout=60)
     locator = ""
     while True:
-        params = {"maxRecords": BULK_PAGE_RECORDS, **({"locator": locator} if locator else {})}
+        params: dict[str, str | int] = {"maxRecords": BULK_PAGE_RECORDS, **({"locator": locator} if locator else {})}
         response = session.get(f"{base}/{job['id']}/results", params=params, headers=headers, timeout=600)
         locator = response.headers.get("Sforce-Locator", "null")
         if locator == "null":

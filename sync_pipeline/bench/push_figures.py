@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from sync_pipeline.bench.emulator_figures import bulk_query_pages
 from sync_pipeline.bench.pull_figures import emulator_process
 from sync_pipeline.emulator.app import DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN, DEFAULT_USERNAME
 from sync_pipeline.salesforce.connect import open_connection
@@ -45,8 +46,8 @@ def run(scores: int = 100_000, tasks: int = 10_000) -> dict[str, Any]:
         connection = open_connection(username=DEFAULT_USERNAME, password=DEFAULT_PASSWORD,
                                      security_token=DEFAULT_SECURITY_TOKEN, emulator_url=emulator.url)
         client = connection.client
-        pages = client.bulk2.Lead.query("SELECT Id, Email FROM Lead WHERE IsConverted = false", wait=0.5,
-                                        max_records=500_000)
+        pages = bulk_query_pages(client, "Lead", "SELECT Id, Email FROM Lead WHERE IsConverted = false", wait=0.5,
+                                 max_records=500_000)
         leads = [row for page in pages for row in csv.DictReader(io.StringIO(page))][:scores]
         desired = pd.DataFrame({"crm_id": [r["Id"] for r in leads], "crm_type": "Lead",
                                 "contact_key": [r["Id"] for r in leads],
@@ -56,7 +57,8 @@ def run(scores: int = 100_000, tasks: int = 10_000) -> dict[str, Any]:
         current = pd.DataFrame(columns=["crm_id", "field", "value", "system_modstamp"])
         plan = plan_push(desired, empty_state, current, settings, local_changed_at=None, now=now)
         outcome, score_figures = _timed(connection, emulator, lambda: push_records(
-            client, connection.usage, "Lead", plan.records_for("Lead"), bulk_threshold=settings.salesforce.bulk_threshold))
+            client, connection.usage, "Lead", plan.records_for("Lead"),
+            bulk_threshold=settings.salesforce.bulk_threshold))
         score_figures.update(records=len(plan.records), succeeded=outcome.succeeded, failed=outcome.failed)
         score_figures["records_per_second"] = round(len(plan.records) / score_figures["wall_seconds"])
 

@@ -8,6 +8,7 @@ Random faults draw from a generator seeded by the org seed, so a run with the sa
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -54,36 +55,58 @@ class Faults:
 
 
 def _coerce(key: str, value: Any) -> Any:
+    """The value of fault ``key`` from the command line's text or JSON; FaultSpecError when it is not one."""
     try:
-        if key in ("latency_ms", "daily_api_limit"):
-            number = int(value)
-            if number < 0:
-                raise ValueError
-            return number
-        if key in ("error_rate", "reset_rate"):
-            rate = float(value)
-            if not 0 <= rate <= 1:
-                raise ValueError
-            return rate
-        if key == "expire_sessions":
-            if isinstance(value, str):
-                return value.lower() in ("1", "true", "yes")
-            return bool(value)
-        if key == "lock_ids":
-            items = value.split(";") if isinstance(value, str) else list(value)
-            normalized = [ids.normalize(str(item).strip()) for item in items if str(item).strip()]
-            if any(item is None for item in normalized):
-                raise ValueError
-            return normalized
-        if key == "login_fault":
-            if value in (None, "", "none"):
-                return None
-            if value not in LOGIN_FAULTS:
-                raise FaultSpecError(f"login_fault must be one of {', '.join(LOGIN_FAULTS)}, not '{value}'")
-            return value
-        return value or None
-    except (TypeError, ValueError):
+        return _COERCIONS.get(key, _optional_text)(value)
+    except (TypeError, ValueError):  # a FaultSpecError too (it is a ValueError): every refusal reads the same
         raise FaultSpecError(f"fault '{key}' has an invalid value: {value!r}") from None
+
+
+def _count(value: Any) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError
+    return number
+
+
+def _rate(value: Any) -> float:
+    rate = float(value)
+    if not 0 <= rate <= 1:
+        raise ValueError
+    return rate
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+def _record_ids(value: Any) -> list[str | None]:
+    """A list, or ``;``-separated text, of record ids (15 or 18 characters), normalized to 18."""
+    items = value.split(";") if isinstance(value, str) else list(value)
+    normalized = [ids.normalize(str(item).strip()) for item in items if str(item).strip()]
+    if any(item is None for item in normalized):
+        raise ValueError
+    return normalized
+
+
+def _login_fault(value: Any) -> str | None:
+    if value in (None, "", "none"):
+        return None
+    if value not in LOGIN_FAULTS:
+        raise FaultSpecError(f"login_fault must be one of {', '.join(LOGIN_FAULTS)}, not '{value}'")
+    return str(value)
+
+
+def _optional_text(value: Any) -> Any:
+    return value or None
+
+
+_COERCIONS: dict[str, Callable[[Any], Any]] = {
+    "latency_ms": _count, "daily_api_limit": _count, "error_rate": _rate, "reset_rate": _rate,
+    "expire_sessions": _flag, "lock_ids": _record_ids, "login_fault": _login_fault,
+}
 
 
 def parse_fault_spec(spec: str | None) -> dict[str, Any]:

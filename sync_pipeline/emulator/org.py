@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -19,7 +19,8 @@ from sync_pipeline.emulator import ids
 from sync_pipeline.emulator.schema import OBJECTS, OPEN_STAGES, PREFIX_TO_OBJECT, FieldSpec, ObjectSpec
 from sync_pipeline.emulator.soql import CompiledQuery, datetime_to_storage, quote_identifier, sql_type
 
-EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"  # local part @ domain labels, dot-separated
+                           r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _DATETIME_INPUT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$")
 UNCHANGED = object()  # a Bulk CSV empty cell on update: leave the field as it is
 # Reference fields that are looked up from the parent's side (children of a record, campaign members...).
@@ -57,6 +58,9 @@ class SaveResult:
     @property
     def success(self) -> bool:
         return not self.errors
+
+
+_Coerced = tuple[Any, SaveError | None]  # a storage value, or the error that refused the value
 
 
 def now_storage() -> str:
@@ -213,42 +217,54 @@ class Org:
     def save(self, spec: ObjectSpec, values: dict[str, Any], *, record_id: str | None = None,
              from_csv: bool = False) -> SaveResult:
         """Create (no record_id) or update one record with Salesforce's validation; nothing is written on error."""
-        creating = record_id is None
         existing = None
-        if not creating:
-            assert record_id is not None
-            normalized = ids.normalize(record_id)
-            if normalized is None or self.object_of(normalized) != spec.name:
-                return SaveResult(record_id, errors=[SaveError(
-                    "MALFORMED_ID", f"{spec.name} ID: id value of incorrect type: {record_id}", ["Id"])], status=400)
-            existing = self.find(spec.name, normalized)
-            if existing is None:
-                return SaveResult(normalized, errors=[SaveError(
-                    "NOT_FOUND", "The requested resource does not exist")], status=404)
-            record_id = normalized
-            if existing["IsDeleted"]:
-                return SaveResult(record_id, errors=[SaveError("ENTITY_IS_DELETED", "entity is deleted")], status=404)
+        if record_id is not None:
+            found = self._updatable(spec, record_id)
+            if isinstance(found, SaveResult):
+                return found
+            record_id, existing = found
         clean, errors = self._validate(spec, values, existing, from_csv)
+        errors.extend(self._state_errors(spec, existing, record_id))
+        if errors:
+            return SaveResult(record_id, errors=errors, status=400)
+        return self._write(spec, clean, existing, record_id)
+
+    def _updatable(self, spec: ObjectSpec, record_id: str) -> tuple[str, sqlite3.Row] | SaveResult:
+        """The normalized id and the live record it names, or the failed result of an update of it."""
+        normalized = ids.normalize(record_id)
+        if normalized is None or self.object_of(normalized) != spec.name:
+            return SaveResult(record_id, errors=[SaveError(
+                "MALFORMED_ID", f"{spec.name} ID: id value of incorrect type: {record_id}", ["Id"])], status=400)
+        existing = self.find(spec.name, normalized)
+        if existing is None:
+            return SaveResult(normalized, errors=[SaveError(
+                "NOT_FOUND", "The requested resource does not exist")], status=404)
+        if existing["IsDeleted"]:
+            return SaveResult(normalized, errors=[SaveError("ENTITY_IS_DELETED", "entity is deleted")], status=404)
+        return normalized, existing
+
+    def _state_errors(self, spec: ObjectSpec, existing: sqlite3.Row | None, record_id: str | None
+                      ) -> list[SaveError]:
+        """What the record's state forbids, whatever the values: updating a converted Lead, or a locked row."""
+        errors = []
         if existing is not None and spec.name == "Lead" and existing["IsConverted"]:
             errors.append(SaveError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead"))
         if record_id is not None and record_id in self.lock_ids:
             errors.append(SaveError(
                 "UNABLE_TO_LOCK_ROW", f"unable to obtain exclusive access to this record or 1 records: {record_id}"))
-        if errors:
-            return SaveResult(record_id, errors=errors, status=400)
+        return errors
+
+    def _write(self, spec: ObjectSpec, clean: dict[str, Any], existing: sqlite3.Row | None,
+               record_id: str | None) -> SaveResult:
+        """Stamp, derive and store validated values: a new record when ``record_id`` is None."""
+        creating = record_id is None
         now = now_storage()
-        user = self.integration_user_id
-        if creating:
-            record_id = self.next_id(spec.name)
-            for spec_field in spec.fields.values():
-                if spec_field.defaulted and spec_field.name not in clean:
-                    clean[spec_field.name] = _default(spec_field, user)
-            clean.update({"Id": record_id, "IsDeleted": 0, "CreatedDate": now, "CreatedById": user})
-        clean.update({"LastModifiedDate": now, "LastModifiedById": user, "SystemModstamp": now})
+        if record_id is None:
+            record_id = self._new_record(spec, clean, now)
+        clean.update({"LastModifiedDate": now, "LastModifiedById": self.integration_user_id, "SystemModstamp": now})
         merged = dict(existing) if existing is not None else {}
         merged.update(clean)
         _derive(spec, merged, clean, self)
-        assert record_id is not None
         if creating:
             names = list(clean)
             self.db.execute(
@@ -261,6 +277,16 @@ class Org:
                 "WHERE Id = ?", [*[clean[n] for n in names], record_id])
         return SaveResult(record_id, created=creating, status=201 if creating else 204)
 
+    def _new_record(self, spec: ObjectSpec, clean: dict[str, Any], now: str) -> str:
+        """A new record's id; its defaults and creation stamps are added to ``clean``."""
+        record_id = self.next_id(spec.name)
+        user = self.integration_user_id
+        for spec_field in spec.fields.values():
+            if spec_field.defaulted and spec_field.name not in clean:
+                clean[spec_field.name] = _default(spec_field, user)
+        clean.update({"Id": record_id, "IsDeleted": 0, "CreatedDate": now, "CreatedById": user})
+        return record_id
+
     def upsert(self, spec: ObjectSpec, external_field: str, external_value: str, values: dict[str, Any],
                *, from_csv: bool = False) -> SaveResult | list[str]:
         """Upsert by external id: a list of ids when the value matches several records (HTTP 300)."""
@@ -271,7 +297,8 @@ class Org:
                 status=404)
         values = {k: v for k, v in values.items() if k.lower() != key.name.lower()}
         if key.name == "Id":
-            matches = [external_value] if external_value and self.find(spec.name, ids.normalize(external_value) or "") else []
+            found = external_value and self.find(spec.name, ids.normalize(external_value) or "")
+            matches = [external_value] if found else []
         else:
             matches = [row[0] for row in self.db.execute(
                 f"SELECT Id FROM {quote_identifier(spec.name)} WHERE {quote_identifier(key.name)} = ? "
@@ -364,11 +391,31 @@ class Org:
     def _validate(self, spec: ObjectSpec, values: dict[str, Any], existing: sqlite3.Row | None,
                   from_csv: bool) -> tuple[dict[str, Any], list[SaveError]]:
         creating = existing is None
-        clean: dict[str, Any] = {}
-        errors: list[SaveError] = []
         unknown = [name for name in values if spec.field(name) is None and name.lower() != "attributes"]
         if unknown:
             return {}, [SaveError("INVALID_FIELD", f"No such column '{unknown[0]}' on sobject of type {spec.name}")]
+        clean, errors, read_only = self._coerce_values(spec, values, creating, from_csv)
+        if read_only:
+            errors.insert(0, SaveError(
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to create/update fields: {', '.join(read_only)}. Please check the security settings of this "
+                "field and verify that it is read/write for your profile or permission set.", read_only))
+        merged = dict(existing) if existing is not None else {}
+        merged.update(clean)
+        missing = [f.name for f in spec.fields.values()
+                   if f.required_on_create and merged.get(f.name) in (None, "")
+                   and (creating or f.name in clean)]
+        if missing:
+            errors.insert(0, SaveError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
+                                       missing))
+        errors.extend(self._rules(spec, merged, clean, creating))
+        return clean, errors
+
+    def _coerce_values(self, spec: ObjectSpec, values: dict[str, Any], creating: bool, from_csv: bool
+                       ) -> tuple[dict[str, Any], list[SaveError], list[str]]:
+        """Storage values of the fields given, the errors of the values refused, and the read-only fields given."""
+        clean: dict[str, Any] = {}
+        errors: list[SaveError] = []
         read_only = []
         for name, raw in values.items():
             if name.lower() == "attributes":
@@ -389,65 +436,25 @@ class Org:
                 errors.append(error)
             else:
                 clean[spec_field.name] = value
-        if read_only:
-            errors.insert(0, SaveError(
-                "INVALID_FIELD_FOR_INSERT_UPDATE",
-                f"Unable to create/update fields: {', '.join(read_only)}. Please check the security settings of this "
-                "field and verify that it is read/write for your profile or permission set.", read_only))
-        merged = dict(existing) if existing is not None else {}
-        merged.update(clean)
-        missing = [f.name for f in spec.fields.values()
-                   if f.required_on_create and merged.get(f.name) in (None, "")
-                   and (creating or f.name in clean)]
-        if missing:
-            errors.insert(0, SaveError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
-                                       missing))
-        errors.extend(self._rules(spec, merged, clean, creating))
-        return clean, errors
+        return clean, errors, read_only
 
-    def _coerce(self, spec: FieldSpec, raw: Any) -> tuple[Any, SaveError | None]:
+    def _coerce(self, spec: FieldSpec, raw: Any) -> _Coerced:
         if raw is None or (raw == "" and spec.type not in ("boolean",)):
-            if not spec.nillable and not spec.defaulted and spec.type != "boolean":
-                return None, None  # reported as REQUIRED_FIELD_MISSING
+            # An empty required field is reported as REQUIRED_FIELD_MISSING; an empty checkbox is false.
             return (0 if spec.type == "boolean" else None), None
-        kind = spec.type
+        scalar = _SCALAR_COERCIONS.get(spec.type)
+        if scalar is None:
+            return self._coerce_text(spec, raw)
         try:
-            if kind == "boolean":
-                if isinstance(raw, bool):
-                    return int(raw), None
-                if isinstance(raw, str) and raw.lower() in ("true", "false"):
-                    return int(raw.lower() == "true"), None
-                raise ValueError
-            if kind in ("int", "double", "currency", "percent"):
-                if isinstance(raw, bool):
-                    raise ValueError
-                number = float(raw)
-                if kind == "int":
-                    number = int(number)
-                limit = 10 ** ((spec.precision - spec.scale) if spec.precision else (spec.digits or 18))
-                if abs(number) >= limit:
-                    return None, SaveError("NUMBER_OUTSIDE_VALID_RANGE",
-                                           f"{spec.label}: value outside of valid range on numeric field: {raw}",
-                                           [spec.name])
-                return (round(number, spec.scale) if kind != "int" else number), None
-            if kind == "date":
-                if len(str(raw)) != 10:
-                    raise ValueError
-                return date.fromisoformat(str(raw)).isoformat(), None
-            if kind == "datetime":
-                text = str(raw)
-                if not _DATETIME_INPUT.match(text):
-                    raise ValueError
-                text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text.replace("Z", "+00:00"))
-                moment = datetime.fromisoformat(text)
-                if moment.tzinfo is None:
-                    moment = moment.replace(tzinfo=UTC)
-                return datetime_to_storage(moment), None
+            return scalar(spec, raw)
         except (ValueError, TypeError, OverflowError):
             return None, SaveError(
                 "JSON_PARSER_ERROR",
-                f"Cannot deserialize instance of {_json_type(kind)} from VALUE_STRING value {raw} for field {spec.name}",
-                [spec.name])
+                f"Cannot deserialize instance of {_json_type(spec.type)} from VALUE_STRING value {raw} "
+                f"for field {spec.name}", [spec.name])
+
+    def _coerce_text(self, spec: FieldSpec, raw: Any) -> _Coerced:
+        """Ids, references and text: numbers are taken as their text, other JSON values are refused."""
         if not isinstance(raw, str):
             if isinstance(raw, (int, float)) and not isinstance(raw, bool):
                 raw = str(raw)
@@ -455,17 +462,17 @@ class Org:
                 return None, SaveError("JSON_PARSER_ERROR",
                                        f"Cannot deserialize instance of string from {type(raw).__name__} value for "
                                        f"field {spec.name}", [spec.name])
-        if kind in ("id", "reference"):
+        if spec.type in ("id", "reference"):
             return self._reference(spec, raw)
         if len(raw) > spec.length:
             return None, SaveError("STRING_TOO_LONG",
                                    f"{spec.label}: data value too large: {raw} (max length={spec.length})",
                                    [spec.name])
-        if kind == "email" and not EMAIL_PATTERN.match(raw):
+        if spec.type == "email" and not EMAIL_PATTERN.match(raw):
             return None, SaveError("INVALID_EMAIL_ADDRESS", f"{spec.label}: invalid email address: {raw}", [spec.name])
         return raw, None
 
-    def _reference(self, spec: FieldSpec, raw: str) -> tuple[Any, SaveError | None]:
+    def _reference(self, spec: FieldSpec, raw: str) -> _Coerced:
         normalized = ids.normalize(raw)
         target = self.object_of(normalized) if normalized else None
         if normalized is None or target not in spec.reference_to:
@@ -543,6 +550,52 @@ def _json_type(kind: str) -> str:
             "datetime": "datetime", "boolean": "boolean"}.get(kind, "string")
 
 
+# --- values of the scalar field types: each raises ValueError (or TypeError, OverflowError) for a JSON_PARSER_ERROR
+
+def _coerce_boolean(spec: FieldSpec, raw: Any) -> _Coerced:
+    if isinstance(raw, bool):
+        return int(raw), None
+    if isinstance(raw, str) and raw.lower() in ("true", "false"):
+        return int(raw.lower() == "true"), None
+    raise ValueError
+
+
+def _coerce_number(spec: FieldSpec, raw: Any) -> _Coerced:
+    if isinstance(raw, bool):
+        raise ValueError
+    number = float(raw)
+    if spec.type == "int":
+        number = int(number)
+    limit = 10 ** ((spec.precision - spec.scale) if spec.precision else (spec.digits or 18))
+    if abs(number) >= limit:
+        return None, SaveError("NUMBER_OUTSIDE_VALID_RANGE",
+                               f"{spec.label}: value outside of valid range on numeric field: {raw}", [spec.name])
+    return (round(number, spec.scale) if spec.type != "int" else number), None
+
+
+def _coerce_date(spec: FieldSpec, raw: Any) -> _Coerced:
+    if len(str(raw)) != 10:
+        raise ValueError
+    return date.fromisoformat(str(raw)).isoformat(), None
+
+
+def _coerce_datetime(spec: FieldSpec, raw: Any) -> _Coerced:
+    text = str(raw)
+    if not _DATETIME_INPUT.match(text):
+        raise ValueError
+    text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return datetime_to_storage(moment), None
+
+
+_SCALAR_COERCIONS: dict[str, Callable[[FieldSpec, Any], _Coerced]] = {
+    "boolean": _coerce_boolean, "int": _coerce_number, "double": _coerce_number, "currency": _coerce_number,
+    "percent": _coerce_number, "date": _coerce_date, "datetime": _coerce_datetime,
+}
+
+
 def _from_csv_cell(raw: Any, creating: bool) -> Any:
     if raw is None or raw == "":
         return None if creating else UNCHANGED
@@ -572,45 +625,75 @@ def _missing(name: str) -> FieldSpec:
 
 
 def _derive(spec: ObjectSpec, merged: dict[str, Any], clean: dict[str, Any], org: Org) -> None:
-    """Fields Salesforce computes: names, formulas, opportunity stage effects, campaign member mirrors."""
-    def put(name: str, value: Any) -> None:
-        merged[name] = value
-        clean[name] = value
+    """Fields Salesforce computes: names, formulas, opportunity stage effects, campaign member mirrors.
 
+    Each step sees what the steps before it computed; what it computes goes to both ``merged`` and ``clean``.
+    """
+    for step in (_names_and_formulas, *_OBJECT_DERIVATIONS.get(spec.name, ())):
+        derived = step(spec, merged, clean, org)
+        merged.update(derived)
+        clean.update(derived)
+
+
+def _names_and_formulas(spec: ObjectSpec, merged: dict[str, Any], clean: dict[str, Any], org: Org) -> dict[str, Any]:
+    derived: dict[str, Any] = {}
     if spec.field("Name") is not None and spec.name in ("Lead", "Contact", "User"):
-        put("Name", " ".join(p for p in (merged.get("FirstName"), merged.get("LastName")) if p))
+        derived["Name"] = " ".join(p for p in (merged.get("FirstName"), merged.get("LastName")) if p)
     if spec.field("Owner_ID__c") is not None:
-        put("Owner_ID__c", merged.get("OwnerId"))
-    if spec.name == "Contact":
-        put("IsEmailBounced", 1 if merged.get("EmailBouncedReason") else 0)
-    if spec.name == "Opportunity" and "StageName" in clean:
-        stage = merged.get("StageName")
-        won, closed = stage == "Closed Won", stage in ("Closed Won", "Closed Lost")
-        put("IsWon", int(won))
-        put("IsClosed", int(closed))
-        if "Probability" not in clean or clean.get("Probability") is None:
-            put("Probability", 100.0 if won else 0.0 if closed else float(OPEN_STAGES.get(str(stage), 10)))
-        put("ForecastCategory", "Closed" if won else "Omitted" if closed else "Pipeline")
-    if spec.name == "Opportunity":
-        amount, probability = merged.get("Amount"), merged.get("Probability")
-        put("ExpectedRevenue", None if amount is None or probability is None else round(amount * probability / 100, 2))
-    if spec.name == "Task":
-        put("IsClosed", int(merged.get("Status") == "Completed"))
-    if spec.name == "CampaignMember":
-        who_id = merged.get("LeadId") or merged.get("ContactId")
-        who_type = "Lead" if merged.get("LeadId") else "Contact"
-        who = org.find(who_type, who_id) if who_id else None
-        put("Type", who_type)
-        put("LeadOrContactId", who_id)
-        put("HasResponded", int(merged.get("Status") == "Responded"))
-        if merged.get("Status") == "Responded" and not merged.get("FirstRespondedDate"):
-            put("FirstRespondedDate", now_storage()[:10])
-        if who is not None:
-            put("FirstName", who["FirstName"])
-            put("LastName", who["LastName"])
-            put("Email", who["Email"])
-            put("HasOptedOutOfEmail", who["HasOptedOutOfEmail"])
-            put("CompanyOrAccount", who["Company"] if who_type == "Lead" else None)
+        derived["Owner_ID__c"] = merged.get("OwnerId")
+    return derived
+
+
+def _contact_bounce(spec: ObjectSpec, merged: dict[str, Any], clean: dict[str, Any], org: Org) -> dict[str, Any]:
+    return {"IsEmailBounced": 1 if merged.get("EmailBouncedReason") else 0}
+
+
+def _opportunity_stage(spec: ObjectSpec, merged: dict[str, Any], clean: dict[str, Any], org: Org
+                       ) -> dict[str, Any]:
+    """A new stage decides won, closed and the forecast category, and the probability unless one is given."""
+    if "StageName" not in clean:
+        return {}
+    stage = merged.get("StageName")
+    won, closed = stage == "Closed Won", stage in ("Closed Won", "Closed Lost")
+    derived: dict[str, Any] = {"IsWon": int(won), "IsClosed": int(closed)}
+    if "Probability" not in clean or clean.get("Probability") is None:
+        derived["Probability"] = 100.0 if won else 0.0 if closed else float(OPEN_STAGES.get(str(stage), 10))
+    derived["ForecastCategory"] = "Closed" if won else "Omitted" if closed else "Pipeline"
+    return derived
+
+
+def _opportunity_revenue(spec: ObjectSpec, merged: dict[str, Any], clean: dict[str, Any], org: Org
+                         ) -> dict[str, Any]:
+    amount, probability = merged.get("Amount"), merged.get("Probability")
+    return {"ExpectedRevenue": None if amount is None or probability is None else round(amount * probability / 100, 2)}
+
+
+def _task_closed(spec: ObjectSpec, merged: dict[str, Any], clean: dict[str, Any], org: Org) -> dict[str, Any]:
+    return {"IsClosed": int(merged.get("Status") == "Completed")}
+
+
+def _campaign_member_mirrors(spec: ObjectSpec, merged: dict[str, Any], clean: dict[str, Any], org: Org
+                             ) -> dict[str, Any]:
+    """A member's type, response, and the name, email, opt-out and company of its Lead or Contact."""
+    who_id = merged.get("LeadId") or merged.get("ContactId")
+    who_type = "Lead" if merged.get("LeadId") else "Contact"
+    who = org.find(who_type, who_id) if who_id else None
+    derived: dict[str, Any] = {"Type": who_type, "LeadOrContactId": who_id,
+                               "HasResponded": int(merged.get("Status") == "Responded")}
+    if merged.get("Status") == "Responded" and not merged.get("FirstRespondedDate"):
+        derived["FirstRespondedDate"] = now_storage()[:10]
+    if who is not None:
+        derived.update({"FirstName": who["FirstName"], "LastName": who["LastName"], "Email": who["Email"],
+                        "HasOptedOutOfEmail": who["HasOptedOutOfEmail"],
+                        "CompanyOrAccount": who["Company"] if who_type == "Lead" else None})
+    return derived
+
+
+_Derivation = Callable[[ObjectSpec, dict[str, Any], dict[str, Any], Org], dict[str, Any]]
+_OBJECT_DERIVATIONS: dict[str, tuple[_Derivation, ...]] = {
+    "Contact": (_contact_bounce,), "Opportunity": (_opportunity_stage, _opportunity_revenue),
+    "Task": (_task_closed,), "CampaignMember": (_campaign_member_mirrors,),
+}
 
 
 def to_api(spec: FieldSpec | None, value: Any) -> Any:

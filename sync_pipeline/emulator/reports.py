@@ -48,17 +48,17 @@ def _soql(report: ReportDefinition, extra: list[dict[str, Any]]) -> str:
     conditions = [report.where] if report.where else []
     by_name = {c.name: c for c in report.columns}
     for item in extra:
-        column = by_name.get(str(item.get("column")))
+        filtered = by_name.get(str(item.get("column")))
         operator = str(item.get("operator"))
-        if column is None:
+        if filtered is None:
             raise ValueError(f"unknown report column in filter: {item.get('column')}")
-        value = _typed(column.data_type, item.get("value"))
+        value = _typed(filtered.data_type, item.get("value"))
         if operator in _OPERATORS:
-            conditions.append(format_soql(f"{column.value_field} {_OPERATORS[operator]} {{}}", value))
+            conditions.append(format_soql(f"{filtered.value_field} {_OPERATORS[operator]} {{}}", value))
         elif operator == "contains":
-            conditions.append(format_soql(f"{column.value_field} LIKE '%{{:like}}%'", str(value)))
+            conditions.append(format_soql(f"{filtered.value_field} LIKE '%{{:like}}%'", str(value)))
         elif operator == "startsWith":
-            conditions.append(format_soql(f"{column.value_field} LIKE '{{:like}}%'", str(value)))
+            conditions.append(format_soql(f"{filtered.value_field} LIKE '{{:like}}%'", str(value)))
         else:
             raise ValueError(f"unsupported filter operator: {operator}")
     where = " WHERE " + " AND ".join(f"({c})" for c in conditions) if conditions else ""
@@ -132,7 +132,8 @@ def run_report(org: Org, report: ReportDefinition, version: str, *, include_deta
         for raw in cursor:
             cells = []
             for column in report.columns:
-                value_column = index[column.value_field] if column.value_field in index else _find(index, column.value_field)
+                value_column = (index[column.value_field] if column.value_field in index
+                                else _find(index, column.value_field))
                 value = to_api(value_column.spec, raw[value_column.index])
                 if column.label_field:
                     label_column = _find(index, column.label_field)

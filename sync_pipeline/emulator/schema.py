@@ -30,6 +30,15 @@ OPEN_STAGES = {
     "Id. Decision Makers": 60, "Perception Analysis": 70, "Proposal/Price Quote": 75, "Negotiation/Review": 90,
 }
 STAGES = "|".join([*OPEN_STAGES, "Closed Won", "Closed Lost"])
+LEAD_STATUSES = "Open - Not Contacted|Working - Contacted|Closed - Converted|Closed - Not Converted"
+ACCOUNT_TYPES = ("Prospect|Customer - Direct|Customer - Channel|Channel Partner / Reseller|Installation Partner|"
+                 "Technology Partner|Other")
+OPPORTUNITY_TYPES = ("Existing Customer - Upgrade|Existing Customer - Replacement|Existing Customer - Downgrade|"
+                     "New Customer")
+CONTACT_ROLES = ("Business User|Decision Maker|Economic Buyer|Economic Decision Maker|Evaluator|Executive Sponsor|"
+                 "Influencer|Technical Buyer|Other")
+CAMPAIGN_TYPES = ("Conference|Webinar|Trade Show|Public Relations|Partners|Referral Program|Advertisement|"
+                  "Banner Ads|Direct Mail|Email|Telemarketing|Other")
 
 SYSTEM_FIELDS = """
 Id id 18 D label="Record ID"
@@ -61,7 +70,7 @@ Email email 80 CUN
 Website url 255 CUN
 Description textarea 32000 CUN
 LeadSource picklist 255 CUN pick="{SOURCES}"
-Status picklist 255 CUD pick="Open - Not Contacted|Working - Contacted|Closed - Converted|Closed - Not Converted" default="Open - Not Contacted"
+Status picklist 255 CUD pick="{LEAD_STATUSES}" default="Open - Not Contacted"
 Industry picklist 255 CUN pick="{INDUSTRIES}"
 Rating picklist 255 CUN pick="Hot|Warm|Cold"
 AnnualRevenue currency 18,0 CUN
@@ -117,7 +126,7 @@ Marketing_Id__c string 80 CUNXQ label="Marketing Id"
 """),
     "Account": ("001", "Accounts", f"""
 Name string 255 CU label="Account Name"
-Type picklist 40 CUN pick="Prospect|Customer - Direct|Customer - Channel|Channel Partner / Reseller|Installation Partner|Technology Partner|Other" label="Account Type"
+Type picklist 40 CUN pick="{ACCOUNT_TYPES}" label="Account Type"
 ParentId reference 18 CUN ref=Account rel=Parent
 BillingStreet textarea 255 CUN
 BillingCity string 40 CUN
@@ -146,7 +155,7 @@ Amount currency 18,2 CUN
 Probability percent 3,0 CUND label="Probability (%)"
 ExpectedRevenue currency 18,2 N label="Expected Amount"
 CloseDate date - CU
-Type picklist 255 CUN pick="Existing Customer - Upgrade|Existing Customer - Replacement|Existing Customer - Downgrade|New Customer" label="Opportunity Type"
+Type picklist 255 CUN pick="{OPPORTUNITY_TYPES}" label="Opportunity Type"
 NextStep string 255 CUN
 LeadSource picklist 255 CUN pick="{SOURCES}"
 IsClosed boolean - D label=Closed
@@ -156,15 +165,15 @@ CampaignId reference 18 CUN ref=Campaign rel=Campaign label="Primary Campaign So
 OwnerId reference 18 CUD ref=User rel=Owner label="Owner ID"
 LastActivityDate date - N
 """),
-    "OpportunityContactRole": ("00K", "Contact Roles", """
+    "OpportunityContactRole": ("00K", "Contact Roles", f"""
 OpportunityId reference 18 C ref=Opportunity rel=Opportunity
 ContactId reference 18 CU ref=Contact rel=Contact
-Role picklist 40 CUN pick="Business User|Decision Maker|Economic Buyer|Economic Decision Maker|Evaluator|Executive Sponsor|Influencer|Technical Buyer|Other"
+Role picklist 40 CUN pick="{CONTACT_ROLES}"
 IsPrimary boolean - CUD label=Primary
 """),
-    "Campaign": ("701", "Campaigns", """
+    "Campaign": ("701", "Campaigns", f"""
 Name string 80 CU
-Type picklist 255 CUN pick="Conference|Webinar|Trade Show|Public Relations|Partners|Referral Program|Advertisement|Banner Ads|Direct Mail|Email|Telemarketing|Other"
+Type picklist 255 CUN pick="{CAMPAIGN_TYPES}"
 Status picklist 255 CUN pick="Planned|In Progress|Completed|Aborted"
 StartDate date - CUN
 EndDate date - CUN
@@ -389,7 +398,8 @@ class ObjectSpec:
             "deletable": flags["deletable"], "deprecatedAndHidden": False, "feedEnabled": True,
             "hasSubtypes": False, "isInterface": False, "isSubtype": False, "keyPrefix": self.key_prefix,
             "label": self.name if self.name != "OpportunityContactRole" else "Contact Role",
-            "labelPlural": self.label_plural, "layoutable": True, "mergeable": self.name in ("Lead", "Contact", "Account"),
+            "labelPlural": self.label_plural, "layoutable": True,
+            "mergeable": self.name in ("Lead", "Contact", "Account"),
             "mruEnabled": True, "name": self.name, "queryable": True, "replicateable": True, "retrieveable": True,
             "searchable": flags["searchable"], "triggerable": True, "undeletable": flags["undeletable"],
             "updateable": flags["updateable"],
@@ -415,7 +425,8 @@ class ObjectSpec:
             "recordTypeInfos": [{
                 "active": True, "available": True, "defaultRecordTypeMapping": True, "developerName": "Master",
                 "master": True, "name": "Master", "recordTypeId": "012000000000000AAA",
-                "urls": {"layout": f"/services/data/v{version}/sobjects/{self.name}/describe/layouts/012000000000000AAA"},
+                "urls": {"layout": f"/services/data/v{version}/sobjects/{self.name}/describe/layouts/"
+                                   "012000000000000AAA"},
             }],
             "searchLayoutable": True, "sobjectDescribeOption": "FULL", "supportedScopes": [
                 {"label": "All " + self.label_plural.lower(), "name": "everything"}],

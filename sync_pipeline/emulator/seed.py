@@ -23,16 +23,21 @@ from sync_pipeline.emulator.schema import INDUSTRIES, OPEN_STAGES, SOURCES
 from sync_pipeline.emulator.soql import datetime_to_storage
 
 DEMO_LEADS = 3000
-FIRST_NAMES = ("Ann Bo Carla Dev Elena Farid Grace Hiro Ines Jonas Kofi Lena Marco Nadia Omar Priya Quinn Rosa Sami "
-               "Tara Umar Vera Wei Xena Yuki Zane Alba Bruno Chloe Diego Emma Felix Gita Hugo Ivy Jae Kira Luca Mia "
-               "Nils Olga Pablo Rui Sara Theo Uma Viktor Wanda Yara Zoe").split()
-LAST_NAMES = ("Lee Chan Okafor Novak Silva Schmidt Rossi Tanaka Kowalski Haddad Nguyen Larsen Dubois Moreau Costa "
-              "Ivanova Kim Patel Garcia Smith Jones Brown Miller Davis Wilson Taylor Anderson Thomas Martin White "
-              "Harris Clark Lewis Walker Hall Young King Wright Scott Green Baker Adams Nelson Hill Campbell").split()
-COMPANY_WORDS = ("Acme Globex Initech Umbrella Stark Wayne Wonka Tyrell Cyberdyne Hooli Vandelay Soylent Gringotts "
-                 "Oscorp Aperture Black Mesa Monarch Massive Dynamic Nakatomi Prestige Sirius Vehement Zorg Duff "
-                 "Krusty Pied Piper Bluth Dunder Mifflin Sterling Cooper Gekko Rekall Nordic Atlas Polar Summit "
-                 "Harbor Cedar Granite Beacon Falcon Orchid Quartz Meridian").split()
+FIRST_NAMES = ["Ann", "Bo", "Carla", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kofi", "Lena",
+               "Marco", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tara", "Umar", "Vera", "Wei", "Xena",
+               "Yuki", "Zane", "Alba", "Bruno", "Chloe", "Diego", "Emma", "Felix", "Gita", "Hugo", "Ivy", "Jae",
+               "Kira", "Luca", "Mia", "Nils", "Olga", "Pablo", "Rui", "Sara", "Theo", "Uma", "Viktor", "Wanda", "Yara",
+               "Zoe"]
+LAST_NAMES = ["Lee", "Chan", "Okafor", "Novak", "Silva", "Schmidt", "Rossi", "Tanaka", "Kowalski", "Haddad", "Nguyen",
+              "Larsen", "Dubois", "Moreau", "Costa", "Ivanova", "Kim", "Patel", "Garcia", "Smith", "Jones", "Brown",
+              "Miller", "Davis", "Wilson", "Taylor", "Anderson", "Thomas", "Martin", "White", "Harris", "Clark",
+              "Lewis", "Walker", "Hall", "Young", "King", "Wright", "Scott", "Green", "Baker", "Adams", "Nelson",
+              "Hill", "Campbell"]
+COMPANY_WORDS = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Wonka", "Tyrell", "Cyberdyne", "Hooli",
+                 "Vandelay", "Soylent", "Gringotts", "Oscorp", "Aperture", "Black", "Mesa", "Monarch", "Massive",
+                 "Dynamic", "Nakatomi", "Prestige", "Sirius", "Vehement", "Zorg", "Duff", "Krusty", "Pied", "Piper",
+                 "Bluth", "Dunder", "Mifflin", "Sterling", "Cooper", "Gekko", "Rekall", "Nordic", "Atlas", "Polar",
+                 "Summit", "Harbor", "Cedar", "Granite", "Beacon", "Falcon", "Orchid", "Quartz", "Meridian"]
 COMPANY_SUFFIXES = ("Inc", "LLC", "Group", "Labs", "Systems", "Partners", "Holdings", "Co", "GmbH", "Ltd")
 TITLES = ("CEO", "CTO", "VP Marketing", "VP Sales", "Marketing Manager", "Sales Director", "Engineer", "Analyst",
           "Head of Operations", "Product Manager", "IT Director", "Consultant", "Procurement Lead", "CFO")
@@ -51,6 +56,7 @@ USERS = (  # first, last, title, active
     ("Noah", "Berg", "Sales Development Rep", True), ("Ada", "Quinn", "Sales Director", True),
     ("Ravi", "Menon", "Account Executive", False), ("Marta", "Lund", "Marketing Manager", True),
 )
+OWNER_SHARES = np.array([0.22, 0.22, 0.18, 0.18, 0.12, 0.08])  # of the records owned by each rep (USERS[1:7])
 
 
 @dataclass(frozen=True)
@@ -102,28 +108,93 @@ def _ids(prefix: str, count: int, start: int = 1) -> list[str]:
     return ids.make_ids(prefix, start, count)
 
 
+@dataclass
+class _Accounts:
+    ids: list[str]
+    names: list[str]
+    cities: list[int]  # index into CITIES
+    owners: list[str]
+
+
+@dataclass
+class _People:
+    """Contacts or Leads as loaded: what campaign members copy from them."""
+
+    ids: list[str]
+    first: list[str]
+    last: list[str]
+    emails: list[str | None]
+    optout: list[int]
+
+
+@dataclass
+class _Contacts(_People):
+    account_index: list[int]  # index into the Accounts
+
+
+@dataclass
+class _Leads(_People):
+    companies: list[str]
+
+
 def generate(org: Org, *, seed: int, scale: str | int = "demo", anchor: datetime | None = None,
              integration_username: str = "integration@acme.example.com") -> tuple[SeedSummary, list[ReportDefinition]]:
     """Fill an empty org. Returns the counts and the saved reports."""
     anchor = anchor or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     leads_n = parse_scale(scale)
-    contacts_n = max(leads_n // 4, 5)
-    accounts_n = max(leads_n // 40, 3)
     cols = _Columns(seed, anchor)
-    user = org.integration_user_id
+    created = datetime_to_storage(anchor - timedelta(days=365))
     counts: dict[str, int] = {}
 
-    # Organization and users
+    _organization(org, anchor)
+    user_ids = _users(org, created, integration_username)
+    _loaded(org, counts, "User", len(user_ids))
+    owners = user_ids[1:7]  # the reps, including the inactive one
+    accounts = _accounts(org, cols, max(leads_n // 40, 3), owners)
+    _loaded(org, counts, "Account", len(accounts.ids))
+    contacts = _contacts(org, cols, max(leads_n // 4, 5), accounts)
+    _loaded(org, counts, "Contact", len(contacts.ids))
+    leads = _leads(org, cols, leads_n, contacts, accounts, owners)
+    _loaded(org, counts, "Lead", leads_n)
+    campaign_ids = _campaigns(org, anchor, created, owners, user_ids)
+    _loaded(org, counts, "Campaign", len(campaign_ids))
+    _loaded(org, counts, "CampaignMember", _campaign_members(org, cols, campaign_ids, leads, contacts))
+    opportunity_ids, opportunity_accounts, opportunity_stamps = _opportunities(org, cols, anchor, accounts,
+                                                                               campaign_ids)
+    _loaded(org, counts, "Opportunity", len(opportunity_ids))
+    _loaded(org, counts, "OpportunityContactRole",
+            _contact_roles(org, opportunity_ids, opportunity_accounts, opportunity_stamps, contacts))
+    reports = _reports()
+    org.insert_rows("Report", ["Id", "Name", "DeveloperName", "FolderName", "Format", "Description", "IsDeleted",
+                               "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp"],
+                    [(r.id, r.name, r.developer_name, r.folder, "Tabular", None, 0, created, org.integration_user_id,
+                      created, org.integration_user_id, created) for r in reports])
+    _loaded(org, counts, "Report", len(reports))
+    org.create_indexes()
+    return SeedSummary(seed, str(scale), counts, anchor), reports
+
+
+def _loaded(org: Org, counts: dict[str, int], object_name: str, count: int) -> None:
+    """``count`` records of ``object_name`` are loaded: the summary counts them, new ids come after theirs."""
+    org.sequences[object_name] = count
+    counts[object_name] = count
+
+
+def _organization(org: Org, anchor: datetime) -> None:
+    user = org.integration_user_id
+    founded = datetime_to_storage(anchor - timedelta(days=400))
     org.insert_rows("Organization", ["Id", "Name", "OrganizationType", "InstanceName", "IsSandbox", "IsReadOnly",
                                      "DefaultLocaleSidKey", "TimeZoneSidKey", "LanguageLocaleKey", "IsDeleted",
                                      "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
                                      "SystemModstamp"],
                     [(org.org_id, org.org_name, "Enterprise Edition", "CS42", int(org.is_sandbox), 0, "en_US",
-                      "America/Los_Angeles", "en_US", 0, *(datetime_to_storage(anchor - timedelta(days=400)),) * 1,
-                      user, datetime_to_storage(anchor - timedelta(days=400)), user,
-                      datetime_to_storage(anchor - timedelta(days=400)))])
+                      "America/Los_Angeles", "en_US", 0, founded, user, founded, user, founded)])
+
+
+def _users(org: Org, created: str, integration_username: str) -> list[str]:
+    """The integration user and the sales and marketing users of USERS; returns their ids, integration user first."""
+    user = org.integration_user_id
     user_ids = [user] + _ids("005", len(USERS) - 1, start=2)
-    created = datetime_to_storage(anchor - timedelta(days=365))
     user_rows = []
     for user_id, (first, last, title, active) in zip(user_ids, USERS, strict=True):
         username = integration_username if user_id == user else f"{first}.{last}@acme.example.com".lower()
@@ -135,12 +206,11 @@ def generate(org: Org, *, seed: int, scale: str | int = "demo", anchor: datetime
                              "Department", "CompanyName", "IsActive", "UserType", "TimeZoneSidKey", "LocaleSidKey",
                              "LanguageLocaleKey", "EmailEncodingKey", "IsDeleted", "CreatedDate", "CreatedById",
                              "LastModifiedDate", "LastModifiedById", "SystemModstamp"], user_rows)
-    org.sequences["User"] = len(user_ids)
-    counts["User"] = len(user_ids)
-    owners = user_ids[1:7]  # the reps, including the inactive one
-    owner_p = np.array([0.22, 0.22, 0.18, 0.18, 0.12, 0.08])
+    return user_ids
 
-    # Accounts
+
+def _accounts(org: Org, cols: _Columns, accounts_n: int, owners: list[str]) -> _Accounts:
+    user = org.integration_user_id
     account_ids = _ids("001", accounts_n)
     word_a = cols.choice(COMPANY_WORDS, accounts_n)
     word_b = cols.choice(COMPANY_SUFFIXES, accounts_n)
@@ -151,7 +221,7 @@ def generate(org: Org, *, seed: int, scale: str | int = "demo", anchor: datetime
     account_created = cols.timestamps(accounts_n, 720, 90)
     revenue = (cols.rng.lognormal(16, 1.5, accounts_n)).round(-3).tolist()
     employees = cols.rng.integers(5, 20000, accounts_n).tolist()
-    account_owner = cols.choice(owners, accounts_n, p=owner_p)
+    account_owner = cols.choice(owners, accounts_n, p=OWNER_SHARES)
     org.insert_rows("Account", [
         "Id", "Name", "Type", "BillingCity", "BillingState", "BillingCountry", "Industry", "AnnualRevenue",
         "NumberOfEmployees", "OwnerId", "AccountSource", "Rating", "IsDeleted", "CreatedDate", "CreatedById",
@@ -162,69 +232,121 @@ def generate(org: Org, *, seed: int, scale: str | int = "demo", anchor: datetime
         cols.choice(INDUSTRIES.split("|"), accounts_n), revenue, employees, account_owner,
         cols.choice(SOURCES.split("|"), accounts_n), cols.choice(("Hot", "Warm", "Cold", None), accounts_n),
         [0] * accounts_n, account_created, [user] * accounts_n, stamps, [user] * accounts_n, stamps, strict=True))
-    org.sequences["Account"] = accounts_n
-    counts["Account"] = accounts_n
+    return _Accounts(account_ids, account_names, cities, account_owner)
 
-    # Contacts
+
+def _contacts(org: Org, cols: _Columns, contacts_n: int, accounts: _Accounts) -> _Contacts:
+    user = org.integration_user_id
     contact_ids = _ids("003", contacts_n)
-    c_first = cols.choice(FIRST_NAMES, contacts_n)
-    c_last = cols.choice(LAST_NAMES, contacts_n)
-    c_account_index = cols.rng.integers(0, accounts_n, contacts_n).tolist()
-    c_emails: list[str | None] = [f"{f}.{l}.c{i}@{EMAIL_DOMAINS[i % len(EMAIL_DOMAINS)]}".lower()
-                                  for i, (f, l) in enumerate(zip(c_first, c_last, strict=True))]
+    first = cols.choice(FIRST_NAMES, contacts_n)
+    last = cols.choice(LAST_NAMES, contacts_n)
+    account_index = cols.rng.integers(0, len(accounts.ids), contacts_n).tolist()
+    emails: list[str | None] = [f"{first_name}.{last_name}.c{i}@{EMAIL_DOMAINS[i % len(EMAIL_DOMAINS)]}".lower()
+                                for i, (first_name, last_name) in enumerate(zip(first, last, strict=True))]
     for i in np.flatnonzero(cols.flags(0.02, contacts_n)).tolist():
-        c_emails[i] = None  # missing
-    c_optout = cols.flags(0.06, contacts_n).astype(int).tolist()
-    c_bounced = cols.flags(0.03, contacts_n)
-    c_bounce_reason = [BOUNCE_REASONS[i % 3] if b else None for i, b in enumerate(c_bounced.tolist())]
-    c_stamps = cols.timestamps(contacts_n, 90)
-    c_bounce_date = [s if b else None for s, b in zip(c_stamps, c_bounced.tolist(), strict=True)]
-    c_score = _scores(cols, contacts_n)
-    c_owner = [account_owner[a] for a in c_account_index]
-    c_deleted = cols.flags(0.005, contacts_n)
-    c_deleted_at = [s if d else None for s, d in zip(c_stamps, c_deleted.tolist(), strict=True)]
-    c_marketing_ids = [f"MK-C{i:08d}" if i % 3 == 0 else None for i in range(contacts_n)]
+        emails[i] = None  # missing
+    optout = cols.flags(0.06, contacts_n).astype(int).tolist()
+    bounced = cols.flags(0.03, contacts_n)
+    bounce_reason = [BOUNCE_REASONS[i % 3] if b else None for i, b in enumerate(bounced.tolist())]
+    stamps = cols.timestamps(contacts_n, 90)
+    bounce_date = [s if b else None for s, b in zip(stamps, bounced.tolist(), strict=True)]
+    score = _scores(cols, contacts_n)
+    owner = [accounts.owners[a] for a in account_index]
+    deleted = cols.flags(0.005, contacts_n)
+    deleted_at = [s if d else None for s, d in zip(stamps, deleted.tolist(), strict=True)]
+    marketing_ids = [f"MK-C{i:08d}" if i % 3 == 0 else None for i in range(contacts_n)]
     org.insert_rows("Contact", [
         "Id", "AccountId", "FirstName", "LastName", "Name", "Email", "Title", "Phone", "LeadSource", "OwnerId",
         "HasOptedOutOfEmail", "HasOptedOutOfFax", "DoNotCall", "EmailBouncedReason", "EmailBouncedDate",
         "IsEmailBounced", "Behavior_Score__c", "Owner_ID__c", "Marketing_Id__c", "MailingCity", "MailingCountry",
         "IsDeleted", "_deleted_at", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
         "SystemModstamp"], zip(
-        contact_ids, [account_ids[a] for a in c_account_index], c_first, c_last,
-        [f"{f} {l}" for f, l in zip(c_first, c_last, strict=True)], c_emails, cols.choice(TITLES, contacts_n),
+        contact_ids, [accounts.ids[a] for a in account_index], first, last,
+        [f"{first_name} {last_name}" for first_name, last_name in zip(first, last, strict=True)], emails,
+        cols.choice(TITLES, contacts_n),
         [f"+1 555 {n:07d}" for n in cols.rng.integers(0, 9_999_999, contacts_n).tolist()],
-        cols.choice(SOURCES.split("|"), contacts_n), c_owner, c_optout, [0] * contacts_n,
-        cols.flags(0.03, contacts_n).astype(int).tolist(), c_bounce_reason, c_bounce_date,
-        c_bounced.astype(int).tolist(), c_score, c_owner, c_marketing_ids,
-        [CITIES[cities[a]][0] for a in c_account_index], [CITIES[cities[a]][2] for a in c_account_index],
-        c_deleted.astype(int).tolist(), c_deleted_at, cols.timestamps(contacts_n, 720, 90), [user] * contacts_n,
-        c_stamps, [user] * contacts_n, c_stamps, strict=True))
-    org.sequences["Contact"] = contacts_n
-    counts["Contact"] = contacts_n
+        cols.choice(SOURCES.split("|"), contacts_n), owner, optout, [0] * contacts_n,
+        cols.flags(0.03, contacts_n).astype(int).tolist(), bounce_reason, bounce_date,
+        bounced.astype(int).tolist(), score, owner, marketing_ids,
+        [CITIES[accounts.cities[a]][0] for a in account_index], [CITIES[accounts.cities[a]][2] for a in account_index],
+        deleted.astype(int).tolist(), deleted_at, cols.timestamps(contacts_n, 720, 90), [user] * contacts_n,
+        stamps, [user] * contacts_n, stamps, strict=True))
+    return _Contacts(contact_ids, first, last, emails, optout, account_index)
 
-    # Leads (10% converted into the first Contacts; dirt: invalid/missing/duplicate emails, long strings)
+
+def _leads(org: Org, cols: _Columns, leads_n: int, contacts: _Contacts, accounts: _Accounts,
+           owners: list[str]) -> _Leads:
+    """Leads: 10% converted into the first Contacts; dirt: invalid/missing/duplicate emails, long strings."""
+    user = org.integration_user_id
     lead_ids = _ids("00Q", leads_n)
     first = cols.choice(FIRST_NAMES, leads_n)
     last = cols.choice(LAST_NAMES, leads_n)
-    emails: list[str | None] = [f"{f}.{l}.{i}@{EMAIL_DOMAINS[i % len(EMAIL_DOMAINS)]}".lower()
-                                for i, (f, l) in enumerate(zip(first, last, strict=True))]
+    emails: list[str | None] = [f"{first_name}.{last_name}.{i}@{EMAIL_DOMAINS[i % len(EMAIL_DOMAINS)]}".lower()
+                                for i, (first_name, last_name) in enumerate(zip(first, last, strict=True))]
     companies = [f"{a} {b}" for a, b in zip(cols.choice(COMPANY_WORDS, leads_n), cols.choice(COMPANY_SUFFIXES, leads_n),
                                             strict=True)]
     converted = cols.flags(0.10, leads_n) & (np.arange(leads_n) % 4 == 0)
-    converted_contact: list[str | None] = [None] * leads_n
-    converted_account: list[str | None] = [None] * leads_n
-    converted_date: list[str | None] = [None] * leads_n
     status = cols.choice(("Open - Not Contacted", "Working - Contacted", "Closed - Not Converted"), leads_n,
                          p=np.array([0.5, 0.35, 0.15]))
     stamps = cols.timestamps(leads_n, 90)
+    leads = _Leads(lead_ids, first, last, emails, [], companies)  # opt-outs are drawn after the dirt, below
+    converted_contact, converted_account, converted_date = _convert(leads, converted, status, stamps, contacts,
+                                                                    accounts)
+    titles, descriptions = _dirt(cols, leads)
+    leads.optout = cols.flags(0.05, leads_n).astype(int).tolist()
+    bounced = cols.flags(0.02, leads_n).tolist()
+    deleted = (cols.flags(0.005, leads_n) & ~converted).tolist()
+    lead_city = cols.choice(range(len(CITIES)), leads_n)
+    lead_owner = cols.choice(owners, leads_n, p=OWNER_SHARES)
+    org.insert_rows("Lead", [
+        "Id", "FirstName", "LastName", "Name", "Company", "Title", "Email", "Phone", "LeadSource", "Status",
+        "Industry", "Rating", "AnnualRevenue", "NumberOfEmployees", "City", "State", "Country", "OwnerId",
+        "HasOptedOutOfEmail", "HasOptedOutOfFax", "DoNotCall", "IsConverted", "ConvertedDate",
+        "ConvertedAccountId", "ConvertedContactId", "IsUnreadByOwner", "EmailBouncedReason", "EmailBouncedDate",
+        "Behavior_Score__c", "Owner_ID__c", "Marketing_Id__c", "Description", "IsDeleted", "_deleted_at",
+        "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp"], zip(
+        lead_ids, first, last, [f"{first_name} {last_name}" for first_name, last_name in zip(first, last, strict=True)],
+        companies, titles, emails,
+        [f"+1 555 {n:07d}" for n in cols.rng.integers(0, 9_999_999, leads_n).tolist()],
+        cols.choice(SOURCES.split("|"), leads_n), status, cols.choice(INDUSTRIES.split("|"), leads_n),
+        cols.choice(("Hot", "Warm", "Cold", None), leads_n), cols.rng.lognormal(14, 1.2, leads_n).round(-3).tolist(),
+        cols.rng.integers(1, 5000, leads_n).tolist(), [CITIES[c][0] for c in lead_city],
+        [CITIES[c][1] for c in lead_city], [CITIES[c][2] for c in lead_city], lead_owner, leads.optout,
+        [0] * leads_n, [0] * leads_n, converted.astype(int).tolist(), converted_date, converted_account,
+        converted_contact, [0] * leads_n, [BOUNCE_REASONS[i % 3] if b else None for i, b in enumerate(bounced)],
+        [s if b else None for s, b in zip(stamps, bounced, strict=True)], _scores(cols, leads_n), lead_owner,
+        [f"MK-L{i:08d}" if i % 5 == 0 else None for i in range(leads_n)], descriptions,
+        [int(d) for d in deleted], [s if d else None for s, d in zip(stamps, deleted, strict=True)],
+        cols.timestamps(leads_n, 400, 90), [user] * leads_n, stamps, [user] * leads_n, stamps, strict=True))
+    return leads
+
+
+def _convert(leads: _Leads, converted: np.ndarray, status: list[str], stamps: list[str], contacts: _Contacts,
+             accounts: _Accounts) -> tuple[list[str | None], list[str | None], list[str | None]]:
+    """Converted Leads take the name and email of the Contact they became, and the status Closed - Converted.
+
+    Returns the converted Contact ids, Account ids and dates (None for the Leads not converted)."""
+    leads_n = len(leads.ids)
+    converted_contact: list[str | None] = [None] * leads_n
+    converted_account: list[str | None] = [None] * leads_n
+    converted_date: list[str | None] = [None] * leads_n
     for i in np.flatnonzero(converted).tolist():
-        c = (i // 4) % contacts_n
-        converted_contact[i] = contact_ids[c]
-        converted_account[i] = account_ids[c_account_index[c]]
+        c = (i // 4) % len(contacts.ids)
+        converted_contact[i] = contacts.ids[c]
+        converted_account[i] = accounts.ids[contacts.account_index[c]]
         converted_date[i] = stamps[i][:10]
-        emails[i] = c_emails[c]
-        first[i], last[i] = c_first[c], c_last[c]
+        leads.emails[i] = contacts.emails[c]
+        leads.first[i], leads.last[i] = contacts.first[c], contacts.last[c]
         status[i] = "Closed - Converted"
+    return converted_contact, converted_account, converted_date
+
+
+def _dirt(cols: _Columns, leads: _Leads) -> tuple[list[str], list[str | None]]:
+    """Invalid, missing and duplicate emails, and a few very long titles and descriptions, as real orgs have.
+
+    Returns the titles and descriptions of the Leads; their emails are dirtied in place."""
+    leads_n = len(leads.ids)
+    first, last, emails = leads.first, leads.last, leads.emails
     dirty = cols.rng.random(leads_n)
     titles = cols.choice(TITLES, leads_n)
     descriptions: list[str | None] = [None] * leads_n
@@ -238,34 +360,11 @@ def generate(org: Org, *, seed: int, scale: str | int = "demo", anchor: datetime
         titles[i] = ("Senior Vice President of Global Strategic Marketing Operations and Demand Generation "
                      "for Europe, the Middle East and Africa")[:128]
         descriptions[i] = "Imported from a trade show scanner. " * 200
-    optout = cols.flags(0.05, leads_n).astype(int).tolist()
-    bounced = cols.flags(0.02, leads_n).tolist()
-    deleted = (cols.flags(0.005, leads_n) & ~converted).tolist()
-    lead_city = cols.choice(range(len(CITIES)), leads_n)
-    lead_owner = cols.choice(owners, leads_n, p=owner_p)
-    org.insert_rows("Lead", [
-        "Id", "FirstName", "LastName", "Name", "Company", "Title", "Email", "Phone", "LeadSource", "Status",
-        "Industry", "Rating", "AnnualRevenue", "NumberOfEmployees", "City", "State", "Country", "OwnerId",
-        "HasOptedOutOfEmail", "HasOptedOutOfFax", "DoNotCall", "IsConverted", "ConvertedDate",
-        "ConvertedAccountId", "ConvertedContactId", "IsUnreadByOwner", "EmailBouncedReason", "EmailBouncedDate",
-        "Behavior_Score__c", "Owner_ID__c", "Marketing_Id__c", "Description", "IsDeleted", "_deleted_at",
-        "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp"], zip(
-        lead_ids, first, last, [f"{f} {l}" for f, l in zip(first, last, strict=True)], companies, titles, emails,
-        [f"+1 555 {n:07d}" for n in cols.rng.integers(0, 9_999_999, leads_n).tolist()],
-        cols.choice(SOURCES.split("|"), leads_n), status, cols.choice(INDUSTRIES.split("|"), leads_n),
-        cols.choice(("Hot", "Warm", "Cold", None), leads_n), cols.rng.lognormal(14, 1.2, leads_n).round(-3).tolist(),
-        cols.rng.integers(1, 5000, leads_n).tolist(), [CITIES[c][0] for c in lead_city],
-        [CITIES[c][1] for c in lead_city], [CITIES[c][2] for c in lead_city], lead_owner, optout, [0] * leads_n,
-        [0] * leads_n, converted.astype(int).tolist(), converted_date, converted_account, converted_contact,
-        [0] * leads_n, [BOUNCE_REASONS[i % 3] if b else None for i, b in enumerate(bounced)],
-        [s if b else None for s, b in zip(stamps, bounced, strict=True)], _scores(cols, leads_n), lead_owner,
-        [f"MK-L{i:08d}" if i % 5 == 0 else None for i in range(leads_n)], descriptions,
-        [int(d) for d in deleted], [s if d else None for s, d in zip(stamps, deleted, strict=True)],
-        cols.timestamps(leads_n, 400, 90), [user] * leads_n, stamps, [user] * leads_n, stamps, strict=True))
-    org.sequences["Lead"] = leads_n
-    counts["Lead"] = leads_n
+    return titles, descriptions
 
-    # Campaigns and members
+
+def _campaigns(org: Org, anchor: datetime, created: str, owners: list[str], user_ids: list[str]) -> list[str]:
+    user = org.integration_user_id
     campaign_ids = _ids("701", len(CAMPAIGNS))
     campaign_rows = []
     for index, (campaign_id, (name, kind)) in enumerate(zip(campaign_ids, CAMPAIGNS, strict=True)):
@@ -276,44 +375,53 @@ def generate(org: Org, *, seed: int, scale: str | int = "demo", anchor: datetime
     org.insert_rows("Campaign", ["Id", "Name", "Type", "Status", "StartDate", "EndDate", "IsActive", "BudgetedCost",
                                  "OwnerId", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate",
                                  "LastModifiedById", "SystemModstamp"], campaign_rows)
-    org.sequences["Campaign"] = len(campaign_ids)
-    counts["Campaign"] = len(campaign_ids)
+    return campaign_ids
+
+
+def _campaign_members(org: Org, cols: _Columns, campaign_ids: list[str], leads: _Leads, contacts: _Contacts) -> int:
+    """Members of each campaign, three Leads to a Contact, 30% of them responded; returns how many."""
+    leads_n, contacts_n = len(leads.ids), len(contacts.ids)
     members_per_campaign = max(20, min(leads_n // 25, 40_000))
-    member_rows = []
+    member_rows: list[tuple[Any, ...]] = []
     member_ids = _ids("00v", members_per_campaign * len(CAMPAIGNS) + len(CAMPAIGNS))
     member_stamps = cols.timestamps(members_per_campaign * len(CAMPAIGNS), 90)
-    sequence = 0
-    for campaign_index, campaign_id in enumerate(campaign_ids):
+    for campaign_id in campaign_ids:
         lead_pick = cols.rng.choice(leads_n, size=members_per_campaign * 3 // 4, replace=False).tolist()
         contact_pick = cols.rng.choice(contacts_n, size=min(contacts_n, members_per_campaign // 4),
                                        replace=False).tolist()
         responded = cols.flags(0.3, len(lead_pick) + len(contact_pick)).tolist()
-        for position, (kind, index) in enumerate([("Lead", i) for i in lead_pick] + [("Contact", i) for i in contact_pick]):
-            stamp = member_stamps[sequence % len(member_stamps)]
-            sequence += 1
-            if kind == "Lead":
-                who, first_name, last_name, email, optout_flag, company = (
-                    lead_ids[index], first[index], last[index], emails[index], optout[index], companies[index])
-            else:
-                who, first_name, last_name, email, optout_flag, company = (
-                    contact_ids[index], c_first[index], c_last[index], c_emails[index], c_optout[index], None)
-            did_respond = responded[position]
-            member_rows.append((member_ids[sequence - 1], campaign_id, who if kind == "Lead" else None,
-                                who if kind == "Contact" else None, "Responded" if did_respond else "Sent",
-                                int(did_respond), stamp[:10] if did_respond else None, kind, who, first_name,
-                                last_name, email, company, optout_flag, 0, stamp, user, stamp, user, stamp))
+        picks: list[tuple[_People, int]] = [(leads, i) for i in lead_pick] + [(contacts, i) for i in contact_pick]
+        for (people, index), did_respond in zip(picks, responded, strict=True):
+            sequence = len(member_rows)
+            member_rows.append(_member_row(member_ids[sequence], campaign_id, people, index, did_respond,
+                                           member_stamps[sequence % len(member_stamps)], org.integration_user_id))
     org.insert_rows("CampaignMember", [
         "Id", "CampaignId", "LeadId", "ContactId", "Status", "HasResponded", "FirstRespondedDate", "Type",
         "LeadOrContactId", "FirstName", "LastName", "Email", "CompanyOrAccount", "HasOptedOutOfEmail", "IsDeleted",
         "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp"], member_rows)
-    org.sequences["CampaignMember"] = sequence
-    counts["CampaignMember"] = sequence
+    return len(member_rows)
 
-    # Opportunities with contact roles
-    opportunities_n = max(accounts_n * 3 // 4, 3)
+
+def _member_row(member_id: str, campaign_id: str, people: _People, index: int, responded: bool, stamp: str,
+                user: str) -> tuple[Any, ...]:
+    """A CampaignMember of a Lead or a Contact, with the name, email, company and opt-out it mirrors."""
+    kind = "Lead" if isinstance(people, _Leads) else "Contact"
+    who = people.ids[index]
+    company = people.companies[index] if isinstance(people, _Leads) else None
+    return (member_id, campaign_id, who if kind == "Lead" else None, who if kind == "Contact" else None,
+            "Responded" if responded else "Sent", int(responded), stamp[:10] if responded else None, kind, who,
+            people.first[index], people.last[index], people.emails[index], company, people.optout[index], 0, stamp,
+            user, stamp, user, stamp)
+
+
+def _opportunities(org: Org, cols: _Columns, anchor: datetime, accounts: _Accounts, campaign_ids: list[str]
+                   ) -> tuple[list[str], list[int], list[str]]:
+    """Opportunities of the Accounts; returns their ids, the index of each one's Account and their modstamps."""
+    user = org.integration_user_id
+    opportunities_n = max(len(accounts.ids) * 3 // 4, 3)
     opportunity_ids = _ids("006", opportunities_n)
     stages = cols.choice([*OPEN_STAGES, "Closed Won", "Closed Lost"], opportunities_n)
-    o_account = cols.rng.integers(0, accounts_n, opportunities_n).tolist()
+    o_account = cols.rng.integers(0, len(accounts.ids), opportunities_n).tolist()
     amounts = (cols.rng.lognormal(10.5, 0.8, opportunities_n)).round(-2).tolist()
     o_stamps = cols.timestamps(opportunities_n, 90)
     close = [(anchor + timedelta(days=int(d))).date().isoformat()
@@ -325,44 +433,39 @@ def generate(org: Org, *, seed: int, scale: str | int = "demo", anchor: datetime
         stage = stages[i]
         won, closed = stage == "Closed Won", stage in ("Closed Won", "Closed Lost")
         probability = 100.0 if won else 0.0 if closed else float(OPEN_STAGES[stage])
+        product = ("Platform", "Add-on", "Renewal", "Services")[i % 4]
         opportunity_rows.append((
-            opportunity_id, account_ids[o_account[i]], f"{account_names[o_account[i]]} - {('Platform', 'Add-on', 'Renewal', 'Services')[i % 4]}",
+            opportunity_id, accounts.ids[o_account[i]], f"{accounts.names[o_account[i]]} - {product}",
             stage, amounts[i], probability, round(amounts[i] * probability / 100, 2), close[i],
             ("New Customer", "Existing Customer - Upgrade")[i % 2], SOURCES.split("|")[i % 5], int(closed), int(won),
-            "Closed" if won else "Omitted" if closed else "Pipeline", o_campaign[i], account_owner[o_account[i]], 0,
+            "Closed" if won else "Omitted" if closed else "Pipeline", o_campaign[i], accounts.owners[o_account[i]], 0,
             0, o_stamps[i], user, o_stamps[i], user, o_stamps[i]))
     org.insert_rows("Opportunity", [
         "Id", "AccountId", "Name", "StageName", "Amount", "Probability", "ExpectedRevenue", "CloseDate", "Type",
         "LeadSource", "IsClosed", "IsWon", "ForecastCategory", "CampaignId", "OwnerId", "IsPrivate", "IsDeleted",
         "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp"], opportunity_rows)
-    org.sequences["Opportunity"] = opportunities_n
-    counts["Opportunity"] = opportunities_n
+    return opportunity_ids, o_account, o_stamps
+
+
+def _contact_roles(org: Org, opportunity_ids: list[str], o_account: list[int], o_stamps: list[str],
+                   contacts: _Contacts) -> int:
+    """Up to two Contacts of its Account per Opportunity (the first one primary); returns how many."""
+    user = org.integration_user_id
     contacts_by_account: dict[int, list[int]] = {}
-    for contact_index, account_index in enumerate(c_account_index):
+    for contact_index, account_index in enumerate(contacts.account_index):
         contacts_by_account.setdefault(account_index, []).append(contact_index)
-    role_rows = []
+    role_rows: list[tuple[Any, ...]] = []
     roles = ("Decision Maker", "Economic Buyer", "Evaluator", "Technical Buyer", "Influencer")
     for i, opportunity_id in enumerate(opportunity_ids):
-        candidates = contacts_by_account.get(o_account[i]) or [i % contacts_n]
+        candidates = contacts_by_account.get(o_account[i]) or [i % len(contacts.ids)]
         for position, contact_index in enumerate(candidates[:2]):
-            role_rows.append((ids.make_id("00K", len(role_rows) + 1), opportunity_id, contact_ids[contact_index],
+            role_rows.append((ids.make_id("00K", len(role_rows) + 1), opportunity_id, contacts.ids[contact_index],
                               roles[(i + position) % len(roles)], int(position == 0), 0, o_stamps[i], user,
                               o_stamps[i], user, o_stamps[i]))
     org.insert_rows("OpportunityContactRole", ["Id", "OpportunityId", "ContactId", "Role", "IsPrimary", "IsDeleted",
                                                "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
                                                "SystemModstamp"], role_rows)
-    org.sequences["OpportunityContactRole"] = len(role_rows)
-    counts["OpportunityContactRole"] = len(role_rows)
-
-    reports = _reports()
-    org.insert_rows("Report", ["Id", "Name", "DeveloperName", "FolderName", "Format", "Description", "IsDeleted",
-                               "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp"],
-                    [(r.id, r.name, r.developer_name, r.folder, "Tabular", None, 0, created, user, created, user,
-                      created) for r in reports])
-    org.sequences["Report"] = len(reports)
-    counts["Report"] = len(reports)
-    org.create_indexes()
-    return SeedSummary(seed, str(scale), counts, anchor), reports
+    return len(role_rows)
 
 
 def _scores(cols: _Columns, size: int) -> list[float | None]:

@@ -17,14 +17,16 @@ import re
 import secrets
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, unquote, unquote_plus
 from xml.etree import ElementTree
 
 from sync_pipeline.emulator import ids
-from sync_pipeline.emulator.faults import LOGIN_FAULTS, FaultSpecError, Faults
+from sync_pipeline.emulator.faults import LOGIN_FAULTS, Faults, FaultSpecError
 from sync_pipeline.emulator.org import (
     Org,
     SaveError,
@@ -101,8 +103,9 @@ class QueryJob:
     def as_json(self, user_id: str) -> dict[str, Any]:
         return {
             "id": self.id, "operation": self.operation, "object": self.object_name, "createdById": user_id,
-            "createdDate": storage_to_api_datetime(self.created), "systemModstamp": storage_to_api_datetime(self.created),
-            "state": self.state, "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(self.version),
+            "createdDate": storage_to_api_datetime(self.created),
+            "systemModstamp": storage_to_api_datetime(self.created), "state": self.state,
+            "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(self.version),
             "jobType": "V2Query", "lineEnding": "LF", "columnDelimiter": "COMMA",
             "numberRecordsProcessed": self.total if self.state == "JobComplete" else 0, "retries": 0,
             "totalProcessingTime": 0, "isPkChunkingSupported": True,
@@ -202,6 +205,27 @@ class Emulator:
     def handle(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Reply | str:
         """One request → a Reply, or the string "reset" to drop the connection."""
         path = re.sub(r"/+$", "", path) or "/"
+        open_reply = self._without_session(method, path, headers, body)
+        if open_reply is not None:
+            return open_reply
+        try:
+            session_user = self._authenticate(headers)
+        except HttpError as error:
+            return json_reply(error.body, error.status)
+        refusal = self._refusal()
+        if refusal is not None:
+            return refusal
+        try:
+            reply = self._api(method, path, query, headers, body, session_user)
+        except HttpError as error:
+            reply = json_reply(error.body, error.status)
+        except SoqlError as error:
+            reply = json_reply([{"message": error.message, "errorCode": error.code}], 400)
+        reply.headers.update(self.limit_header())
+        return reply
+
+    def _without_session(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply | None:
+        """The resources that need no session (admin, logins, the list of versions); None for the others."""
         if path.startswith("/__emulator__/"):
             return self._admin(method, path, body)
         if path.startswith("/services/Soap/u/"):
@@ -211,10 +235,11 @@ class Emulator:
         if path == "/services/data":
             return json_reply([{"label": f"v{v}", "url": f"/services/data/v{v}.0", "version": f"{v}.0"}
                                for v in range(int(MIN_VERSION), int(MAX_VERSION) + 1)])
-        try:
-            session_user = self._authenticate(headers)
-        except HttpError as error:
-            return json_reply(error.body, error.status)
+        return None
+
+    def _refusal(self) -> Reply | str | None:
+        """A random fault or the daily limit refusing an authenticated call; None when the call goes ahead (and
+        counts against the limit)."""
         draw = self.random.random()
         if draw < self.faults.reset_rate:
             return "reset"
@@ -225,24 +250,19 @@ class Emulator:
             return json_reply([{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
                               403, self.limit_header())
         self.api_used += 1
-        try:
-            if path.startswith("/services/oauth2/"):
-                self.stats["oauth2"] += 1
-                reply = self._userinfo(session_user)
-            else:
-                match = re.match(r"^/services/data/v(\d+\.\d)(/.*)?$", path)
-                if not match or not MIN_VERSION <= float(match.group(1)) <= MAX_VERSION:
-                    self.stats["not_found"] += 1
-                    raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
-                version, rest = match.group(1), match.group(2) or "/"
-                reply = self._data(method, version, rest, parse_qs(query, keep_blank_values=True), headers, body,
-                                   session_user)
-        except HttpError as error:
-            reply = json_reply(error.body, error.status)
-        except SoqlError as error:
-            reply = json_reply([{"message": error.message, "errorCode": error.code}], 400)
-        reply.headers.update(self.limit_header())
-        return reply
+        return None
+
+    def _api(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, user: str) -> Reply:
+        """An authenticated call: the OpenID userinfo, or a REST resource of a supported API version."""
+        if path.startswith("/services/oauth2/"):
+            self.stats["oauth2"] += 1
+            return self._userinfo(user)
+        match = re.match(r"^/services/data/v(\d+\.\d)(/.*)?$", path)
+        if not match or not MIN_VERSION <= float(match.group(1)) <= MAX_VERSION:
+            self.stats["not_found"] += 1
+            raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
+        version, rest = match.group(1), match.group(2) or "/"
+        return self._data(method, version, rest, parse_qs(query, keep_blank_values=True), headers, body, user)
 
     def _authenticate(self, headers: dict[str, str]) -> str:
         auth = headers.get("authorization", "")
@@ -313,8 +333,19 @@ class Emulator:
         token = self._new_session()
         org15 = self.org.org_id[:15]
         server = f"https://{self.instance_host}/services/Soap/u/{version}/{org15}"
-        xml = f"""<?xml version="1.0" encoding="UTF-8"?>
-<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><loginResponse><result><metadataServerUrl>https://{self.instance_host}/services/Soap/m/{version}/{org15}</metadataServerUrl><passwordExpired>false</passwordExpired><sandbox>{str(self.org.is_sandbox).lower()}</sandbox><serverUrl>{server}</serverUrl><sessionId>{token}</sessionId><userId>{self.org.integration_user_id}</userId><userInfo><organizationId>{self.org.org_id}</organizationId><organizationName>{_xml_escape(self.org.org_name)}</organizationName><sessionSecondsValid>7200</sessionSecondsValid><userEmail>{_xml_escape(self.username)}</userEmail><userName>{_xml_escape(self.username)}</userName><userId>{self.org.integration_user_id}</userId><userTimeZone>America/Los_Angeles</userTimeZone><userType>Standard</userType></userInfo></result></loginResponse></soapenv:Body></soapenv:Envelope>"""
+        user_id = self.org.integration_user_id
+        result = (
+            f"<metadataServerUrl>https://{self.instance_host}/services/Soap/m/{version}/{org15}</metadataServerUrl>"
+            f"<passwordExpired>false</passwordExpired><sandbox>{str(self.org.is_sandbox).lower()}</sandbox>"
+            f"<serverUrl>{server}</serverUrl><sessionId>{token}</sessionId><userId>{user_id}</userId>"
+            f"<userInfo><organizationId>{self.org.org_id}</organizationId>"
+            f"<organizationName>{_xml_escape(self.org.org_name)}</organizationName>"
+            "<sessionSecondsValid>7200</sessionSecondsValid>"
+            f"<userEmail>{_xml_escape(self.username)}</userEmail><userName>{_xml_escape(self.username)}</userName>"
+            f"<userId>{user_id}</userId><userTimeZone>America/Los_Angeles</userTimeZone><userType>Standard</userType>"
+            "</userInfo>")
+        xml = _soap_envelope('xmlns="urn:partner.soap.sforce.com"',
+                             f"<loginResponse><result>{result}</result></loginResponse>")
         return Reply(200, xml.encode(), "text/xml;charset=UTF-8")
 
     def _oauth_token(self, body: bytes) -> Reply:
@@ -380,7 +411,8 @@ class Emulator:
         if payload["done"]:
             self._close_cursor(cursor.id)
         else:
-            payload["nextRecordsUrl"] = f"/services/data/v{cursor.version}/query/01g5e{cursor.id:010d}-{cursor.returned}"
+            locator = f"01g5e{cursor.id:010d}-{cursor.returned}"
+            payload["nextRecordsUrl"] = f"/services/data/v{cursor.version}/query/{locator}"
         payload["records"] = records
         return json_reply(payload)
 
@@ -501,47 +533,63 @@ class Emulator:
     def _collections(self, method: str, version: str, parts: list[str], params: dict[str, list[str]],
                      body: bytes) -> Reply:
         if method == "DELETE":
-            ids_param = [i for i in params.get("ids", [""])[0].split(",") if i]
-            all_or_none = params.get("allOrNone", ["false"])[0].lower() == "true"
-            _check_count(len(ids_param))
-            return self._run_collection(
-                [(lambda i=i: self._delete_any(i)) for i in ids_param], all_or_none, upsert=False)
+            return self._collection_delete(params)
         if method in ("GET",) or (method == "POST" and len(parts) == 1):
-            spec = self._spec(parts[0]) if parts else None
-            if spec is None:
-                raise HttpError(400, "INVALID_TYPE", "sObject type is required")
-            if method == "GET":
-                wanted = [i for i in params.get("ids", [""])[0].split(",") if i]
-                fields = [f for f in params.get("fields", [""])[0].split(",") if f]
-            else:
-                payload = _json_body(body)
-                wanted, fields = payload.get("ids", []), payload.get("fields", [])
-            _check_count(len(wanted))
-            out = []
-            for record_id in wanted:
-                normalized = ids.normalize(record_id)
-                row = self.org.find(spec.name, normalized) if normalized else None
-                out.append(None if row is None or row["IsDeleted"] else
-                           self.org.get_record(spec, normalized, version, fields or None))
-            return json_reply(out)
+            return self._collection_retrieve(method, version, parts, params, body)
+        return self._collection_write(method, parts, body)
+
+    def _collection_delete(self, params: dict[str, list[str]]) -> Reply:
+        ids_param = [i for i in params.get("ids", [""])[0].split(",") if i]
+        all_or_none = params.get("allOrNone", ["false"])[0].lower() == "true"
+        _check_count(len(ids_param))
+        return self._run_collection([partial(self._delete_any, i) for i in ids_param], all_or_none, upsert=False)
+
+    def _collection_retrieve(self, method: str, version: str, parts: list[str], params: dict[str, list[str]],
+                             body: bytes) -> Reply:
+        """Records by id (GET with ids in the URL, or POST with them in the body): null for each one not found."""
+        spec = self._spec(parts[0]) if parts else None
+        if spec is None:
+            raise HttpError(400, "INVALID_TYPE", "sObject type is required")
+        if method == "GET":
+            wanted = [i for i in params.get("ids", [""])[0].split(",") if i]
+            fields = [f for f in params.get("fields", [""])[0].split(",") if f]
+        else:
+            payload = _json_body(body)
+            wanted, fields = payload.get("ids", []), payload.get("fields", [])
+        _check_count(len(wanted))
+        return json_reply([self._live_record(spec, record_id, version, fields or None) for record_id in wanted])
+
+    def _live_record(self, spec: Any, record_id: str, version: str, fields: list[str] | None) -> dict[str, Any] | None:
+        normalized = ids.normalize(record_id)
+        row = self.org.find(spec.name, normalized) if normalized else None
+        if normalized is None or row is None or row["IsDeleted"]:
+            return None
+        return self.org.get_record(spec, normalized, version, fields)
+
+    def _collection_write(self, method: str, parts: list[str], body: bytes) -> Reply:
+        """Create (POST), update (PATCH) or upsert by an external id (PATCH Object/Field) up to 200 records."""
         payload = _json_body(body)
         records = payload.get("records")
         if not isinstance(records, list):
             raise HttpError(400, "JSON_PARSER_ERROR", "The request body must be an object with a records array")
         _check_count(len(records))
         all_or_none = bool(payload.get("allOrNone", False))
+        operations = self._collection_operations(method, parts, records)
+        return self._run_collection(operations, all_or_none, upsert=method == "PATCH" and len(parts) == 2)
+
+    def _collection_operations(self, method: str, parts: list[str], records: list[Any]
+                               ) -> list[Callable[[], SaveResult]]:
         if method == "PATCH" and len(parts) == 2:
             spec = self._spec(parts[0])
             key = spec.field(parts[1])
             if key is None or not key.external_id:
                 raise HttpError(404, "NOT_FOUND",
                                 f"Provided external ID field does not exist or is not accessible: {parts[1]}")
-            operations = [(lambda r=r: self._upsert_one(spec, key.name, r)) for r in records]
-            return self._run_collection(operations, all_or_none, upsert=True)
+            return [partial(self._upsert_one, spec, key.name, r) for r in records]
         if method == "POST" and not parts:
-            return self._run_collection([(lambda r=r: self._create_one(r)) for r in records], all_or_none, False)
+            return [partial(self._create_one, r) for r in records]
         if method == "PATCH" and not parts:
-            return self._run_collection([(lambda r=r: self._update_one(r)) for r in records], all_or_none, False)
+            return [partial(self._update_one, r) for r in records]
         raise HttpError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed here")
 
     def _record_type(self, record: Any) -> Any:
@@ -595,7 +643,7 @@ class Emulator:
             result.errors = [SaveError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])]
         return result
 
-    def _run_collection(self, operations: list[Any], all_or_none: bool, upsert: bool) -> Reply:
+    def _run_collection(self, operations: list[Callable[[], SaveResult]], all_or_none: bool, upsert: bool) -> Reply:
         results: list[SaveResult] = []
         with self.org.savepoint() as savepoint:
             for operation in operations:
@@ -639,22 +687,27 @@ class Emulator:
         if job is None:
             raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
         if len(parts) == 1:
-            if method == "GET":
-                if job.state == "UploadComplete":
-                    job.state = "JobComplete"  # finished by the first poll: the local org answers at once
-                return json_reply(job.as_json(user))
-            if method == "PATCH":
-                state = _json_body(body).get("state")
-                if state != "Aborted" or job.state in ("JobComplete", "Failed", "Aborted"):
-                    raise HttpError(400, "INVALIDJOBSTATE", f"Cannot change the state of a {job.state} job to {state}")
-                job.state = "Aborted"
-                return json_reply(job.as_json(user))
-            if method == "DELETE":
-                self.org.close_cursor(job.cursor_id)
-                del self.query_jobs[job.id]
-                return Reply(204)
+            return self._query_job(method, job, body, user)
         if len(parts) == 2 and parts[1] == "results" and method == "GET":
             return self._query_results(job, params)
+        raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
+
+    def _query_job(self, method: str, job: QueryJob, body: bytes, user: str) -> Reply:
+        """A query job's info (GET), its abort (PATCH), or its deletion (DELETE)."""
+        if method == "GET":
+            if job.state == "UploadComplete":
+                job.state = "JobComplete"  # finished by the first poll: the local org answers at once
+            return json_reply(job.as_json(user))
+        if method == "PATCH":
+            state = _json_body(body).get("state")
+            if state != "Aborted" or job.state in ("JobComplete", "Failed", "Aborted"):
+                raise HttpError(400, "INVALIDJOBSTATE", f"Cannot change the state of a {job.state} job to {state}")
+            job.state = "Aborted"
+            return json_reply(job.as_json(user))
+        if method == "DELETE":
+            self.org.close_cursor(job.cursor_id)
+            del self.query_jobs[job.id]
+            return Reply(204)
         raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
 
     def _create_query_job(self, version: str, payload: dict[str, Any], user: str) -> Reply:
@@ -713,24 +766,32 @@ class Emulator:
         if job is None:
             raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
         if len(parts) == 1:
-            if method == "GET":
-                return json_reply(job.as_json(user))
-            if method == "PATCH":
-                return self._change_ingest_state(job, _json_body(body).get("state"), user)
-            if method == "DELETE":
-                if job.state not in ("UploadComplete", "JobComplete", "Aborted", "Failed"):
-                    raise HttpError(400, "INVALIDJOBSTATE", "Only closed jobs can be deleted")
-                del self.ingest_jobs[job.id]
-                return Reply(204)
+            return self._ingest_job(method, job, body, user)
         if len(parts) == 2 and parts[1] == "batches" and method == "PUT":
-            if job.state != "Open":
-                raise HttpError(400, "INVALIDJOBSTATE", f"Job {job.id} is not open for uploads: {job.state}")
-            job.data.extend(body)
-            return Reply(201)
+            return self._upload_batch(job, body)
         if len(parts) == 2 and method == "GET" and parts[1] in ("successfulResults", "failedResults",
                                                                  "unprocessedrecords"):
             return self._ingest_results(job, parts[1])
         raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
+
+    def _ingest_job(self, method: str, job: IngestJob, body: bytes, user: str) -> Reply:
+        """An ingest job's info (GET), a change of its state (PATCH), or its deletion (DELETE)."""
+        if method == "GET":
+            return json_reply(job.as_json(user))
+        if method == "PATCH":
+            return self._change_ingest_state(job, _json_body(body).get("state"), user)
+        if method == "DELETE":
+            if job.state not in ("UploadComplete", "JobComplete", "Aborted", "Failed"):
+                raise HttpError(400, "INVALIDJOBSTATE", "Only closed jobs can be deleted")
+            del self.ingest_jobs[job.id]
+            return Reply(204)
+        raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
+
+    def _upload_batch(self, job: IngestJob, body: bytes) -> Reply:
+        if job.state != "Open":
+            raise HttpError(400, "INVALIDJOBSTATE", f"Job {job.id} is not open for uploads: {job.state}")
+        job.data.extend(body)
+        return Reply(201)
 
     def _create_ingest_job(self, version: str, payload: dict[str, Any], user: str) -> Reply:
         operation = payload.get("operation")
@@ -856,7 +917,7 @@ class Emulator:
             return json_reply(describe_report(report, version))
         if len(parts) == 1:
             include = params.get("includeDetails", ["false"])[0].lower() == "true"
-            filters = []
+            filters: list[dict[str, Any]] = []
             if method == "POST":
                 payload = _json_body(body)
                 filters = (payload.get("reportMetadata") or {}).get("reportFilters") or []
@@ -960,9 +1021,20 @@ def _xml_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _soap_envelope(namespace: str, body: str) -> str:
+    """A SOAP response: ``body`` in an envelope that also declares ``namespace`` (the default or the ``sf`` one)."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" {namespace} '
+            f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>{body}</soapenv:Body>'
+            "</soapenv:Envelope>")
+
+
 def _soap_fault(code: str, message: str) -> Reply:
-    xml = f"""<?xml version="1.0" encoding="UTF-8"?>
-<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:sf="urn:fault.partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><soapenv:Fault><faultcode>sf:{code}</faultcode><faultstring>{code}: {_xml_escape(message)}</faultstring><detail><sf:LoginFault xsi:type="sf:LoginFault"><sf:exceptionCode>{code}</sf:exceptionCode><sf:exceptionMessage>{_xml_escape(message)}</sf:exceptionMessage></sf:LoginFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>"""
+    fault = (f"<soapenv:Fault><faultcode>sf:{code}</faultcode><faultstring>{code}: {_xml_escape(message)}</faultstring>"
+             f'<detail><sf:LoginFault xsi:type="sf:LoginFault"><sf:exceptionCode>{code}</sf:exceptionCode>'
+             f"<sf:exceptionMessage>{_xml_escape(message)}</sf:exceptionMessage></sf:LoginFault></detail>"
+             "</soapenv:Fault>")
+    xml = _soap_envelope('xmlns:sf="urn:fault.partner.soap.sforce.com"', fault)
     return Reply(500, xml.encode(), "text/xml;charset=UTF-8")
 
 

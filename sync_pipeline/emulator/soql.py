@@ -10,14 +10,17 @@ Salesforce (text columns are stored ``COLLATE NOCASE``). Errors carry Salesforce
 
 from __future__ import annotations
 
-import re
 import dataclasses
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sync_pipeline.emulator import ids
 from sync_pipeline.emulator.schema import FieldSpec, ObjectSpec, object_spec
+
+_T = TypeVar("_T")
 
 
 class SoqlError(Exception):
@@ -46,6 +49,7 @@ _TOKEN = re.compile(
 )
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "'": "'", '"': '"', "\\": "\\",
             "%": "\\%", "_": "\\_"}
+AGGREGATE_FUNCTIONS = ("count", "count_distinct", "sum", "min", "max", "avg")
 KEYWORDS = {
     "select", "from", "where", "and", "or", "not", "in", "like", "includes", "excludes", "order", "by", "asc", "desc",
     "nulls", "first", "last", "limit", "offset", "group", "null", "true", "false", "having", "with", "using", "typeof",
@@ -99,6 +103,11 @@ class Aggregate:
     function: str  # count, count_distinct, sum, min, max, avg
     argument: FieldRef | None
     alias: str | None
+
+
+def _is_count_only(item: FieldRef | Aggregate) -> bool:
+    """``COUNT()``: the whole SELECT list of a query that counts rows."""
+    return isinstance(item, Aggregate) and item.function == "count" and item.argument is None
 
 
 @dataclass
@@ -181,60 +190,69 @@ class _Parser:
 
     def parse(self) -> Query:
         self._expect("select")
-        fields: list[FieldRef | Aggregate] = []
-        count_only = False
-        while True:
-            token = self.current
-            if token.kind == "punct" and token.text == "(":
-                raise SoqlError("MALFORMED_QUERY", "parent-to-child subqueries are not supported by this org")
-            if token.kind != "name" or token.lower in ("from",):
-                raise self._error()
-            name = self._advance()
-            if self._accept_punct("("):
-                function = name.lower
-                if function not in ("count", "count_distinct", "sum", "min", "max", "avg"):
-                    raise _malformed(self.soql, name.column, f"Unknown function: {name.text}")
-                if function == "count" and self._accept_punct(")"):
-                    count_only = True
-                    fields.append(Aggregate("count", None, None))
-                else:
-                    argument = self._field_ref()
-                    self._expect_punct(")")
-                    alias = None
-                    if self.current.kind == "name" and self.current.lower not in KEYWORDS:
-                        alias = self._advance().text
-                    fields.append(Aggregate(function, argument, alias))
-            else:
-                fields.append(FieldRef(name.text.split("."), name.column))
-            if not self._accept_punct(","):
-                break
-        if count_only and len(fields) > 1:
-            raise _malformed(self.soql, self.current.column, "COUNT() must be the only element of the SELECT list")
+        fields = self._select_list()
         self._expect("from")
         obj = self.current
         if obj.kind != "name":
             raise self._error()
         self._advance()
-        query = Query(self.soql, obj.text, obj.column, fields, count_only=count_only)
+        query = Query(self.soql, obj.text, obj.column, fields, count_only=any(map(_is_count_only, fields)))
+        self._clauses(query)
+        if self.current.kind != "end":
+            raise self._error()
+        return query
+
+    def _select_list(self) -> list[FieldRef | Aggregate]:
+        fields = self._comma_list(self._select_item)
+        if any(map(_is_count_only, fields)) and len(fields) > 1:
+            raise _malformed(self.soql, self.current.column, "COUNT() must be the only element of the SELECT list")
+        return fields
+
+    def _select_item(self) -> FieldRef | Aggregate:
+        token = self.current
+        if token.kind == "punct" and token.text == "(":
+            raise SoqlError("MALFORMED_QUERY", "parent-to-child subqueries are not supported by this org")
+        if token.kind != "name" or token.lower in ("from",):
+            raise self._error()
+        name = self._advance()
+        if self._accept_punct("("):
+            return self._aggregate(name)
+        return FieldRef(name.text.split("."), name.column)
+
+    def _aggregate(self, name: Token) -> Aggregate:
+        """The rest of ``name(``: ``COUNT()``, or a function of one field with an optional alias."""
+        function = name.lower
+        if function not in AGGREGATE_FUNCTIONS:
+            raise _malformed(self.soql, name.column, f"Unknown function: {name.text}")
+        if function == "count" and self._accept_punct(")"):
+            return Aggregate("count", None, None)
+        argument = self._field_ref()
+        self._expect_punct(")")
+        alias = None
+        if self.current.kind == "name" and self.current.lower not in KEYWORDS:
+            alias = self._advance().text
+        return Aggregate(function, argument, alias)
+
+    def _clauses(self, query: Query) -> None:
+        """WHERE, GROUP BY, ORDER BY, LIMIT and OFFSET, each optional, in this order."""
         if self._accept("where"):
             query.where = self._or()
         if self._accept("group"):
             self._expect("by")
-            query.group_by.append(self._field_ref())
-            while self._accept_punct(","):
-                query.group_by.append(self._field_ref())
+            query.group_by = self._comma_list(self._field_ref)
         if self._accept("order"):
             self._expect("by")
-            query.order_by.append(self._order_item())
-            while self._accept_punct(","):
-                query.order_by.append(self._order_item())
+            query.order_by = self._comma_list(self._order_item)
         if self._accept("limit"):
             query.limit = self._integer()
         if self._accept("offset"):
             query.offset = self._integer()
-        if self.current.kind != "end":
-            raise self._error()
-        return query
+
+    def _comma_list(self, item: Callable[[], _T]) -> list[_T]:
+        items = [item()]
+        while self._accept_punct(","):
+            items.append(item())
+        return items
 
     def _integer(self) -> int:
         token = self.current
@@ -312,9 +330,7 @@ class _Parser:
         self._expect_punct("(")
         if self.current.kind == "name" and self.current.lower == "select":
             raise SoqlError("MALFORMED_QUERY", "semi-join subqueries are not supported by this org")
-        values = [self._literal()]
-        while self._accept_punct(","):
-            values.append(self._literal())
+        values = self._comma_list(self._literal)
         self._expect_punct(")")
         return values
 
@@ -351,7 +367,8 @@ def _parse_date(soql: str, token: Token) -> date:
     try:
         return date.fromisoformat(token.text)
     except ValueError:
-        raise _malformed(soql, token.column, f"line 1:{token.column - 1} no viable alternative at character ' '") from None
+        message = f"line 1:{token.column - 1} no viable alternative at character ' '"
+        raise _malformed(soql, token.column, message) from None
 
 
 def _parse_datetime(soql: str, token: Token) -> datetime:
@@ -441,6 +458,10 @@ def quote_identifier(name: str) -> str:
 
 
 # --- compiler --------------------------------------------------------------------------------------------------------
+
+# The literal kind a field type is compared with (every other field type takes a quoted string).
+_LITERAL_KINDS = {"datetime": "datetime", "date": "date", "boolean": "boolean", "int": "number", "double": "number",
+                  "currency": "number", "percent": "number"}
 
 @dataclass
 class OutputColumn:
@@ -547,7 +568,8 @@ class _Compiler:
                     spec = None
                 else:
                     sql, spec, _, _ = self._resolve(item.argument)
-                    function = {"count_distinct": "COUNT(DISTINCT {})"}.get(item.function, item.function.upper() + "({})")
+                    function = {"count_distinct": "COUNT(DISTINCT {})"}.get(item.function,
+                                                                           item.function.upper() + "({})")
                     select_sql.append(function.format(sql))
                     key = item.alias or f"expr{expr_number}"
                     expr_number += 0 if item.alias else 1
@@ -565,16 +587,17 @@ class _Compiler:
         group_sql = [self._resolve(ref)[0] for ref in query.group_by]
         where_sql = self._condition(query.where) if query.where else ""
         order_sql = []
-        for item in query.order_by:
-            sql, _, _, _ = self._resolve(item.field)
-            order_sql.append(f"{sql} {'DESC' if item.descending else 'ASC'} NULLS {'FIRST' if item.nulls_first else 'LAST'}")
+        for order in query.order_by:
+            sql, _, _, _ = self._resolve(order.field)
+            order_sql.append(f"{sql} {'DESC' if order.descending else 'ASC'} "
+                             f"NULLS {'FIRST' if order.nulls_first else 'LAST'}")
         parent_id_index: dict[tuple[str, ...], int] = {}
         if not aggregate:
             select_sql.append("t0.Id")  # every record carries its url, whether or not Id was selected
             parent_id_index[()] = len(select_sql) - 1
-            for path, (alias, _) in self.joins.items():
+            for join_path, (alias, _) in self.joins.items():
                 select_sql.append(f"{alias}.Id")
-                parent_id_index[path] = len(select_sql) - 1
+                parent_id_index[join_path] = len(select_sql) - 1
         if query.offset is not None and query.offset > 2000:
             raise SoqlError("NUMBER_OUTSIDE_VALID_RANGE", "Maximum SOQL offset allowed is 2000")
         from_sql = f"FROM {quote_identifier(self.object.name)} AS t0 " + " ".join(self.join_sql)
@@ -647,27 +670,17 @@ class _Compiler:
             code="INVALID_FIELD")
 
     def _value(self, spec: FieldSpec, literal: Literal, ref: FieldRef) -> Any:
-        kind = literal.kind
-        if kind == "null":
+        """The storage value of a literal compared with the field ``spec``; a type error when the kinds differ."""
+        if literal.kind == "null":
             return None
-        if spec.type == "datetime":
-            if kind != "datetime":
-                raise self._type_error(spec, literal, ref)
-            return datetime_to_storage(literal.value)
-        if spec.type == "date":
-            if kind != "date":
-                raise self._type_error(spec, literal, ref)
-            return literal.value.isoformat()
-        if spec.type == "boolean":
-            if kind != "boolean":
-                raise self._type_error(spec, literal, ref)
-            return 1 if literal.value else 0
-        if spec.type in ("int", "double", "currency", "percent"):
-            if kind != "number":
-                raise self._type_error(spec, literal, ref)
-            return literal.value
-        if kind != "string":
+        if literal.kind != _LITERAL_KINDS.get(spec.type, "string"):
             raise self._type_error(spec, literal, ref)
+        if literal.kind == "datetime":
+            return datetime_to_storage(literal.value)
+        if literal.kind == "date":
+            return literal.value.isoformat()
+        if literal.kind == "boolean":
+            return 1 if literal.value else 0
         if spec.type in ("id", "reference"):
             return ids.normalize(literal.value) or literal.value
         return literal.value
