@@ -108,4 +108,5 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
 
 # Variables the demo sets itself: a value left in the test environment must not steer it elsewhere.
 DEMO_OVERRIDES = ("MARKETING_DB_URL", "SYNC_SETTINGS", "ENGAGEMENT_EVENTS_DIR", "EXPORTS_DIR",
-                  "SALESFORCE_EMULATOR_URL", "SALESFORCE_USERNAME", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN", "DAGSTER_HOME")
+                  "SALESFORCE_EMULATOR_URL", "SALESFORCE_USERNAME", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN",
+                  "DAGSTER_HOME")

@@ -29,9 +29,9 @@ from simple_salesforce import format_soql
 
 from sync_pipeline.emulator.app import DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN, DEFAULT_USERNAME
 from sync_pipeline.salesforce.connect import open_connection
-from sync_pipeline.steps.pull import PullOptions, pull_object, select_fields
 from sync_pipeline.salesforce.query import BULK_PAGE_RECORDS
 from sync_pipeline.settings import load_settings, pulled_fields
+from sync_pipeline.steps.pull import PullOptions, pull_object, select_fields
 from sync_pipeline.store.engine import make_engine
 from sync_pipeline.store.migrate import upgrade_to_head
 

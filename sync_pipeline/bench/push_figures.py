@@ -17,11 +17,11 @@ import pandas as pd
 from sync_pipeline.bench.emulator_figures import bulk_query_pages
 from sync_pipeline.bench.pull_figures import emulator_process
 from sync_pipeline.emulator.app import DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN, DEFAULT_USERNAME
+from sync_pipeline.rules.activities import KEY_FIELD, plan_tasks
+from sync_pipeline.rules.push_plan import plan_push
 from sync_pipeline.salesforce.connect import open_connection
 from sync_pipeline.salesforce.push import push_records
 from sync_pipeline.settings import load_settings
-from sync_pipeline.rules.activities import KEY_FIELD, plan_tasks
-from sync_pipeline.rules.push_plan import plan_push
 
 WRITE_ENDPOINTS = ("composite/sobjects:PATCH", "composite/sobjects:POST", "jobs/ingest", "sobjects:PATCH")
 

@@ -5,6 +5,7 @@ chart under the exports folder) and shows the chart and a preview in the UI.
 """
 
 import base64
+from typing import Any
 
 import dagster as dg
 
@@ -27,7 +28,7 @@ REPORTING_KINDS = {"pandas", "parquet"}
 SALES_MIRRORS = ["sf_opportunity", "sf_opportunity_contact_role", "sf_campaign_member", "sf_campaign"]
 
 
-def _shown(published: Published, title: str) -> dict[str, object]:
+def _shown(published: Published, title: str) -> dict[str, Any]:
     """The metadata every reporting asset shows: table, rows, files, the chart inline and a preview."""
     chart = base64.b64encode(published.png).decode("ascii")
     return {"table": published.table, "rows": published.rows, "parquet": dg.MetadataValue.path(str(published.parquet)),

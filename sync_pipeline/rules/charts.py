@@ -67,7 +67,7 @@ def hot_prospects_chart(frame: pd.DataFrame) -> bytes:
     axes.barh(positions, scores, color=colors)
     axes.set_yticks(positions, labels, fontsize=8)
     for position, score in zip(positions, scores, strict=True):
-        axes.text(score, position, f" {score:,.1f}", va="center", fontsize=8)
+        axes.text(float(score), float(position), f" {score:,.1f}", va="center", fontsize=8)
     axes.set_xlabel("behavioral score")
     axes.set_xlim(0, max(float(scores.max()), 1.0) * 1.12)  # room for the value text
     axes.set_title(title)
@@ -179,4 +179,4 @@ def _flag_text(row: object) -> str:
 
 
 def _day(value: object) -> str:
-    return pd.Timestamp(value).strftime("%Y-%m-%d")  # type: ignore[arg-type]
+    return pd.Timestamp(value).strftime("%Y-%m-%d")

@@ -371,7 +371,8 @@ def _newer(stamp: Any, than: Any) -> bool:
     """Salesforce's record changed after ``than`` (both SystemModstamps; unknown is not newer)."""
     if _missing(stamp) or _missing(than):
         return False
-    return bool(_as_time(stamp) > _as_time(than))
+    left, right = _as_time(stamp), _as_time(than)
+    return left is not None and right is not None and bool(left > right)
 
 
 def _still_held(refused: pd.DataFrame, now: datetime) -> pd.DataFrame:

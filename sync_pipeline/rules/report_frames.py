@@ -124,7 +124,7 @@ def person_keys(ids: pd.Series, links: pd.DataFrame) -> pd.Series:
         return pd.Series([None] * len(ids), index=ids.index, dtype=object)
     known = links.drop_duplicates("crm_id")
     position = pd.Index(known["crm_id"]).get_indexer(ids.to_numpy(dtype=object))
-    keys = np.append(known["contact_key"].to_numpy(dtype=object), None)  # position -1 (unknown) reads the None
+    keys = np.append(known["contact_key"].to_numpy(dtype=object), np.array([None], dtype=object))  # -1 reads None
     return pd.Series(keys[position], index=ids.index, dtype=object)
 
 

@@ -12,6 +12,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import dagster as dg
 import requests
@@ -41,7 +42,7 @@ class ApiUsage:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, response: requests.Response) -> None:
-        path = requests.utils.urlparse(response.url).path
+        path = urlsplit(response.url).path
         if any(marker in path for marker in _LOGIN_PATHS):
             return
         with self._lock:
@@ -86,7 +87,7 @@ class SalesforceConnection:
     def describe(self, object_name: str) -> dict[str, Any]:
         """The object's describe metadata, asked once per connection (one API call the first time)."""
         if object_name not in self._describes:
-            self._describes[object_name] = self.client.restful(f"sobjects/{object_name}/describe")
+            self._describes[object_name] = self.client.restful(f"sobjects/{object_name}/describe") or {}
         return self._describes[object_name]
 
 

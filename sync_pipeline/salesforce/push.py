@@ -320,15 +320,15 @@ class _Pusher:
             waiting.setdefault(_row_key(row), []).append(index)
         for successful, failed in texts:
             for row in csv.DictReader(io.StringIO(successful)):
-                index = _take(waiting, row, ("sf__Id", "sf__Created"))
-                if index is not None:
-                    self._set(index, True, created=row.get("sf__Created", "").lower() == "true",
+                taken = _take(waiting, row, ("sf__Id", "sf__Created"))
+                if taken is not None:
+                    self._set(taken, True, created=row.get("sf__Created", "").lower() == "true",
                               sf_id=row.get("sf__Id") or None)
             for row in csv.DictReader(io.StringIO(failed)):
-                index = _take(waiting, row, ("sf__Id", "sf__Error"))
-                if index is not None:
+                taken = _take(waiting, row, ("sf__Id", "sf__Error"))
+                if taken is not None:
                     code, message = _bulk_error(row.get("sf__Error") or "")
-                    self._set(index, False, sf_id=row.get("sf__Id") or None, error_code=code, error_message=message,
+                    self._set(taken, False, sf_id=row.get("sf__Id") or None, error_code=code, error_message=message,
                               answered=True)
         for index in (i for left in waiting.values() for i in left):
             self._set(index, False, error_code=NO_RESULT, error_message="the Bulk job returned no result for it")

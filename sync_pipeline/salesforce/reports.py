@@ -46,6 +46,8 @@ def find_report_id(client: Salesforce, name: str) -> str:
 def run_report(client: Salesforce, report_id: str) -> ReportResult:
     """Run a report synchronously with its detail rows (one API call)."""
     payload = client.restful(f"analytics/reports/{report_id}", params={"includeDetails": "true"})
+    if not isinstance(payload, dict):
+        raise ValueError(f"the Reports API returned no report run for {report_id}")
     return parse_report_run(payload)
 
 

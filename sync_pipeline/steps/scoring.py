@@ -94,7 +94,7 @@ def maintain_scores(engine: Engine, settings: SyncSettings) -> MaintenanceResult
     with engine.connect() as conn:
         events = read_events(conn)
         people = read_scores(conn)
-    scores = behavioral_scores(events, people[["contact_key", "email"]], dict(settings.scoring.rules),
+    scores = behavioral_scores(events, people[["contact_key", "email"]], {str(kind): points for kind, points in settings.scoring.rules.items()},
                                settings.scoring.half_life_days, datetime.now(UTC))
     maintained = maintenance(people, scores)
     with engine.begin() as conn:

@@ -141,6 +141,7 @@ def _copy_bulk_csv(conn: sa.Connection, table: sa.Table, page: str, *, fresh: bo
     data = io.BytesIO(page.encode("utf-8"))  # bytes: a quarter of the memory of a StringIO
     options = f"FORMAT csv, HEADER true, FORCE_NULL ({', '.join(columns)})"
     dbapi = conn.connection.driver_connection
+    assert dbapi is not None  # a live psycopg2 connection: COPY needs the driver's own cursor
     if fresh and seen is None:
         with dbapi.cursor() as cursor:
             copy = f"COPY {preparer.format_table(table)} ({', '.join(columns)}) FROM STDIN WITH ({options})"

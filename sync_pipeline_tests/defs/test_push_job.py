@@ -187,9 +187,9 @@ def test_marketing_changes_sensor_requests_a_push_once_per_change(org: RunningEm
 
 def test_a_faulty_org_converges_to_the_state_of_a_clean_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """5xx answers, reset connections, locked rows, an expired session and a validation rule: re-running until the
-    job succeeds, then once more after the transient faults and locks are gone, leaves Salesforce as a clean run does, except for the
-    records the validation rule refuses, which are in push_results and are not sent again. The session also expires
-    once mid-push."""
+    job succeeds, then once more after the transient faults and locks are gone, leaves Salesforce as a clean run
+    does, except for the records the validation rule refuses, which are in push_results and are not sent again. The
+    session also expires once mid-push."""
     import sync_pipeline.salesforce.push as push_module
     import sync_pipeline.steps.push as push_defs
 
