@@ -94,8 +94,9 @@ def maintain_scores(engine: Engine, settings: SyncSettings) -> MaintenanceResult
     with engine.connect() as conn:
         events = read_events(conn)
         people = read_scores(conn)
-    scores = behavioral_scores(events, people[["contact_key", "email"]], {str(kind): points for kind, points in settings.scoring.rules.items()},
-                               settings.scoring.half_life_days, datetime.now(UTC))
+    rules = {str(kind): points for kind, points in settings.scoring.rules.items()}
+    scores = behavioral_scores(events, people[["contact_key", "email"]], rules, settings.scoring.half_life_days,
+                               datetime.now(UTC))
     maintained = maintenance(people, scores)
     with engine.begin() as conn:
         written = write_scores(conn, maintained.merge(scores[["contact_key", "last_activity_at"]], on="contact_key",

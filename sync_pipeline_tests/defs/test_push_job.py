@@ -142,7 +142,7 @@ def test_unsubscribe_and_bounce_events_reach_salesforce(org: RunningEmulator, sq
 
 def test_push_runs_after_maintenance_and_not_at_all_when_it_fails(org: RunningEmulator, sqlite_url: str,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import sync_pipeline.defs.scoring as scoring
+    import sync_pipeline.steps.scoring as scoring
 
     with dg.instance_for_test() as instance:
         result = _run(org, sqlite_url, instance)
