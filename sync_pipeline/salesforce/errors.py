@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simple_salesforce.exceptions import SalesforceAuthenticationFailed
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
 # Login fault codes, in the words a data engineer can act on, and what to do about each.
 LOGIN_REASONS: dict[str, tuple[str, str]] = {
@@ -51,3 +51,20 @@ def login_refused(error: SalesforceAuthenticationFailed) -> SalesforceDisconnect
     code = str(error.code)
     reason, fix = LOGIN_REASONS.get(code, (f"login refused ({code})", DEFAULT_FIX))
     return SalesforceDisconnected(reason, code=code, fix=fix)
+
+
+def error_code(error: SalesforceError) -> str | None:
+    """The ``errorCode`` of a REST error body (``[{"errorCode": ..., "message": ...}]``), if it has one."""
+    content = error.content
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        code = content[0].get("errorCode")
+        return str(code) if code is not None else None
+    return None
+
+
+def error_message(error: SalesforceError) -> str:
+    """The ``message`` of a REST error body, else the HTTP status."""
+    content = error.content
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return str(content[0].get("message", ""))
+    return f"HTTP {error.status} from Salesforce"

@@ -66,7 +66,7 @@ from simple_salesforce.exceptions import (
 )
 
 from sync_pipeline.salesforce.connect import ApiUsage
-from sync_pipeline.salesforce.errors import login_refused
+from sync_pipeline.salesforce.errors import error_code, error_message, login_refused
 
 COLLECTION_SIZE = 200
 BULK_POLL_SECONDS = 0.5
@@ -359,7 +359,7 @@ class _Pusher:
         """Log in again once per failure; a session that expires again at once, or a Bulk insert job that may have
         run before the 401, fails the call."""
         if renewed:  # a fresh session expired at once: do not loop on logins
-            raise _CallFailed(_error_code(error) or "INVALID_SESSION_ID", _error_message(error)) from None
+            raise _CallFailed(error_code(error) or "INVALID_SESSION_ID", error_message(error)) from None
         self._renew_session()
         if self.operation == "insert" and calls > 1:
             raise _CallFailed(OUTCOME_UNKNOWN, "the session expired during a Bulk insert job: its records may or may "
@@ -372,18 +372,18 @@ class _Pusher:
         if isinstance(error, SalesforceAuthenticationFailed):  # the client's own re-login was refused
             raise _disconnected(error) from None
         if isinstance(error, SalesforceRefusedRequest):
-            code = _error_code(error)
+            code = error_code(error)
             if code == "REQUEST_LIMIT_EXCEEDED":
                 raise _Stop(NOT_ATTEMPTED_REQUEST_LIMIT,
                             "REQUEST_LIMIT_EXCEEDED: Salesforce refused the call because the org's daily API request "
                             "limit is reached; the push stopped without retrying, the records not sent go with the "
                             "next run") from None
-            raise _CallFailed(code or f"HTTP_{error.status}", _error_message(error)) from None
+            raise _CallFailed(code or f"HTTP_{error.status}", error_message(error)) from None
         if isinstance(error, SalesforceError):
             transient = error.status in TRANSIENT_STATUSES and (idempotent or error.status == 503)
             if not transient or last:
-                code = _error_code(error) or f"HTTP_{error.status}"
-                raise _CallFailed(code, f"HTTP {error.status} ({code}: {_error_message(error)})") from None
+                code = error_code(error) or f"HTTP_{error.status}"
+                raise _CallFailed(code, f"HTTP {error.status} ({code}: {error_message(error)})") from None
             return
         if isinstance(error, SalesforceOperationError):  # a Bulk job that failed as a whole
             raise _CallFailed("BULK_JOB_FAILED", str(error)) from None
@@ -506,20 +506,6 @@ def _unsent_cause(outcome: RecordOutcome, object_name: str) -> str:
 
 def _pause(seconds: float) -> None:
     time.sleep(seconds)
-
-
-def _error_code(error: SalesforceError) -> str | None:
-    content = error.content
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        return content[0].get("errorCode")
-    return None
-
-
-def _error_message(error: SalesforceError) -> str:
-    content = error.content
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        return str(content[0].get("message", ""))
-    return f"HTTP {error.status} from Salesforce"
 
 
 def _bulk_error(text: str) -> tuple[str, str]:

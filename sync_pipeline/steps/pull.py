@@ -26,11 +26,11 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 from simple_salesforce import Salesforce, format_soql
-from simple_salesforce.exceptions import SalesforceError, SalesforceRefusedRequest
+from simple_salesforce.exceptions import SalesforceRefusedRequest
 
 from sync_pipeline.records.mirror import SYSTEM_FIELDS
 from sync_pipeline.rules.pull_plan import CursorState, PullMode, PullPlan, plan_pull, use_bulk
-from sync_pipeline.salesforce.errors import SalesforceLimitReached
+from sync_pipeline.salesforce.errors import SalesforceLimitReached, error_code
 from sync_pipeline.salesforce.query import bulk_pages, count, prefetched, rest_pages
 from sync_pipeline.settings import fields_hash as hash_of
 from sync_pipeline.store.mirrors import SeenIds, ensure_mirror_table, is_empty, mark_deleted, write_mirror_page
@@ -92,16 +92,9 @@ def pull_object(client: Salesforce, engine: sa.Engine, object_name: str, fields:
         return _pull_object(client, engine, object_name, fields, fields_hash=fields_hash or hash_of(fields),
                             run_started_at=run_started_at, options=options)
     except SalesforceRefusedRequest as error:
-        if _error_code(error) == "REQUEST_LIMIT_EXCEEDED":
+        if error_code(error) == "REQUEST_LIMIT_EXCEEDED":
             raise SalesforceLimitReached(object_name) from None
         raise
-
-
-def _error_code(error: SalesforceError) -> str | None:
-    content = error.content
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        return content[0].get("errorCode")
-    return None
 
 
 def _pull_object(client: Salesforce, engine: sa.Engine, object_name: str, fields: list[str], *, fields_hash: str,

@@ -34,7 +34,7 @@ from sync_pipeline.salesforce.push import (
     unsent_summary,
 )
 from sync_pipeline.settings import SyncSettings
-from sync_pipeline.store.audience import read_mirror, read_people
+from sync_pipeline.store.audience import read_links, read_mirror, read_people
 from sync_pipeline.store.engagement import read_events
 from sync_pipeline.store.push_state import (
     append_ledger,
@@ -43,7 +43,6 @@ from sync_pipeline.store.push_state import (
     pending_edits,
     pushed_activity_keys,
     read_ledger,
-    read_links,
     read_pushed_state,
     read_refusals,
     record_conflicts,

@@ -21,9 +21,8 @@ from sync_pipeline.rules.funnel import build_funnel
 from sync_pipeline.rules.hot_prospects import rank_hot_prospects
 from sync_pipeline.rules.roi import build_roi
 from sync_pipeline.settings import SyncSettings
-from sync_pipeline.store.audience import read_list_members, read_mirror, read_people, read_sales_users
+from sync_pipeline.store.audience import read_links, read_list_members, read_mirror, read_people, read_sales_users
 from sync_pipeline.store.outputs import exports_dir, replace_output, write_chart, write_parquet
-from sync_pipeline.store.push_state import read_links
 from sync_pipeline.store.tables import funnel as funnel_table
 from sync_pipeline.store.tables import hot_prospects as hot_prospects_table
 from sync_pipeline.store.tables import roi as roi_table

@@ -15,6 +15,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from sync_pipeline.records.mirror import mirror_table
+from sync_pipeline.store.columns import add_missing_columns
 from sync_pipeline.store.tables import (
     all_contacts,
     contact_links,
@@ -59,17 +60,13 @@ def read_mirror(conn: sa.Connection, object_name: str) -> pd.DataFrame:
 
 def ensure_columns(conn: sa.Connection, table: sa.Table, columns: Mapping[str, sa.types.TypeEngine[Any]]) -> sa.Table:
     """Add the columns the table lacks; returns the table as it now is (reflected)."""
-    existing = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
-    preparer = conn.dialect.identifier_preparer
-    for name, kind in columns.items():
-        if name not in existing:
-            conn.exec_driver_sql(f"ALTER TABLE {preparer.quote(table.name)} ADD COLUMN {preparer.quote(name)} "
-                                 f"{kind.compile(dialect=conn.dialect)}")
+    add_missing_columns(conn, table.name, columns)
     return as_stored(conn, table)
 
 
 def read_links(conn: sa.Connection) -> pd.DataFrame:
-    return pd.read_sql(sa.select(contact_links.c.crm_id, contact_links.c.contact_key, contact_links.c.email), conn)
+    """contact_links: which person (contact_key) each Salesforce record (crm_id, crm_type, email) belongs to."""
+    return pd.read_sql(sa.select(contact_links), conn)
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from sync_pipeline.records.mirror import SYSTEM_FIELDS, mirror_column, mirror_table, parse_bulk_csv
+from sync_pipeline.store.columns import add_missing_columns
 from sync_pipeline.store.types import UtcDateTime
 from sync_pipeline.store.upsert import bulk_upsert
 
@@ -53,13 +54,9 @@ def ensure_mirror_table(conn: sa.Connection, object_name: str, fields: Sequence[
         table = sa.Table(name, metadata, *_fixed_columns(), *(sa.Column(c, sa.Text) for c in dict.fromkeys(wanted)))
         table.create(conn)
         return table
-    existing = {column["name"] for column in inspector.get_columns(name)}
-    preparer = conn.dialect.identifier_preparer
-    for column in dict.fromkeys(wanted):
-        if column not in existing:
-            conn.exec_driver_sql(f"ALTER TABLE {preparer.quote(name)} ADD COLUMN {preparer.quote(column)} TEXT")
+    existing = add_missing_columns(conn, name, {column: sa.Text() for column in dict.fromkeys(wanted)})
     return sa.Table(name, metadata, *_fixed_columns(),
-                    *(sa.Column(c, sa.Text) for c in sorted((existing | set(wanted)) - set(FIXED_COLUMNS))))
+                    *(sa.Column(c, sa.Text) for c in sorted(existing - set(FIXED_COLUMNS))))
 
 
 def is_empty(conn: sa.Connection, table: sa.Table) -> bool:

@@ -150,11 +150,6 @@ def remember_refusals(conn: sa.Connection, sent: pd.DataFrame, accepted: set[str
     return bulk_upsert(conn, push_refusals, rows, ["crm_id", "field"]) if rows else 0
 
 
-def read_links(conn: sa.Connection) -> pd.DataFrame:
-    """contact_links: crm_id, crm_type, contact_key."""
-    return pd.read_sql(sa.select(contact_links.c.crm_id, contact_links.c.crm_type, contact_links.c.contact_key), conn)
-
-
 def write_consent(conn: sa.Connection, people: pd.DataFrame) -> int:
     """The consent and bounce columns of existing people (by contact_key), as the push round decided them."""
     rows = people.astype(object).where(people.notna(), None).to_dict("records")
