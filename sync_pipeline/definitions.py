@@ -15,9 +15,9 @@ from sync_pipeline.defs.audience import all_contacts, list_assets, sales_users
 from sync_pipeline.defs.pull import MIRROR_ASSETS
 from sync_pipeline.defs.push import activity_tasks, new_leads, salesforce_push
 from sync_pipeline.defs.reporting import reporting_assets
-from sync_pipeline.defs.reports import report_asset
 from sync_pipeline.defs.resources import DEFAULT_SETTINGS_PATH, default_resources
 from sync_pipeline.defs.salesforce import salesforce_connection
+from sync_pipeline.defs.saved_reports import report_asset
 from sync_pipeline.defs.schedules import SALESFORCE_RUN_TAG, full_sync_schedule, list_jobs_and_schedules
 from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance
 from sync_pipeline.defs.sensors import marketing_changes_sensor, new_engagement_events_sensor, push_job, scoring_job

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from simple_salesforce import format_soql
 
 from sync_pipeline.emulator.app import DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN, DEFAULT_USERNAME
+from sync_pipeline.records.mirror import PEOPLE_OBJECTS
 from sync_pipeline.salesforce.connect import open_connection
 from sync_pipeline.salesforce.query import BULK_PAGE_RECORDS
 from sync_pipeline.settings import load_settings, pulled_fields
@@ -35,7 +36,7 @@ from sync_pipeline.steps.pull import PullOptions, pull_object, select_fields
 from sync_pipeline.store.engine import make_engine
 from sync_pipeline.store.migrate import upgrade_to_head
 
-OBJECTS = ("Lead", "Contact")
+OBJECTS = PEOPLE_OBJECTS
 BARS = {"records_per_second": 50_000, "floor_ratio": 2.0, "peak_memory_mb": 512, "calls_per_100k": 10,
         "incremental_seconds": 5.0}
 

@@ -17,6 +17,7 @@ import pandas as pd
 from sync_pipeline.bench.emulator_figures import bulk_query_pages
 from sync_pipeline.bench.pull_figures import emulator_process
 from sync_pipeline.emulator.app import DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN, DEFAULT_USERNAME
+from sync_pipeline.records.mirror import PEOPLE_OBJECTS
 from sync_pipeline.rules.activities import KEY_FIELD, plan_tasks
 from sync_pipeline.rules.push_plan import plan_push
 from sync_pipeline.salesforce.connect import open_connection
@@ -79,7 +80,7 @@ def run(scores: int = 100_000, tasks: int = 10_000) -> dict[str, Any]:
         pushed = plan.updates.assign(pushed_at=now)[["crm_id", "field", "value", "pushed_at"]]
         again = plan_push(desired, pushed, current, settings, local_changed_at=None, now=now)
         _, unchanged = _timed(connection, emulator, lambda: [
-            push_records(client, connection.usage, name, again.records_for(name)) for name in ("Lead", "Contact")
+            push_records(client, connection.usage, name, again.records_for(name)) for name in PEOPLE_OBJECTS
             if again.records_for(name)])
         unchanged["records_planned"] = len(again.records)
     return {"scores": score_figures, "tasks": task_figures, "no_change": unchanged,

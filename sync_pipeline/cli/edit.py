@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from sync_pipeline.records.values import checkbox
-from sync_pipeline.store.audience import as_stored
+from sync_pipeline.store.audience import with_runtime_columns
 from sync_pipeline.store.engine import make_engine, safe_url
 from sync_pipeline.store.migrate import upgrade_to_head
 from sync_pipeline.store.push_state import record_edit
@@ -107,7 +107,7 @@ def record_edits(engine: sa.Engine, assignments: Sequence[str], *, email: str | 
     if not values:
         raise EditError("nothing to edit; give column=value pairs, e.g. title=\"VP Sales\"")
     with engine.begin() as conn:
-        table = as_stored(conn, all_contacts)  # with the mapped columns
+        table = with_runtime_columns(conn, all_contacts)  # with the mapped columns
         unknown = sorted(set(values) - set(table.c.keys()))
         if unknown:
             raise EditError(f"all_contacts has no column {', '.join(map(repr, unknown))}; its columns: "

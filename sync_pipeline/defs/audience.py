@@ -48,7 +48,7 @@ def all_contacts(context: dg.AssetExecutionContext, salesforce: SalesforceResour
             check_name="quarantine_share",
             passed=share <= QUARANTINE_WARN_SHARE,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"quarantined_records": result.counts["quarantined_records"], "records": result.records,
+            metadata={"records_quarantined": result.counts["quarantined_records"], "records": result.records,
                       "share": round(share, 4), "threshold": QUARANTINE_WARN_SHARE},
             description="warns when more than 5% of the pulled Leads and Contacts are quarantined",
         )],

@@ -25,6 +25,7 @@ MIRRORED_OBJECTS = {
     "User": "sf_user",
 }
 SYSTEM_FIELDS = ("Id", "SystemModstamp", "IsDeleted")
+PEOPLE_OBJECTS = ("Lead", "Contact")  # the objects whose records are people (All Contacts, lists, the push)
 
 
 def mirror_column(field: str) -> str:

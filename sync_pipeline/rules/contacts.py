@@ -66,14 +66,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sync_pipeline.records.mirror import mirror_column
+from sync_pipeline.records.mirror import PEOPLE_OBJECTS, mirror_column
 from sync_pipeline.records.values import checkbox_flags
 from sync_pipeline.rules.audience import RECORD_COLUMNS, assign_keys, build_audience, normalize_email
 from sync_pipeline.schemas.contact_fields import FieldRule, Rejection, build_schema, split_valid
 from sync_pipeline.settings.describe import Org
 from sync_pipeline.settings.model import FieldMapping, SyncSettings
 
-OBJECTS = ("Lead", "Contact")
+OBJECTS = PEOPLE_OBJECTS
 STANDARD_COLUMNS = (
     "contact_key",
     "email",

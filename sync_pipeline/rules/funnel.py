@@ -1,7 +1,7 @@
 """The marketing funnel of a period: how many people reached each stage, overall, per lead source and per campaign.
 
 :func:`build_funnel` takes ``all_contacts`` (``people``), ``contact_links`` (``links``) and the raw mirror frames of
-Opportunity, OpportunityContactRole, CampaignMember and Campaign (see ``report_frames.py`` for how their text is
+Opportunity, OpportunityContactRole, CampaignMember and Campaign (see ``report_inputs.py`` for how their text is
 read; deleted rows are ignored). The rules, in order (each is a test):
 
 1. **Who is in the funnel**: active people (``is_active``) only; inactive people are in no stage and no segment.
@@ -40,7 +40,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from sync_pipeline.rules.report_frames import (
+from sync_pipeline.rules.report_inputs import (
     NO_LEAD_SOURCE,
     campaign_labels,
     campaign_people,

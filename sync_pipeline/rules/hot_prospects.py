@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from sync_pipeline.rules.report_frames import column, flags, is_missing, texts, utc_times, utc_timestamp
+from sync_pipeline.rules.report_inputs import column, flags, is_missing, texts, utc_times, utc_timestamp
 from sync_pipeline.settings.model import HotProspectSettings
 
 SOURCE_LABELS = ("assigned_leads", "active_opportunities", "assigned_contacts")

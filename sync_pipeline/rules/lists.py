@@ -54,7 +54,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from sync_pipeline.records.mirror import mirror_column
+from sync_pipeline.records.mirror import PEOPLE_OBJECTS, mirror_column
 from sync_pipeline.records.values import checkbox_flags
 from sync_pipeline.settings.model import ListSettings, SyncSettings
 
@@ -89,7 +89,7 @@ def score_columns(settings: SyncSettings, list_settings: ListSettings) -> list[s
     """The list's columns that carry the lead score: its push.update_fields that a score mapping names. The list
     step copies All Contacts' lead score into them, so the list shows (and would push) the maintained score."""
     score_fields = {m.field_on(obj) for m in settings.contact_mapping.values() if m.type == "score"
-                    for obj in ("Lead", "Contact") if m.field_on(obj)}
+                    for obj in PEOPLE_OBJECTS if m.field_on(obj)}
     return [mirror_column(f) for f in list_settings.push.update_fields if f in score_fields]
 
 

@@ -44,7 +44,7 @@ MANAGED_COLUMNS = {
 
 
 @dataclass
-class LaidOver:
+class EditedPeople:
     """People with the pending edits applied, the change time per crm_id, and the edits settled at once."""
 
     people: pd.DataFrame
@@ -54,8 +54,8 @@ class LaidOver:
     settled: dict[int, tuple[str, str]]  # edit_id → (status, reason)
 
 
-def lay_over(people: pd.DataFrame, links: pd.DataFrame, edits: pd.DataFrame,
-             column_fields: Mapping[str, Iterable[str]]) -> LaidOver:
+def overlay_edits(people: pd.DataFrame, links: pd.DataFrame, edits: pd.DataFrame,
+             column_fields: Mapping[str, Iterable[str]]) -> EditedPeople:
     """Apply the pending ``edits`` (EDIT_COLUMNS) to ``people`` (All Contacts rows) for the push (rules 1-5).
 
     ``column_fields``: each pushable all_contacts column → the Salesforce fields that carry it."""
@@ -63,7 +63,7 @@ def lay_over(people: pd.DataFrame, links: pd.DataFrame, edits: pd.DataFrame,
     settled: dict[int, tuple[str, str]] = {}
     no_baselines = pd.DataFrame(columns=["crm_id", "field", "value"])
     if edits.empty:
-        return LaidOver(people, pd.Series(dtype="datetime64[ns, UTC]"), no_baselines, edits.assign(edit_ids=[]),
+        return EditedPeople(people, pd.Series(dtype="datetime64[ns, UTC]"), no_baselines, edits.assign(edit_ids=[]),
                         settled)
     ordered = edits.sort_values(["changed_at", "edit_id"])
     groups = ordered.groupby(["contact_key", "column_name"], sort=False)
@@ -103,7 +103,7 @@ def lay_over(people: pd.DataFrame, links: pd.DataFrame, edits: pd.DataFrame,
          for crm_id in records_of.get(row.contact_key, [])
          for field in column_fields[row.column_name]],
         columns=["crm_id", "field", "value"])
-    return LaidOver(people, changed_at, baselines, live, settled)
+    return EditedPeople(people, changed_at, baselines, live, settled)
 
 
 def _records_of(live: pd.DataFrame, links: pd.DataFrame) -> dict[str, list[str]]:
@@ -112,7 +112,7 @@ def _records_of(live: pd.DataFrame, links: pd.DataFrame) -> dict[str, list[str]]
     return {key: list(group) for key, group in mine.groupby("contact_key")["crm_id"]}
 
 
-def settle(live: pd.DataFrame, links: pd.DataFrame, column_fields: Mapping[str, Iterable[str]],
+def edit_outcomes(live: pd.DataFrame, links: pd.DataFrame, column_fields: Mapping[str, Iterable[str]],
            cell_states: Mapping[tuple[str, str], str], accepted: set[str],
            refused: set[str]) -> dict[int, tuple[str, str]]:
     """edit_id → (status, reason) for the laid-over edits after the push (rule 6).

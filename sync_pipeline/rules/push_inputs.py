@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sync_pipeline.records.mirror import mirror_column
+from sync_pipeline.records.mirror import PEOPLE_OBJECTS, mirror_column
 from sync_pipeline.records.values import checkbox_flags
 from sync_pipeline.settings import SyncSettings
 
-OBJECTS = ("Lead", "Contact")
+OBJECTS = PEOPLE_OBJECTS
 # Columns every record of a person carries; other mapped columns only go to the person's primary record.
 PERSON_WIDE = frozenset({"lead_score", "opted_out", "hard_bounce_reason", "hard_bounced_at"})
 SF_PREFIX = "sf__"

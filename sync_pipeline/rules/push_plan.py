@@ -47,12 +47,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sync_pipeline.records.mirror import PEOPLE_OBJECTS
 from sync_pipeline.records.values import checkbox
 from sync_pipeline.settings.model import ListSettings, SyncSettings, same_field
 
-OBJECTS = ("Lead", "Contact")
+OBJECTS = PEOPLE_OBJECTS
 # Columns of ``desired`` that describe the record rather than a Salesforce field to push.
-RECORD_COLUMNS = frozenset({"crm_id", "crm_type", "contact_key", "converted_contact_id", "is_deleted", "is_converted"})
+DESCRIPTIVE_COLUMNS = frozenset({"crm_id", "crm_type", "contact_key", "converted_contact_id", "is_deleted",
+                                 "is_converted"})
 UPDATE_COLUMNS = ("crm_id", "crm_type", "field", "value", "salesforce_stamp")
 CONFLICT_COLUMNS = (
     "crm_id",
@@ -231,7 +233,7 @@ def _lookup(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[tuple[str, st
 
 def _cells(desired: pd.DataFrame, settings: SyncSettings, counts: dict[str, int]) -> list[dict[str, Any]]:
     """``desired`` as (crm_id, crm_type, field, value, source_id) cells after rules 2 and 3."""
-    fields = [column for column in desired.columns if column not in RECORD_COLUMNS]
+    fields = [column for column in desired.columns if column not in DESCRIPTIVE_COLUMNS]
     own: list[dict[str, Any]] = []
     moved: list[dict[str, Any]] = []
     deleted: set[str] = set()

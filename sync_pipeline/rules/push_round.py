@@ -9,7 +9,7 @@
 5. the plan: only what differs from the pushed state and from Salesforce, two-way conflicts decided, refused values
    held back (``push_plan``).
 
-:meth:`PushRound.settle` says how each edit ended once Salesforce answered.
+:meth:`PushRound.edit_outcomes` says how each edit ended once Salesforce answered.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import datetime
 import pandas as pd
 
 from sync_pipeline.rules.consent import ConsentPlan, consent_state, resolve_consent
-from sync_pipeline.rules.marketing_edits import LaidOver, lay_over, settle
+from sync_pipeline.rules.marketing_edits import EditedPeople, edit_outcomes, overlay_edits
 from sync_pipeline.rules.push_inputs import (
     OBJECTS,
     desired_values,
@@ -55,14 +55,14 @@ class PushInputs:
 class PushRound:
     people: pd.DataFrame  # All Contacts after consent and bounce evidence (CONSENT_COLUMNS are written back)
     consent: ConsentPlan
-    edited: LaidOver
+    edited: EditedPeople
     column_fields: dict[str, list[str]]  # all_contacts column → the Salesforce fields that carry it
     plan: PushPlan
 
-    def settle(self, links: pd.DataFrame, accepted: set[str], refused: set[str]) -> dict[int, tuple[str, str]]:
+    def edit_outcomes(self, links: pd.DataFrame, accepted: set[str], refused: set[str]) -> dict[int, tuple[str, str]]:
         """edit_id → (status, reason) for every edit this round decided (``marketing_edits`` rule 6)."""
         return {**self.edited.settled,
-                **settle(self.edited.live, links, self.column_fields, self.plan.cell_states, accepted, refused)}
+                **edit_outcomes(self.edited.live, links, self.column_fields, self.plan.cell_states, accepted, refused)}
 
 
 def plan_round(settings: SyncSettings, inputs: PushInputs, now: datetime) -> PushRound:
@@ -79,7 +79,7 @@ def plan_round(settings: SyncSettings, inputs: PushInputs, now: datetime) -> Pus
     for object_name in OBJECTS:
         for field, column in field_columns(settings, object_name).items():
             column_fields.setdefault(column, []).append(field)
-    edited = lay_over(people, inputs.links, inputs.edits, column_fields)
+    edited = overlay_edits(people, inputs.links, inputs.edits, column_fields)
     desired = desired_values(settings, edited.people, inputs.links, inputs.mirrors)
     baseline = pd.concat([inputs.pushed, edited.baselines], ignore_index=True)  # an edited cell: its old value
     edited_records = set(inputs.links.loc[inputs.links["contact_key"].isin(edited.live["contact_key"]), "crm_id"])

@@ -1,7 +1,7 @@
 """Campaign and lead-source ROI: the opportunities each campaign or lead source influenced, and their amounts.
 
 :func:`build_roi` takes ``all_contacts`` (``people``), ``contact_links`` (``links``) and the raw mirror frames of
-Opportunity, OpportunityContactRole, CampaignMember and Campaign (see ``report_frames.py`` for how their text is
+Opportunity, OpportunityContactRole, CampaignMember and Campaign (see ``report_inputs.py`` for how their text is
 read; deleted rows are ignored everywhere).
 
 Attribution rule (any-touch, full credit): an opportunity is influenced by a campaign when the campaign is its
@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sync_pipeline.rules.report_frames import (
+from sync_pipeline.rules.report_inputs import (
     campaign_labels,
     campaign_people,
     column,

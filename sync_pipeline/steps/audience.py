@@ -20,12 +20,12 @@ from sync_pipeline.store.audience import (
     read_links,
     read_list,
     read_mirror,
-    read_report_rows,
     write_all_contacts,
     write_list,
     write_sales_users,
 )
 from sync_pipeline.store.quarantine import record_quarantine
+from sync_pipeline.store.saved_reports import read_report_rows
 
 # Field lengths, restricted picklists and required fields come from the org's own metadata.
 DESCRIBED_OBJECTS = ("Lead", "Contact", "Account")
@@ -52,7 +52,8 @@ class AudienceResult:
         return self.counts["quarantined_records"] / self.records if self.records else 0.0
 
     def as_metadata(self) -> dict[str, Any]:
-        return {"table": "all_contacts", "rows_written": self.rows_written, **self.counts,
+        counts = {name: count for name, count in self.counts.items() if name != "quarantined_records"}
+        return {"table": "all_contacts", "rows_written": self.rows_written, **counts,
                 "records_quarantined": int(self.counts["quarantined_records"]),
                 "quarantined_values": self.quarantined_values, "newly_quarantined_values": self.newly_quarantined,
                 "quarantined_share": round(self.quarantined_share, 4), "api_calls": self.api_calls}

@@ -143,7 +143,8 @@ def push_changes(engine: Engine, connect: Callable[[], SalesforceConnection], se
             remember_pushed(conn, plan.updates, succeeded, now)
             remember_refusals(conn, plan.updates, succeeded, _held_after(outcome, plan.updates, apart), now)
     outcomes = result.outcomes
-    statuses = push.settle(inputs.links, {o.key for o in outcomes if o.success}, {o.key for o in outcomes if o.refused})
+    statuses = push.edit_outcomes(inputs.links, {o.key for o in outcomes if o.success},
+                                  {o.key for o in outcomes if o.refused})
     with engine.begin() as conn:
         settle_edits(conn, statuses, now)
     result.details["marketing_edits_settled"] = dict(sorted(Counter(s for s, _ in statuses.values()).items()))

@@ -7,7 +7,6 @@ added here at run time (typed by the mapping for All Contacts, text for lists), 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -20,8 +19,6 @@ from sync_pipeline.store.tables import (
     all_contacts,
     contact_links,
     list_members,
-    report_pulls,
-    report_rows,
     sales_users,
 )
 from sync_pipeline.store.types import UtcDateTime, utc_now
@@ -33,14 +30,14 @@ MARKETING_SQL_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
 }
 
 
-def as_stored(conn: sa.Connection, table: sa.Table | str) -> sa.Table:
+def with_runtime_columns(conn: sa.Connection, table: sa.Table | str) -> sa.Table:
     """The table as the database holds it: with the columns the mapping and the lists added at run time."""
     return sa.Table(table if isinstance(table, str) else table.name, sa.MetaData(), autoload_with=conn)
 
 
 def read_people(conn: sa.Connection) -> pd.DataFrame:
     """All Contacts with its run-time columns, times as UTC."""
-    frame = pd.read_sql(sa.select(as_stored(conn, all_contacts)), conn)
+    frame = pd.read_sql(sa.select(with_runtime_columns(conn, all_contacts)), conn)
     for name in ("last_activity_at", "system_modstamp", "hard_bounced_at"):
         frame[name] = pd.to_datetime(frame[name], utc=True)
     return frame
@@ -51,7 +48,7 @@ def read_mirror(conn: sa.Connection, object_name: str) -> pd.DataFrame:
     name = mirror_table(object_name)
     if not sa.inspect(conn).has_table(name):
         return pd.DataFrame({"id": pd.Series(dtype="string"), "is_deleted": pd.Series(dtype=bool)})
-    frame = pd.read_sql(sa.select(as_stored(conn, name)), conn)
+    frame = pd.read_sql(sa.select(with_runtime_columns(conn, name)), conn)
     frame["is_deleted"] = frame["is_deleted"].astype(bool)
     if "system_modstamp" in frame:
         frame["system_modstamp"] = pd.to_datetime(frame["system_modstamp"], utc=True)
@@ -61,7 +58,7 @@ def read_mirror(conn: sa.Connection, object_name: str) -> pd.DataFrame:
 def ensure_columns(conn: sa.Connection, table: sa.Table, columns: Mapping[str, sa.types.TypeEngine[Any]]) -> sa.Table:
     """Add the columns the table lacks; returns the table as it now is (reflected)."""
     add_missing_columns(conn, table.name, columns)
-    return as_stored(conn, table)
+    return with_runtime_columns(conn, table)
 
 
 def read_links(conn: sa.Connection) -> pd.DataFrame:
@@ -100,7 +97,7 @@ def read_list(conn: sa.Connection, list_name: str, columns: Sequence[str]) -> pd
 def write_list(conn: sa.Connection, upserts: pd.DataFrame) -> int:
     if upserts.empty:
         return 0
-    table = as_stored(conn, list_members)
+    table = with_runtime_columns(conn, list_members)
     rows = upserts[[c for c in upserts.columns if c in table.c]]
     return bulk_upsert(conn, table, _arrow(rows), ["list_name", "crm_id"])
 
@@ -108,7 +105,7 @@ def write_list(conn: sa.Connection, upserts: pd.DataFrame) -> int:
 def copy_lead_scores(conn: sa.Connection, list_name: str, columns: Sequence[str]) -> int:
     """Set ``columns`` of the list's members to their person's lead score (whole number as text) where it differs,
     in one UPDATE per column; returns the cells changed."""
-    table = as_stored(conn, list_members)
+    table = with_runtime_columns(conn, list_members)
     score = (sa.select(sa.cast(sa.cast(all_contacts.c.lead_score, sa.Integer), sa.Text))
              .where(all_contacts.c.contact_key == table.c.contact_key, all_contacts.c.lead_score.is_not(None))
              .scalar_subquery())
@@ -129,7 +126,7 @@ def read_sales_users(conn: sa.Connection) -> pd.DataFrame:
 
 def read_list_members(conn: sa.Connection, list_names: Sequence[str]) -> pd.DataFrame:
     """The rows of these lists, with the columns lists added at run time."""
-    table = as_stored(conn, list_members)
+    table = with_runtime_columns(conn, list_members)
     return pd.read_sql(sa.select(table).where(table.c.list_name.in_(list(list_names))), conn)
 
 
@@ -137,31 +134,12 @@ def write_sales_users(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
     return bulk_upsert(conn, sales_users, rows, ["user_id"]) if rows else 0
 
 
-def write_report(conn: sa.Connection, report_name: str, report_id: str, rows: list[dict[str, Any]],
-                 crm_ids: list[str | None], *, total_rows: int | None, truncated: bool, pulled_at: datetime) -> int:
-    """Replace the stored rows of a report with this run's rows, and record how the pull went."""
-    conn.execute(sa.delete(report_rows).where(report_rows.c.report_name == report_name))
-    if rows:
-        bulk_upsert(conn, report_rows, [
-            {"report_name": report_name, "row_number": number, "crm_id": crm_id, "cells": row, "pulled_at": pulled_at}
-            for number, (row, crm_id) in enumerate(zip(rows, crm_ids, strict=True), start=1)
-        ], ["report_name", "row_number"])
-    bulk_upsert(conn, report_pulls, [{"report_name": report_name, "report_id": report_id, "rows": len(rows),
-                                      "total_rows": total_rows, "truncated": truncated, "pulled_at": pulled_at}],
-                ["report_name"])
-    return len(rows)
-
-
-def read_report_rows(conn: sa.Connection, report_name: str) -> pd.DataFrame:
-    return pd.read_sql(sa.select(report_rows.c.crm_id).where(report_rows.c.report_name == report_name), conn)
-
-
 def first_rows(engine: sa.Engine, table_name: str, columns: Sequence[str], order_by: str,
                limit: int) -> pd.DataFrame:
     """``SELECT <columns> FROM <table> ORDER BY <order_by> LIMIT <limit>``: of ``columns``, those the table has,
     with their types (the table is reflected, run-time columns included)."""
     with engine.connect() as conn:
-        table = as_stored(conn, table_name)
+        table = with_runtime_columns(conn, table_name)
         names = [n for n in dict.fromkeys(columns) if n in table.c]
         rows = conn.execute(sa.select(*(table.c[n] for n in names)).order_by(table.c[order_by]).limit(limit)).all()
     return pd.DataFrame([tuple(r) for r in rows], columns=names)

@@ -10,7 +10,8 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from sync_pipeline.store.audience import as_stored, read_mirror
+from sync_pipeline.records.mirror import PEOPLE_OBJECTS
+from sync_pipeline.store.audience import read_mirror, with_runtime_columns
 from sync_pipeline.store.tables import (
     all_contacts,
     consent_ledger,
@@ -91,7 +92,7 @@ def record_edit(conn: sa.Connection, contact_key: str, column_name: str, value: 
 
     The cell's current value is kept as ``old_value``: Salesforce holding anything else at push time means it
     changed there too (a two-way conflict)."""
-    table = as_stored(conn, all_contacts)
+    table = with_runtime_columns(conn, all_contacts)
     old = None
     if column_name in table.c:
         old = conn.execute(sa.select(table.c[column_name]).where(table.c.contact_key == contact_key)
@@ -158,7 +159,7 @@ def write_consent(conn: sa.Connection, people: pd.DataFrame) -> int:
 
 def known_and_deleted_emails(conn: sa.Connection) -> tuple[pd.Series, pd.Series]:
     """Every email a person, a link or a live mirrored Lead/Contact holds; and those of deleted Leads/Contacts."""
-    frames = [read_mirror(conn, name) for name in ("Lead", "Contact")]
+    frames = [read_mirror(conn, name) for name in PEOPLE_OBJECTS]
     live = [m.loc[~m["is_deleted"], "email"] for m in frames if "email" in m]
     deleted = [m.loc[m["is_deleted"], "email"] for m in frames if "email" in m]
     people = pd.read_sql(sa.select(all_contacts.c.email), conn)["email"]

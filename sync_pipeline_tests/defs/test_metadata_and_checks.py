@@ -36,9 +36,9 @@ from sync_pipeline.defs.metadata import (
 )
 from sync_pipeline.defs.pull import MIRROR_ASSETS
 from sync_pipeline.defs.push import activity_tasks, new_leads, salesforce_push
-from sync_pipeline.defs.reports import report_asset
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.defs.salesforce import salesforce_connection
+from sync_pipeline.defs.saved_reports import report_asset
 from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
 from sync_pipeline.salesforce.connect import ApiUsage, SalesforceResource

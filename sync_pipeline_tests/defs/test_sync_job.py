@@ -14,9 +14,9 @@ import yaml
 
 from sync_pipeline.defs.audience import all_contacts, list_asset, sales_users
 from sync_pipeline.defs.pull import MIRROR_ASSETS
-from sync_pipeline.defs.reports import report_asset
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.defs.salesforce import salesforce_connection
+from sync_pipeline.defs.saved_reports import report_asset
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.settings import load_settings
@@ -109,7 +109,7 @@ def test_job_builds_audience_lists_and_reports(emu: RunningEmulator, database_ur
         assert people_before["newly_quarantined_values"] == total and people["newly_quarantined_values"] == 0
         assert people["records_quarantined"] == people_before["records_quarantined"] >= len(bad)
         [check] = [e for e in again.get_asset_check_evaluations() if e.check_name == "quarantine_share"]
-        assert check.metadata["quarantined_records"].value == people["records_quarantined"]
+        assert check.metadata["records_quarantined"].value == people["records_quarantined"]
 
 
 def test_resync_honours_pull_options_deletes_and_conversions(emu: RunningEmulator, database_url: str,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from sync_pipeline.rules.marketing_edits import lay_over, settle
+from sync_pipeline.rules.marketing_edits import edit_outcomes, overlay_edits
 
 T1 = pd.Timestamp(datetime(2026, 11, 1, tzinfo=UTC))
 T2 = pd.Timestamp(datetime(2026, 11, 2, tzinfo=UTC))
@@ -25,7 +25,7 @@ def _edits(*rows: tuple[int, str, str, object, pd.Timestamp]) -> pd.DataFrame:
 def test_the_latest_edit_of_a_cell_is_laid_over_and_dates_every_record_of_the_person() -> None:
     edits = _edits((1, "K1", "first_name", "Anna", T2), (2, "K1", "first_name", "Annie", T1))
 
-    laid = lay_over(PEOPLE, LINKS, edits, COLUMN_FIELDS)
+    laid = overlay_edits(PEOPLE, LINKS, edits, COLUMN_FIELDS)
 
     assert list(laid.people["first_name"]) == ["Anna", "Bo"]  # the later change time wins, not the later id
     assert list(PEOPLE["first_name"]) == ["Ann", "Bo"]  # the input is not changed
@@ -40,7 +40,7 @@ def test_unknown_people_columns_pull_fields_and_managed_columns_settle_as_not_pu
     edits = _edits((1, "K9", "first_name", "X", T1), (2, "K2", "shoe_size", 9, T1), (3, "K2", "company", "Y", T1),
                    (4, "K2", "opted_out", True, T1))
 
-    laid = lay_over(PEOPLE, LINKS, edits, COLUMN_FIELDS)
+    laid = overlay_edits(PEOPLE, LINKS, edits, COLUMN_FIELDS)
 
     assert laid.live.empty and laid.people.equals(PEOPLE)
     assert {k: v[0] for k, v in laid.settled.items()} == {1: "not_pushable", 2: "not_pushable", 3: "not_pushable",
@@ -53,12 +53,12 @@ def test_unknown_people_columns_pull_fields_and_managed_columns_settle_as_not_pu
 
 def test_settling_after_the_push() -> None:
     edits = _edits((1, "K1", "first_name", "Anna", T1), (2, "K2", "first_name", "Bob", T1))
-    laid = lay_over(PEOPLE, LINKS, edits, COLUMN_FIELDS)
+    laid = overlay_edits(PEOPLE, LINKS, edits, COLUMN_FIELDS)
     sent = {("00Q1", "firstname"): "sent", ("0031", "firstname"): "already_in_salesforce",
             ("0032", "firstname"): "sent"}
 
     def settled(states, accepted, refused=frozenset()):
-        return {k: v[0] for k, v in settle(laid.live, LINKS, COLUMN_FIELDS, states, set(accepted), set(refused)
+        return {k: v[0] for k, v in edit_outcomes(laid.live, LINKS, COLUMN_FIELDS, states, set(accepted), set(refused)
                                            ).items()}
 
     assert settled(sent, {"00Q1", "0032"}) == {1: "pushed", 2: "pushed"}
@@ -71,6 +71,6 @@ def test_settling_after_the_push() -> None:
     # An edit back to the value the record already holds changes nothing: done.
     assert settled({**sent, ("0032", "firstname"): "unchanged"}, {"00Q1"})[2] == "pushed"
     # No live record of the person takes the column (deleted, or the other object only): never silently "pushed".
-    nothing = settle(laid.live, LINKS, COLUMN_FIELDS, {k: v for k, v in sent.items() if k[0] != "0032"},
+    nothing = edit_outcomes(laid.live, LINKS, COLUMN_FIELDS, {k: v for k, v in sent.items() if k[0] != "0032"},
                      {"00Q1"}, set())
     assert nothing[2][0] == "not_pushable" and "no live Salesforce record" in nothing[2][1]

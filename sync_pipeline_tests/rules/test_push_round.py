@@ -47,7 +47,7 @@ def _edit(column: str, value: object, old: object, at: pd.Timestamp, edit_id: in
 def test_nothing_pending_plans_nothing() -> None:
     inputs = _inputs(_edit("title", "CTO", "CTO", T1).iloc[:0])
     round_ = plan_round(SETTINGS, inputs, NOW)
-    assert round_.plan.is_empty and round_.settle(inputs.links, set(), set()) == {}
+    assert round_.plan.is_empty and round_.edit_outcomes(inputs.links, set(), set()) == {}
 
 
 def test_an_edit_salesforce_did_not_touch_is_sent_and_settles_as_pushed() -> None:
@@ -55,7 +55,7 @@ def test_an_edit_salesforce_did_not_touch_is_sent_and_settles_as_pushed() -> Non
     round_ = plan_round(SETTINGS, inputs, NOW)
     assert round_.plan.records == [{"attributes": {"type": "Lead"}, "Id": "00Q1", "Title": "VP Sales"}]
     assert round_.plan.conflicts.empty
-    assert round_.settle(inputs.links, {"00Q1"}, set()) == {1: ("pushed", "")}
+    assert round_.edit_outcomes(inputs.links, {"00Q1"}, set()) == {1: ("pushed", "")}
 
 
 def test_an_edit_of_a_field_salesforce_changed_later_loses_by_the_most_recent_rule() -> None:
@@ -64,12 +64,12 @@ def test_an_edit_of_a_field_salesforce_changed_later_loses_by_the_most_recent_ru
     assert round_.plan.is_empty
     assert list(round_.plan.conflicts[["field", "winner"]].itertuples(index=False, name=None)) == [
         ("Title", "salesforce")]
-    assert round_.settle(inputs.links, set(), set())[1][0] == "salesforce_won"
+    assert round_.edit_outcomes(inputs.links, set(), set())[1][0] == "salesforce_won"
 
 
 def test_an_opt_out_in_salesforce_is_kept_and_an_edit_of_the_consent_column_is_refused() -> None:
     inputs = _inputs(_edit("opted_out", False, True, T1), opted_out_in_salesforce="true")
     round_ = plan_round(SETTINGS, inputs, NOW)
     assert bool(round_.people.loc[0, "opted_out"]) is True  # pulled in; never undone by the edit
-    assert round_.settle(inputs.links, set(), set())[1][0] == "not_pushable"
+    assert round_.edit_outcomes(inputs.links, set(), set())[1][0] == "not_pushable"
     assert len(round_.consent.ledger_entries) == 1

@@ -11,7 +11,7 @@ from sync_pipeline.defs.metadata import (
 from sync_pipeline.defs.names import report_asset_name
 from sync_pipeline.defs.resources import MarketingDatabase
 from sync_pipeline.salesforce.connect import SalesforceResource
-from sync_pipeline.steps.reports import ReportNotFound, pull_report
+from sync_pipeline.steps.saved_reports import ReportNotFound, pull_report
 
 REPORT_GROUP = "salesforce"  # pulled from Salesforce, like the connection and the mirrors
 

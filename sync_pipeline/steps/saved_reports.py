@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from sync_pipeline.salesforce.connect import SalesforceConnection
 from sync_pipeline.salesforce.reports import ReportNotFound, ReportResult, find_report_id, run_report
-from sync_pipeline.store.audience import write_report
+from sync_pipeline.store.saved_reports import write_report
 
 _RECORD_ID = re.compile(r"^(00Q|003)[A-Za-z0-9]{15}$")
 

@@ -6,7 +6,7 @@ report modules that use them):
 1. **Deleted rows do not exist.** A row whose ``is_deleted`` is true (bool or text ``true``) is dropped before
    anything else reads the frame.
 2. **Text.** Surrounding spaces are trimmed and an empty text is no value (None), as in Salesforce.
-3. **Booleans.** Only ``true`` (any case) is true; ``false``, no value and anything else are false.
+3. **Booleans.** ``true``, ``1`` and ``yes`` (any case) are true (``records.values``); anything else is false.
 4. **Numbers** (amounts) parse as floats from plain text (``12500`` or ``12500.0``); no value counts as 0; a value
    that does not parse, or is not finite, raises :class:`ValueError` naming the record Id and the Salesforce field.
 5. **Dates** parse from ``YYYY-MM-DD`` (an ISO 8601 datetime is read as its UTC date); no value is NaT; a value

@@ -1,0 +1,31 @@
+"""Saved-report rows in the marketing database: each report's latest detail rows, and how its last pull went."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from sync_pipeline.store.tables import report_pulls, report_rows
+from sync_pipeline.store.upsert import bulk_upsert
+
+
+def write_report(conn: sa.Connection, report_name: str, report_id: str, rows: list[dict[str, Any]],
+                 crm_ids: list[str | None], *, total_rows: int | None, truncated: bool, pulled_at: datetime) -> int:
+    """Replace the stored rows of a report with this run's rows, and record how the pull went."""
+    conn.execute(sa.delete(report_rows).where(report_rows.c.report_name == report_name))
+    if rows:
+        bulk_upsert(conn, report_rows, [
+            {"report_name": report_name, "row_number": number, "crm_id": crm_id, "cells": row, "pulled_at": pulled_at}
+            for number, (row, crm_id) in enumerate(zip(rows, crm_ids, strict=True), start=1)
+        ], ["report_name", "row_number"])
+    bulk_upsert(conn, report_pulls, [{"report_name": report_name, "report_id": report_id, "rows": len(rows),
+                                      "total_rows": total_rows, "truncated": truncated, "pulled_at": pulled_at}],
+                ["report_name"])
+    return len(rows)
+
+
+def read_report_rows(conn: sa.Connection, report_name: str) -> pd.DataFrame:
+    return pd.read_sql(sa.select(report_rows.c.crm_id).where(report_rows.c.report_name == report_name), conn)
