@@ -18,6 +18,17 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+# Tests of pure modules (no database, no server, no Dagster run): `pytest -m unit` runs them in seconds.
+UNIT_FOLDERS = ("rules", "settings", "schemas", "records")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test is ``unit`` (a pure module's) or ``integration`` (a database, the emulator or Dagster)."""
+    for item in items:
+        parts = Path(str(item.path)).relative_to(Path(__file__).parent).parts
+        item.add_marker(pytest.mark.unit if parts[0] in UNIT_FOLDERS else pytest.mark.integration)
+
+
 ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )

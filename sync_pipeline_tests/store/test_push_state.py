@@ -13,14 +13,17 @@ from sync_pipeline.salesforce.push import RecordOutcome
 from sync_pipeline.store.audience import copy_lead_scores, read_list, write_list
 from sync_pipeline.store.push_state import (
     lead_keys_done,
+    pending_edits,
     read_pushed_state,
     read_refusals,
+    record_edit,
     record_results,
     refused_keys,
     remember_pushed,
     remember_refusals,
+    settle_edits,
 )
-from sync_pipeline.store.tables import all_contacts, push_results
+from sync_pipeline.store.tables import all_contacts, marketing_edits, push_results
 from sync_pipeline.store.upsert import bulk_upsert
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -109,3 +112,24 @@ def test_the_lead_score_is_copied_into_a_list_column_where_it_differs(migrated_e
         assert copy_lead_scores(conn, "Leads", ["behavior_score__c"]) == 0
         rows = conn.execute(sa.text("SELECT crm_id, behavior_score__c FROM list_members ORDER BY crm_id")).all()
     assert [tuple(r) for r in rows] == [("00Q1", "12"), ("00Q2", "9"), ("00Q3", "5")]
+
+
+def test_edits_are_pending_until_settled_with_their_reason(migrated_engine: Engine) -> None:
+    person = {"contact_key": "K1", "email": "x@example.com", "crm_type": "Lead", "crm_id": "00Q1", "first_name": "Ann",
+              "opted_out": False, "hard_bounced": False, "is_active": True, "updated_at": NOW}
+    with migrated_engine.begin() as conn:
+        bulk_upsert(conn, all_contacts, [person], ["contact_key"])
+        first = record_edit(conn, "K1", "first_name", "Anna", NOW, source="test")
+        second = record_edit(conn, "K1", "last_name", "Lee", NOW + timedelta(minutes=1), source="test")
+    with migrated_engine.connect() as conn:
+        pending = pending_edits(conn)
+    assert pending["edit_id"].tolist() == [first, second]
+    assert pending["value"].tolist() == ["Anna", "Lee"] and pending["old_value"].tolist() == ["Ann", None]
+    with migrated_engine.begin() as conn:
+        assert settle_edits(conn, {first: ("pushed", ""), second: ("not_pushable", "last_name is pull-only")},
+                            NOW + timedelta(hours=1)) == 2
+    with migrated_engine.connect() as conn:
+        assert pending_edits(conn).empty
+        rows = conn.execute(sa.select(marketing_edits.c.edit_id, marketing_edits.c.status, marketing_edits.c.reason)
+                            .order_by(marketing_edits.c.edit_id)).all()
+    assert [tuple(r) for r in rows] == [(first, "pushed", None), (second, "not_pushable", "last_name is pull-only")]
