@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sync_pipeline.demo import DEMO_DATABASE, DEMO_SEED, EVENTS_PATH
+from sync_pipeline.cli.demo import DEMO_DATABASE, DEMO_SEED, EVENTS_PATH
 from sync_pipeline.emulator.testing import running_emulator
 
 

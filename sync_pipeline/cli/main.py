@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return bench_command(args)
     if args.command == "demo":
-        from sync_pipeline.demo import run_demo
+        from sync_pipeline.cli.demo import run_demo
 
         return run_demo()
     if args.command == "dev":
