@@ -2,19 +2,22 @@
 
 import dagster as dg
 
-from sync_pipeline.defs.metadata import markdown_preview, records_preview
+from sync_pipeline.defs.metadata import checks_report, markdown_preview, records_preview, replayed_checks
 from sync_pipeline.defs.names import list_asset_name, report_asset_name
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.settings import SyncSettings
 from sync_pipeline.settings.model import ListSettings
 from sync_pipeline.steps.audience import (
+    AUDIENCE_STEP,
     QUARANTINE_WARN_SHARE,
     ListSourceError,
+    Unchanged,
     build_audience,
     sync_list,
     sync_sales_users,
 )
+from sync_pipeline.steps.changes import report_checks
 
 __all__ = ["all_contacts", "list_asset", "list_asset_name", "list_assets", "sales_users"]
 
@@ -40,19 +43,24 @@ SALES_USER_PREVIEW = ("user_id", "name", "email", "username", "title", "departme
 def all_contacts(context: dg.AssetExecutionContext, salesforce: SalesforceResource, marketing_db: MarketingDatabase,
                  sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
     """Grain: one row per person; source: the sf_lead and sf_contact mirrors and the stored contact links."""
-    result = build_audience(marketing_db.engine(), salesforce.connect(), sync_settings.load(), context.run.run_id)
+    engine = marketing_db.engine()
+    result = build_audience(engine, salesforce.connect(), sync_settings.load(), context.run.run_id)
+    if isinstance(result, Unchanged):
+        return dg.MaterializeResult(metadata=result.as_metadata(),
+                                    check_results=replayed_checks("all_contacts", result, ["quarantine_share"]))
     share = result.quarantined_share
+    check = dg.AssetCheckResult(
+        check_name="quarantine_share",
+        passed=share <= QUARANTINE_WARN_SHARE,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"records_quarantined": result.counts["quarantined_records"], "records": result.records,
+                  "share": round(share, 4), "threshold": QUARANTINE_WARN_SHARE},
+        description=f"{share:.1%} of the pulled Leads and Contacts have a value quarantined (warns above 5%)",
+    )
+    report_checks(engine, AUDIENCE_STEP, checks_report([check]))
     return dg.MaterializeResult(
         metadata={**result.as_metadata(), "preview": dg.MetadataValue.md(markdown_preview(result.people))},
-        check_results=[dg.AssetCheckResult(
-            check_name="quarantine_share",
-            passed=share <= QUARANTINE_WARN_SHARE,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={"records_quarantined": result.counts["quarantined_records"], "records": result.records,
-                      "share": round(share, 4), "threshold": QUARANTINE_WARN_SHARE},
-            description="warns when more than 5% of the pulled Leads and Contacts are quarantined",
-        )],
-    )
+        check_results=[check])
 
 
 @dg.asset(
@@ -61,9 +69,12 @@ def all_contacts(context: dg.AssetExecutionContext, salesforce: SalesforceResour
     deps=["sf_user"],
     description="Sales users: the org's Users (active and inactive), for owner mapping; refreshed every sync.",
 )
-def sales_users(marketing_db: MarketingDatabase) -> dg.MaterializeResult:
+def sales_users(context: dg.AssetExecutionContext, marketing_db: MarketingDatabase,
+                sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
     """Grain: one row per Salesforce User; source: the sf_user mirror."""
-    result = sync_sales_users(marketing_db.engine())
+    result = sync_sales_users(marketing_db.engine(), sync_settings.load(), context.run.run_id)
+    if isinstance(result, Unchanged):
+        return dg.MaterializeResult(metadata=result.as_metadata())
     return dg.MaterializeResult(metadata={**result.as_metadata(),
                                           "preview": dg.MetadataValue.md(records_preview(result.rows,
                                                                                          SALES_USER_PREVIEW))})
@@ -94,9 +105,11 @@ def list_asset(list_settings: ListSettings) -> dg.AssetsDefinition:
         settings = sync_settings.load()
         current = settings.list_named(list_settings.name) or list_settings
         try:
-            result = sync_list(marketing_db.engine(), settings, current)
+            result = sync_list(marketing_db.engine(), settings, current, context.run.run_id)
         except ListSourceError as error:
             raise dg.Failure(description=str(error)) from None
+        if isinstance(result, Unchanged):
+            return dg.MaterializeResult(metadata={"list": current.name, **result.as_metadata()})
         preview = markdown_preview(result.upserts.drop(columns=["list_name"], errors="ignore"))
         return dg.MaterializeResult(metadata={**result.as_metadata(), "preview": dg.MetadataValue.md(preview)})
 

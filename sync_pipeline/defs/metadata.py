@@ -22,6 +22,7 @@ from sync_pipeline.salesforce.push import (
     RecordOutcome,
     outcome_counts,
 )
+from sync_pipeline.steps.changes import Unchanged
 from sync_pipeline.store.audience import first_rows
 
 if TYPE_CHECKING:
@@ -245,3 +246,26 @@ def report_complete_check(asset: str, report_name: str, *, rows: int, total_rows
         description=(f"the report \"{report_name}\" was cut at {rows} of {of} rows: narrow its filters or "
                      "split it" if truncated else f"all {rows} rows of the report \"{report_name}\" arrived"),
     )
+
+
+# --- steps with nothing to do ----------------------------------------------------------------------------------------
+
+
+def checks_report(checks: Sequence[dg.AssetCheckResult]) -> dict[str, Any]:
+    """What the checks said, as JSON, to show again while the step has nothing to do."""
+    return {"checks": {c.check_name: {"passed": c.passed, "severity": c.severity.value if c.severity else "WARN",
+                                      "description": c.description or ""} for c in checks if c.check_name}}
+
+
+def replayed_checks(asset: str, unchanged: Unchanged, names: Sequence[str]) -> list[dg.AssetCheckResult]:
+    """The checks of a step that had nothing to do: what they said after the run that last did the work."""
+    said = unchanged.report.get("checks", {})
+    results = []
+    for name in names:
+        last = said.get(name, {"passed": True, "severity": "WARN", "description": ""})
+        results.append(dg.AssetCheckResult(
+            asset_key=asset, check_name=name, passed=bool(last["passed"]),
+            severity=dg.AssetCheckSeverity(last.get("severity", "WARN")),
+            metadata={"unchanged_since_run": unchanged.since_run},
+            description=f"unchanged since run {unchanged.since_run}: {last.get('description') or 'nothing to do'}"))
+    return results

@@ -20,7 +20,8 @@ from sync_pipeline.defs.metadata import (
 )
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.salesforce.connect import SalesforceResource
-from sync_pipeline.steps.push import PushResult, create_leads, push_changes, push_tasks
+from sync_pipeline.steps.changes import Unchanged
+from sync_pipeline.steps.push import PUSH_RESULTS, PushResult, create_leads, push_changes, push_tasks
 
 PUSH_GROUP = "push"
 
@@ -48,9 +49,20 @@ def _reported(asset: str, context: dg.AssetExecutionContext, result: PushResult,
                          metadata={"records_unsent": result.unsent, **push_counts(outcomes)})
 
 
-def _step(step: Callable[..., PushResult], context: dg.AssetExecutionContext, salesforce: SalesforceResource,
-          marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource) -> PushResult:
+def _step(step: Callable[..., PushResult | Unchanged], context: dg.AssetExecutionContext,
+          salesforce: SalesforceResource, marketing_db: MarketingDatabase,
+          sync_settings: SyncSettingsResource) -> PushResult | Unchanged:
     return step(marketing_db.engine(), salesforce.connect, sync_settings.load(), context.run.run_id)
+
+
+def _idle(asset: str, unchanged: Unchanged, *checks: dg.AssetCheckResult) -> Iterator[dg.MaterializeResult]:
+    """Nothing to push: no call was made, so nothing was refused or left unsent in this run."""
+    said = f"nothing to push: no input changed since run {unchanged.since_run}"
+    yield dg.MaterializeResult(metadata={"table": PUSH_RESULTS, "rows": 0, "records_sent": 0, "api_calls": 0,
+                                         **unchanged.as_metadata()}, check_results=[
+        dg.AssetCheckResult(asset_key=asset, check_name=PUSH_REJECTIONS, passed=True, description=said,
+                            severity=dg.AssetCheckSeverity.WARN),
+        push_delivered_check(asset, [], 0), *checks])
 
 
 @dg.asset(
@@ -69,10 +81,15 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
                     ) -> Iterator[dg.MaterializeResult]:
     """Grain: one Salesforce record per changed (record, field); source: all_contacts, events, pushed_state."""
     result = _step(push_changes, context, salesforce, marketing_db, sync_settings)
-    usage = result.usage or salesforce.connect().usage
+    usage = (result.usage if isinstance(result, PushResult) else None) or salesforce.connect().usage
+    settings = sync_settings.load()
+    if isinstance(result, Unchanged):
+        yield from _idle("salesforce_push", result, api_budget_check(
+            "salesforce_push", usage, api_calls=0, max_share_per_run=settings.salesforce.max_api_share_per_run))
+        return
     budget = api_budget_check("salesforce_push", usage, api_calls=result.api_calls,
                               stopped_reasons=result.stopped_reasons,
-                              max_share_per_run=sync_settings.load().salesforce.max_api_share_per_run)
+                              max_share_per_run=settings.salesforce.max_api_share_per_run)
     yield from _reported("salesforce_push", context, result, budget)
 
 
@@ -89,8 +106,9 @@ def activity_tasks(context: dg.AssetExecutionContext, salesforce: SalesforceReso
                    marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource
                    ) -> Iterator[dg.MaterializeResult]:
     """Grain: one Task per engagement event; source: engagement_events, all_contacts."""
-    yield from _reported("activity_tasks", context, _step(push_tasks, context, salesforce, marketing_db,
-                                                          sync_settings))
+    result = _step(push_tasks, context, salesforce, marketing_db, sync_settings)
+    yield from _idle("activity_tasks", result) if isinstance(result, Unchanged) else _reported(
+        "activity_tasks", context, result)
 
 
 @dg.asset(
@@ -106,4 +124,5 @@ def activity_tasks(context: dg.AssetExecutionContext, salesforce: SalesforceReso
 def new_leads(context: dg.AssetExecutionContext, salesforce: SalesforceResource, marketing_db: MarketingDatabase,
               sync_settings: SyncSettingsResource) -> Iterator[dg.MaterializeResult]:
     """Grain: one Lead per new person; source: form_submit events, all_contacts, contact_links, the mirrors."""
-    yield from _reported("new_leads", context, _step(create_leads, context, salesforce, marketing_db, sync_settings))
+    result = _step(create_leads, context, salesforce, marketing_db, sync_settings)
+    yield from _idle("new_leads", result) if isinstance(result, Unchanged) else _reported("new_leads", context, result)

@@ -5,7 +5,7 @@ chart under the exports folder) and shows the chart and a preview in the UI.
 """
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -13,6 +13,7 @@ from sync_pipeline.defs.metadata import markdown_preview
 from sync_pipeline.defs.names import list_asset_name
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.settings import SyncSettings
+from sync_pipeline.steps.changes import Unchanged, report_checks
 from sync_pipeline.steps.reporting import (
     Published,
     funnel_headline,
@@ -22,6 +23,9 @@ from sync_pipeline.steps.reporting import (
     publish_hot_prospects,
     publish_roi,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 REPORTING_GROUP = "reporting"
 REPORTING_KINDS = {"pandas", "parquet"}
@@ -35,6 +39,23 @@ def _shown(published: Published, title: str) -> dict[str, Any]:
             "chart_file": dg.MetadataValue.path(str(published.chart_file)),
             "chart": dg.MetadataValue.md(f"![{title}](data:image/png;base64,{chart})"),
             "preview": dg.MetadataValue.md(markdown_preview(published.frame))}
+
+
+# What an unchanged output shows again: its table, rows, files and headline figures (not the chart or preview).
+_KEPT = ("table", "rows", "parquet", "chart_file", "headline", "owners", "campaigns", "won_amount_influenced",
+         "pipeline_amount_influenced")
+
+
+def _remembered(engine: "Engine", step: str, metadata: dict[str, Any]) -> dg.MaterializeResult:
+    kept = {name: str(value.value) if isinstance(value, dg.MetadataValue) else value
+            for name, value in metadata.items() if name in _KEPT or name.startswith("overall_")}
+    report_checks(engine, step, {"metadata": kept})
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _unchanged(unchanged: Unchanged) -> dg.MaterializeResult:
+    """The output is as the last run that built it left it: its figures again, and since which run."""
+    return dg.MaterializeResult(metadata={**unchanged.report.get("metadata", {}), **unchanged.as_metadata()})
 
 
 def hot_prospects_asset(settings: SyncSettings | None) -> dg.AssetsDefinition:
@@ -60,9 +81,12 @@ def hot_prospects_asset(settings: SyncSettings | None) -> dg.AssetsDefinition:
         lists = hot_prospect_lists(settings)
         if not lists:
             context.log.warning("the settings name no hot_prospects lists that exist: hot_prospects is empty")
-        published = publish_hot_prospects(marketing_db.engine(), settings)
-        return dg.MaterializeResult(metadata={**_shown(published, "Hot prospects by score"),
-                                              **hot_prospects_metadata(published, lists)})
+        engine = marketing_db.engine()
+        published = publish_hot_prospects(engine, settings, context.run.run_id)
+        if isinstance(published, Unchanged):
+            return _unchanged(published)
+        return _remembered(engine, "hot_prospects", {**_shown(published, "Hot prospects by score"),
+                                                     **hot_prospects_metadata(published, lists)})
 
     return hot_prospects
 
@@ -76,13 +100,17 @@ def hot_prospects_asset(settings: SyncSettings | None) -> dg.AssetsDefinition:
                  "conversion rates, open and won amounts; overall, by lead source and by campaign. Table funnel, "
                  "data/exports/funnel.parquet and a chart."),
 )
-def funnel(marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
+def funnel(context: dg.AssetExecutionContext, marketing_db: MarketingDatabase,
+           sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
     """Grain: one row per (dimension, segment, stage); source: all_contacts, links, Opportunity and Campaign mirrors."""
     settings = sync_settings.load()
-    published = publish_funnel(marketing_db.engine(), settings)
+    engine = marketing_db.engine()
+    published = publish_funnel(engine, settings, context.run.run_id)
+    if isinstance(published, Unchanged):
+        return _unchanged(published)
     frame = published.frame
     overall = frame[frame["dimension"] == "overall"].set_index("stage")["people"]
-    return dg.MaterializeResult(metadata={**_shown(published, "Marketing funnel"), "headline": funnel_headline(frame),
+    return _remembered(engine, "funnel", {**_shown(published, "Marketing funnel"), "headline": funnel_headline(frame),
                                           **{f"overall_{stage}": int(count) for stage, count in overall.items()},
                                           "period_days": settings.funnel.period_days,
                                           "mql_score": settings.funnel.mql_score})
@@ -97,13 +125,17 @@ def funnel(marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource)
                  "campaign that is its primary source or that one of its contacts is a member of. Table roi, "
                  "data/exports/roi.parquet and a chart."),
 )
-def roi(marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
+def roi(context: dg.AssetExecutionContext, marketing_db: MarketingDatabase,
+        sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
     """Grain: one row per campaign and per lead source; source: all_contacts, links, Opportunity, Campaign."""
-    published = publish_roi(marketing_db.engine(), sync_settings.load())
+    engine = marketing_db.engine()
+    published = publish_roi(engine, sync_settings.load(), context.run.run_id)
+    if isinstance(published, Unchanged):
+        return _unchanged(published)
     campaigns = published.frame[published.frame["dimension"] == "campaign"]
-    return dg.MaterializeResult(metadata={**_shown(published, "Campaign return"), "campaigns": len(campaigns),
-                                          "won_amount_influenced": float(campaigns["won_amount"].sum()),
-                                          "pipeline_amount_influenced": float(campaigns["pipeline_amount"].sum())})
+    return _remembered(engine, "roi", {**_shown(published, "Campaign return"), "campaigns": len(campaigns),
+                                       "won_amount_influenced": float(campaigns["won_amount"].sum()),
+                                       "pipeline_amount_influenced": float(campaigns["pipeline_amount"].sum())})
 
 
 def reporting_assets(settings: SyncSettings | None) -> list[dg.AssetsDefinition]:

@@ -7,6 +7,7 @@ import dagster as dg
 
 from sync_pipeline.defs.metadata import markdown_preview
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
+from sync_pipeline.steps.changes import Unchanged
 from sync_pipeline.steps.scoring import ingest_events, maintain_scores
 
 SCORING_GROUP = "scoring"
@@ -42,10 +43,12 @@ def engagement_events(context: dg.AssetExecutionContext, marketing_db: Marketing
                  "It runs before every push and every list: the push assets depend on it, so a failed maintenance "
                  "stops the push, and each list copies the maintained score into its own score column."),
 )
-def lead_score_maintenance(marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource
-                           ) -> dg.MaterializeResult:
+def lead_score_maintenance(context: dg.AssetExecutionContext, marketing_db: MarketingDatabase,
+                           sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
     """Grain: one row per person (all_contacts.behavioral_score, lead_score, last_activity_at)."""
-    result = maintain_scores(marketing_db.engine(), sync_settings.load())
+    result = maintain_scores(marketing_db.engine(), sync_settings.load(), context.run.run_id)
+    if isinstance(result, Unchanged):
+        return dg.MaterializeResult(metadata=result.as_metadata())
     shown = result.top[["contact_key", "email", "behavioral_score", "lead_score", "lead_score_changed"]]
     return dg.MaterializeResult(metadata={
         **result.as_metadata(), "preview": dg.MetadataValue.md(markdown_preview(shown.round({"behavioral_score": 2})))})

@@ -37,6 +37,20 @@ from sync_pipeline.settings import SyncSettings
 CONSENT_COLUMNS = ["contact_key", "opted_out", "hard_bounced", "hard_bounce_reason", "hard_bounced_at"]
 
 
+def consent_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """The CONSENT_COLUMNS rows of ``after`` that differ from ``before`` (both by contact_key): the only ones the push
+    writes back, so a push that decided nothing new writes nothing."""
+    old = before[CONSENT_COLUMNS].set_index("contact_key")
+    new = after[CONSENT_COLUMNS].set_index("contact_key")
+    old = old.reindex(new.index)
+    differs = pd.Series(False, index=new.index)
+    for column in new.columns:
+        left, right = new[column].astype(object), old[column].astype(object)
+        both_missing = left.isna() & right.isna()
+        differs |= ~both_missing & (left.isna() | right.isna() | (left.astype(str) != right.astype(str)))
+    return new[differs].reset_index()
+
+
 @dataclass(frozen=True)
 class PushInputs:
     """What the push reads from the marketing database."""

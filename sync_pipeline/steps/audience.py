@@ -9,12 +9,14 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from sync_pipeline.records.mirror import PEOPLE_OBJECTS
 from sync_pipeline.records.values import checkbox
 from sync_pipeline.rules.contacts import STANDARD_COLUMNS, build_all_contacts, column_sources
 from sync_pipeline.rules.lists import ListSourceError, plan_list_sync, row_columns, score_columns, source_members
 from sync_pipeline.salesforce.connect import SalesforceConnection
 from sync_pipeline.settings import SyncSettings
 from sync_pipeline.settings.model import ListSettings
+from sync_pipeline.steps.changes import Unchanged, step_inputs
 from sync_pipeline.store.audience import (
     copy_lead_scores,
     read_links,
@@ -26,7 +28,10 @@ from sync_pipeline.store.audience import (
 )
 from sync_pipeline.store.quarantine import record_quarantine
 from sync_pipeline.store.saved_reports import read_report_rows
+from sync_pipeline.store.versions import ALL_CONTACTS, SCORES, mirror_dataset, report_dataset
 
+AUDIENCE_STEP = "all_contacts"
+SALES_USERS_STEP = "sales_users"
 # Field lengths, restricted picklists and required fields come from the org's own metadata.
 DESCRIBED_OBJECTS = ("Lead", "Contact", "Account")
 QUARANTINE_WARN_SHARE = 0.05  # the quarantine_share check warns above this share of records quarantined
@@ -60,8 +65,13 @@ class AudienceResult:
 
 
 def build_audience(engine: Engine, connection: SalesforceConnection, settings: SyncSettings,
-                   run_id: str) -> AudienceResult:
-    """All Contacts and its links from the mirrors; every Lead and Contact validated, failures quarantined."""
+                   run_id: str) -> AudienceResult | Unchanged:
+    """All Contacts and its links from the mirrors; every Lead and Contact validated, failures quarantined.
+    Nothing to do (:class:`Unchanged`) while neither mirror nor the settings changed."""
+    inputs, unchanged = step_inputs(engine, AUDIENCE_STEP, [mirror_dataset(name) for name in PEOPLE_OBJECTS],
+                                    settings)
+    if unchanged:
+        return unchanged
     with engine.connect() as conn:
         leads, contacts = read_mirror(conn, "Lead"), read_mirror(conn, "Contact")
         known = read_links(conn)
@@ -74,6 +84,7 @@ def build_audience(engine: Engine, connection: SalesforceConnection, settings: S
         # Every Lead and Contact was validated: the quarantine keeps what fails now, each value once.
         newly = sum(record_quarantine(conn, run_id, object_name, rejections).added
                     for object_name, rejections in build.rejections_by_object.items())
+        inputs.done(conn, run_id)
     return AudienceResult(build.all_contacts, written, dict(build.counts), len(build.rejections), newly,
                           connection.usage.calls - calls_before)
 
@@ -86,8 +97,11 @@ class SalesUsersResult:
         return {"table": "sales_users", "rows": len(self.rows), "active": sum(1 for r in self.rows if r["is_active"])}
 
 
-def sync_sales_users(engine: Engine) -> SalesUsersResult:
-    """The org's Users, active and inactive, from the sf_user mirror."""
+def sync_sales_users(engine: Engine, settings: SyncSettings, run_id: str) -> SalesUsersResult | Unchanged:
+    """The org's Users, active and inactive, from the sf_user mirror (nothing to do while it did not change)."""
+    inputs, unchanged = step_inputs(engine, SALES_USERS_STEP, [mirror_dataset("User")], settings)
+    if unchanged:
+        return unchanged
     with engine.connect() as conn:
         users = read_mirror(conn, "User")
     now = datetime.now(UTC)
@@ -96,6 +110,7 @@ def sync_sales_users(engine: Engine) -> SalesUsersResult:
              "updated_at": now} for row in users.itertuples()]
     with engine.begin() as conn:
         write_sales_users(conn, rows)
+        inputs.done(conn, run_id)
     return SalesUsersResult(rows)
 
 
@@ -115,10 +130,25 @@ class ListResult:
                 "rows_written": self.rows_written, "lead_scores_copied": self.scores_copied, **self.counts}
 
 
-def sync_list(engine: Engine, settings: SyncSettings, list_settings: ListSettings) -> ListResult:
-    """One marketing list from its source, then the maintained lead score into its score columns.
+def list_inputs(list_settings: ListSettings) -> list[str]:
+    """The datasets a list reads: the people mirrors, its campaign or report, the people and their scores."""
+    datasets = [*(mirror_dataset(name) for name in PEOPLE_OBJECTS), ALL_CONTACTS, SCORES]
+    if list_settings.source.campaign:
+        datasets += [mirror_dataset("Campaign"), mirror_dataset("CampaignMember")]
+    if list_settings.source.report:
+        datasets.append(report_dataset(list_settings.source.report))
+    return datasets
+
+
+def sync_list(engine: Engine, settings: SyncSettings, list_settings: ListSettings,
+              run_id: str) -> ListResult | Unchanged:
+    """One marketing list from its source, then the maintained lead score into its score columns; nothing to do
+    while none of :func:`list_inputs` nor the settings changed.
 
     Raises :class:`ListSourceError` when the list's campaign or report cannot be resolved."""
+    inputs, unchanged = step_inputs(engine, f"list:{list_settings.name}", list_inputs(list_settings), settings)
+    if unchanged:
+        return unchanged
     with engine.begin() as conn:  # begin: reading the list adds its new columns to list_members
         frames = {name: read_mirror(conn, name) for name in ("Lead", "Contact", "Campaign", "CampaignMember")}
         report_rows = (read_report_rows(conn, list_settings.source.report) if list_settings.source.report
@@ -133,10 +163,12 @@ def sync_list(engine: Engine, settings: SyncSettings, list_settings: ListSetting
     with engine.begin() as conn:
         written = write_list(conn, plan.upserts)
         scores = copy_lead_scores(conn, list_settings.name, score_columns(settings, list_settings))
+        inputs.done(conn, run_id)
     counts = {"added": plan.added, "updated": plan.updated, "removed": plan.removed, "unchanged": plan.unchanged,
               "skipped_new": plan.skipped_new, "missing_key": plan.missing_key}
     return ListResult(list_settings.name, len(members), plan.upserts, written, scores, counts)
 
 
-__all__ = ["QUARANTINE_WARN_SHARE", "AudienceResult", "ListResult", "ListSourceError", "SalesUsersResult",
-           "build_audience", "sync_list", "sync_sales_users"]
+__all__ = ["AUDIENCE_STEP", "QUARANTINE_WARN_SHARE", "SALES_USERS_STEP", "AudienceResult", "ListResult",
+           "ListSourceError", "SalesUsersResult", "Unchanged", "build_audience", "list_inputs", "sync_list",
+           "sync_sales_users"]

@@ -10,7 +10,7 @@ each object's outcomes commit as soon as Salesforce answered.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,9 +23,11 @@ from sync_pipeline.rules.activities import KEY_FIELD, activity_key, plan_tasks
 from sync_pipeline.rules.new_leads import LEAD_KEY_FIELD, NEW_PERSON_EVENT, plan_new_leads
 from sync_pipeline.rules.push_inputs import OBJECTS
 from sync_pipeline.rules.push_plan import REFUSAL_RETRY_AFTER, consent_fields, refused_values
-from sync_pipeline.rules.push_round import CONSENT_COLUMNS, PushInputs, plan_round
+from sync_pipeline.rules.push_round import PushInputs, consent_changes, plan_round
 from sync_pipeline.salesforce.connect import ApiUsage, SalesforceConnection
 from sync_pipeline.salesforce.push import (
+    DEFERRED,
+    LOCKED_KIND,
     UNSENT,
     PushOutcome,
     RecordOutcome,
@@ -34,11 +36,13 @@ from sync_pipeline.salesforce.push import (
     unsent_summary,
 )
 from sync_pipeline.settings import SyncSettings
+from sync_pipeline.steps.changes import Unchanged, step_inputs
 from sync_pipeline.store.audience import read_links, read_mirror, read_people
 from sync_pipeline.store.engagement import read_events
 from sync_pipeline.store.push_state import (
     append_ledger,
     known_and_deleted_emails,
+    latest_due_refusal,
     lead_keys_done,
     pending_edits,
     pushed_activity_keys,
@@ -54,8 +58,13 @@ from sync_pipeline.store.push_state import (
     settle_edits,
     write_consent,
 )
+from sync_pipeline.store.versions import ALL_CONTACTS, ENGAGEMENT_EVENTS, MARKETING_EDITS, SCORES, mirror_dataset
 
 PUSH_RESULTS = "push_results"  # one row per record sent, with Salesforce's answer
+PUSH_STEP, TASKS_STEP, NEW_LEADS_STEP = "salesforce_push", "activity_tasks", "new_leads"
+# What the push of scores, consent and fields reads: the people, their records in Salesforce, events and edits.
+PUSH_INPUTS = [ALL_CONTACTS, SCORES, ENGAGEMENT_EVENTS, MARKETING_EDITS, *(mirror_dataset(o) for o in OBJECTS)]
+KEYED_FIELDS = (KEY_FIELD, LEAD_KEY_FIELD)  # refusals of Tasks and new Leads, not of a record's field
 
 
 @dataclass
@@ -110,10 +119,27 @@ def read_push_inputs(conn: sa.Connection) -> PushInputs:
                       refusals=read_refusals(conn))
 
 
+def _due(engine: Engine, now: datetime, **which: Sequence[str]) -> str:
+    """The newest refusal that came due (REFUSAL_RETRY_AFTER old): a step input, so a held value is retried."""
+    with engine.connect() as conn:
+        due = latest_due_refusal(conn, now - REFUSAL_RETRY_AFTER, **which)
+    return due.isoformat() if due else ""
+
+
+def _complete(result: PushResult) -> bool:
+    """Every record planned got its final answer: nothing unsent, deferred or still locked waits for a retry."""
+    return not any(o.kind in (UNSENT, DEFERRED, LOCKED_KIND) for o in result.outcomes)
+
+
 def push_changes(engine: Engine, connect: Callable[[], SalesforceConnection], settings: SyncSettings,
-                 run_id: str) -> PushResult:
-    """Scores, consent, bounces and allowed field changes: the round's plan sent object by object."""
+                 run_id: str) -> PushResult | Unchanged:
+    """Scores, consent, bounces and allowed field changes: the round's plan sent object by object. Nothing to do
+    while no input changed and no held value came due."""
     now = datetime.now(UTC)
+    changes, unchanged = step_inputs(engine, PUSH_STEP, PUSH_INPUTS, settings,
+                                     refusals_due=_due(engine, now, not_fields=KEYED_FIELDS))
+    if unchanged:
+        return unchanged
     with engine.connect() as conn:
         inputs = read_push_inputs(conn)
     push = plan_round(settings, inputs, now)
@@ -123,7 +149,8 @@ def push_changes(engine: Engine, connect: Callable[[], SalesforceConnection], se
         "consent_changes": len(push.consent.ledger_entries), "marketing_edits": len(inputs.edits),
         "skipped_refused_before": plan.counts.get("skipped_refused", 0)})
     with engine.begin() as conn:  # consent and evidence first: an opt-out is kept even if the push then fails
-        write_consent(conn, push.people[CONSENT_COLUMNS])
+        if write_consent(conn, consent_changes(inputs.people, push.people)):
+            changes.own_write(conn, ALL_CONTACTS)  # this step's own write is not news to it
         append_ledger(conn, push.consent.ledger_entries)
         record_conflicts(conn, plan.conflicts)
     connection = connect()
@@ -147,14 +174,21 @@ def push_changes(engine: Engine, connect: Callable[[], SalesforceConnection], se
                                   {o.key for o in outcomes if o.refused})
     with engine.begin() as conn:
         settle_edits(conn, statuses, now)
+        if _complete(result):
+            changes.done(conn, run_id)
     result.details["marketing_edits_settled"] = dict(sorted(Counter(s for s, _ in statuses.values()).items()))
     return result
 
 
 def push_tasks(engine: Engine, connect: Callable[[], SalesforceConnection], settings: SyncSettings,
-               run_id: str) -> PushResult:
-    """The engagement events the settings enable, as Tasks upserted on their stable key."""
+               run_id: str) -> PushResult | Unchanged:
+    """The engagement events the settings enable, as Tasks upserted on their stable key (nothing to do while no
+    event, person or held Task changed)."""
     now = datetime.now(UTC)
+    changes, unchanged = step_inputs(engine, TASKS_STEP, [ENGAGEMENT_EVENTS, ALL_CONTACTS], settings,
+                                     refusals_due=_due(engine, now, fields=[KEY_FIELD]))
+    if unchanged:
+        return unchanged
     with engine.connect() as conn:
         events = read_events(conn)
         people = read_people(conn)
@@ -164,6 +198,8 @@ def push_tasks(engine: Engine, connect: Callable[[], SalesforceConnection], sett
     tasks = plan_tasks(events, live[["email", "crm_id", "crm_type"]], list(settings.activities.push), done, refused)
     result = PushResult("upsert", tasks, {"tasks_planned": len(tasks), **tasks.attrs.get("counts", {})})
     if tasks.empty:
+        with engine.begin() as conn:
+            changes.done(conn, run_id)
         return result
     connection = connect()
     result.usage, result.calls_before = connection.usage, connection.usage.calls
@@ -181,18 +217,26 @@ def push_tasks(engine: Engine, connect: Callable[[], SalesforceConnection], sett
         remember_activities(conn, [{"activity_key": o.key, "event_id": by_key.get(o.key, o.key), "task_id": o.sf_id,
                                     "pushed_at": now} for o in outcome.outcomes if o.success])
         remember_refusals(conn, sent, accepted, _held_after(outcome, sent), now)
+        if _complete(result):
+            changes.done(conn, run_id)
     return result
 
 
 def create_leads(engine: Engine, connect: Callable[[], SalesforceConnection], settings: SyncSettings,
-                 run_id: str) -> PushResult:
-    """New Leads for form submitters Salesforce does not hold, only for lists with ``push.add_new``."""
+                 run_id: str) -> PushResult | Unchanged:
+    """New Leads for form submitters Salesforce does not hold, only for lists with ``push.add_new`` (nothing to do
+    while no event, person or mirror changed)."""
     asking = [item for item in settings.lists if item.push.add_new]
     result = PushResult("create", pd.DataFrame(columns=[LEAD_KEY_FIELD, "Email"]),
                         {"lists_asking": len(asking), "leads_planned": 0})
     if not asking:
         return result
     now = datetime.now(UTC)
+    changes, unchanged = step_inputs(engine, NEW_LEADS_STEP, [ENGAGEMENT_EVENTS, ALL_CONTACTS,
+                                                              *(mirror_dataset(o) for o in OBJECTS)], settings,
+                                     refusals_due=_due(engine, now, fields=[LEAD_KEY_FIELD]))
+    if unchanged:
+        return unchanged
     with engine.connect() as conn:
         events = read_events(conn)
         submits = events[events["event_type"] == NEW_PERSON_EVENT]
@@ -202,6 +246,8 @@ def create_leads(engine: Engine, connect: Callable[[], SalesforceConnection], se
     records = plan_new_leads(settings.lists, submits, known, deleted, done)
     result.details["leads_planned"] = len(records)
     if not records:
+        with engine.begin() as conn:
+            changes.done(conn, run_id)
         return result
     result.preview = pd.DataFrame([{k: v for k, v in r.items() if k != "attributes"} for r in records])
     connection = connect()
@@ -217,4 +263,6 @@ def create_leads(engine: Engine, connect: Callable[[], SalesforceConnection], se
         result.rows = record_results(conn, run_id, "Lead", "create", outcome.outcomes, now)
         remember_pushed(conn, keys, succeeded, now)
         remember_refusals(conn, keys, succeeded, _held_after(outcome, keys), now)  # not sent again for a day
+        if _complete(result):
+            changes.done(conn, run_id)
     return result

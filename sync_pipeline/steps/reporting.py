@@ -21,13 +21,16 @@ from sync_pipeline.rules.funnel import build_funnel
 from sync_pipeline.rules.hot_prospects import rank_hot_prospects
 from sync_pipeline.rules.roi import build_roi
 from sync_pipeline.settings import SyncSettings
+from sync_pipeline.steps.changes import StepInputs, Unchanged, step_inputs
 from sync_pipeline.store.audience import read_links, read_list_members, read_mirror, read_people, read_sales_users
 from sync_pipeline.store.outputs import exports_dir, replace_output, write_chart, write_parquet
 from sync_pipeline.store.tables import funnel as funnel_table
 from sync_pipeline.store.tables import hot_prospects as hot_prospects_table
 from sync_pipeline.store.tables import roi as roi_table
+from sync_pipeline.store.versions import ALL_CONTACTS, SALES_USERS, SCORES, list_dataset, mirror_dataset
 
 SALES_OBJECTS = ("Opportunity", "OpportunityContactRole", "CampaignMember", "Campaign")
+SALES_INPUTS = [ALL_CONTACTS, SCORES, *(mirror_dataset(name) for name in SALES_OBJECTS)]
 
 
 @dataclass(frozen=True)
@@ -43,16 +46,25 @@ class Published:
     png: bytes
 
 
-def _publish(engine: Engine, name: str, table: sa.Table, frame: pd.DataFrame, schema: pa.Schema,
-             chart: Callable[[pd.DataFrame], bytes]) -> Published:
-    """Replace the table, then write the Parquet file and the chart."""
+def _publish(engine: Engine, inputs: StepInputs, run_id: str, table: sa.Table, frame: pd.DataFrame,
+             schema: pa.Schema, chart: Callable[[pd.DataFrame], bytes]) -> Published:
+    """Write the Parquet file and the chart, then replace the table with the step's watermark (a run killed in
+    between writes the files again next time)."""
     rows = to_arrow(frame, schema)
+    folder = exports_dir()
+    parquet = write_parquet(rows, folder / f"{table.name}.parquet")
+    png = chart(frame)
+    chart_file = write_chart(png, folder / f"{table.name}.png")
     with engine.begin() as conn:
         written = replace_output(conn, table, rows)
-    folder = exports_dir()
-    parquet = write_parquet(rows, folder / f"{name}.parquet")
-    png = chart(frame)
-    return Published(name, frame, table.name, written, parquet, write_chart(png, folder / f"{name}.png"), png)
+        inputs.done(conn, run_id)
+    return Published(table.name, frame, table.name, written, parquet, chart_file, png)
+
+
+def _inputs_of(engine: Engine, step: str, datasets: list[str], settings: SyncSettings,
+               **extra: Any) -> tuple[StepInputs, Unchanged | None]:
+    """An analyst output is rebuilt when what it reads changed, or where its files go (EXPORTS_DIR)."""
+    return step_inputs(engine, step, datasets, settings, exports=exports_dir().resolve(), **extra)
 
 
 def hot_prospect_lists(settings: SyncSettings | None) -> dict[str, str]:
@@ -65,17 +77,23 @@ def hot_prospect_lists(settings: SyncSettings | None) -> dict[str, str]:
     return {label: name for label, name in named.items() if name and settings.list_named(name)}
 
 
-def publish_hot_prospects(engine: Engine, settings: SyncSettings) -> Published:
+def publish_hot_prospects(engine: Engine, settings: SyncSettings, run_id: str) -> Published | Unchanged:
     """Per owner, the top prospects by score among the active members of the lists the settings name."""
     lists = hot_prospect_lists(settings)
+    now = datetime.now(UTC)
+    inputs, unchanged = _inputs_of(engine, "hot_prospects", [ALL_CONTACTS, SCORES, SALES_USERS,
+                                                             *(list_dataset(name) for name in lists.values())],
+                                   settings, day=now.date())
+    if unchanged:
+        return unchanged
     with engine.connect() as conn:
         people, users = read_people(conn), read_sales_users(conn)
         members = read_list_members(conn, list(lists.values()))
     label_of = {name: label for label, name in lists.items()}
     active = members[members["is_active"].astype(bool) & members["contact_key"].notna()]
     sources = pd.DataFrame({"contact_key": active["contact_key"], "source": active["list_name"].map(label_of)})
-    frame = rank_hot_prospects(people, sources, users, settings.hot_prospects, datetime.now(UTC))
-    return _publish(engine, "hot_prospects", hot_prospects_table, frame, HOT_PROSPECTS_SCHEMA, hot_prospects_chart)
+    frame = rank_hot_prospects(people, sources, users, settings.hot_prospects, now)
+    return _publish(engine, inputs, run_id, hot_prospects_table, frame, HOT_PROSPECTS_SCHEMA, hot_prospects_chart)
 
 
 def _inputs(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
@@ -83,23 +101,29 @@ def _inputs(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.Da
         return read_people(conn), read_links(conn), {name: read_mirror(conn, name) for name in SALES_OBJECTS}
 
 
-def publish_funnel(engine: Engine, settings: SyncSettings) -> Published:
+def publish_funnel(engine: Engine, settings: SyncSettings, run_id: str) -> Published | Unchanged:
     """People and conversion per funnel stage, overall, by lead source and by campaign, over the period."""
     end = datetime.now(UTC)
+    inputs, unchanged = _inputs_of(engine, "funnel", SALES_INPUTS, settings, day=end.date())
+    if unchanged:
+        return unchanged
     people, links, sales = _inputs(engine)
     frame = build_funnel(people, links, sales["Opportunity"], sales["OpportunityContactRole"],
                          sales["CampaignMember"], sales["Campaign"], settings.report_mapping,
                          mql_score=settings.funnel.mql_score,
                          period_start=end - timedelta(days=settings.funnel.period_days), period_end=end)
-    return _publish(engine, "funnel", funnel_table, frame, FUNNEL_SCHEMA, funnel_chart)
+    return _publish(engine, inputs, run_id, funnel_table, frame, FUNNEL_SCHEMA, funnel_chart)
 
 
-def publish_roi(engine: Engine, settings: SyncSettings) -> Published:
+def publish_roi(engine: Engine, settings: SyncSettings, run_id: str) -> Published | Unchanged:
     """Campaign and lead-source return with any-touch attribution."""
+    inputs, unchanged = _inputs_of(engine, "roi", SALES_INPUTS, settings)
+    if unchanged:
+        return unchanged
     people, links, sales = _inputs(engine)
     frame = build_roi(people, links, sales["Opportunity"], sales["OpportunityContactRole"], sales["CampaignMember"],
                       sales["Campaign"], settings.report_mapping)
-    return _publish(engine, "roi", roi_table, frame, ROI_SCHEMA, roi_chart)
+    return _publish(engine, inputs, run_id, roi_table, frame, ROI_SCHEMA, roi_chart)
 
 
 def funnel_headline(frame: pd.DataFrame) -> str:

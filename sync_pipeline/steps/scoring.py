@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sync_pipeline.rules.events import read_event_lines
 from sync_pipeline.rules.scoring import behavioral_scores, maintenance
 from sync_pipeline.settings import SyncSettings
+from sync_pipeline.steps.changes import Unchanged, step_inputs
 from sync_pipeline.store.engagement import (
     pending_files,
     read_events,
@@ -23,7 +24,9 @@ from sync_pipeline.store.engagement import (
     write_scores,
 )
 from sync_pipeline.store.quarantine import record_quarantine
+from sync_pipeline.store.versions import ALL_CONTACTS, ENGAGEMENT_EVENTS
 
+MAINTENANCE_STEP = "lead_score_maintenance"
 PREVIEW_EVENTS = 5
 EVENT_PREVIEW_COLUMNS = ["event_id", "event_type", "email", "occurred_at"]
 
@@ -89,16 +92,28 @@ class MaintenanceResult:
                 "top_score": float(scores.max() or 0)}
 
 
-def maintain_scores(engine: Engine, settings: SyncSettings) -> MaintenanceResult:
-    """Each person's behavioral score, and the maintenance step: the lead score follows it."""
+def scoring_day(now: datetime) -> datetime:
+    """Scores decay by the day: they are computed as of the start of the current UTC day, so every run of one day
+    gives the same scores (a run with nothing new changes none) and a new day decays them once."""
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def maintain_scores(engine: Engine, settings: SyncSettings, run_id: str) -> MaintenanceResult | Unchanged:
+    """Each person's behavioral score, and the maintenance step: the lead score follows it. Nothing to do while no
+    event or person changed on the same day."""
+    day = scoring_day(datetime.now(UTC))
+    inputs, unchanged = step_inputs(engine, MAINTENANCE_STEP, [ENGAGEMENT_EVENTS, ALL_CONTACTS], settings,
+                                    day=day.date())
+    if unchanged:
+        return unchanged
     with engine.connect() as conn:
         events = read_events(conn)
         people = read_scores(conn)
     rules = {str(kind): points for kind, points in settings.scoring.rules.items()}
-    scores = behavioral_scores(events, people[["contact_key", "email"]], rules, settings.scoring.half_life_days,
-                               datetime.now(UTC))
+    scores = behavioral_scores(events, people[["contact_key", "email"]], rules, settings.scoring.half_life_days, day)
     maintained = maintenance(people, scores)
     with engine.begin() as conn:
         written = write_scores(conn, maintained.merge(scores[["contact_key", "last_activity_at"]], on="contact_key",
                                                       how="left"))
+        inputs.done(conn, run_id)
     return MaintenanceResult(maintained, written, len(events))

@@ -23,6 +23,7 @@ from sync_pipeline.store.tables import (
 )
 from sync_pipeline.store.types import UtcDateTime, utc_now
 from sync_pipeline.store.upsert import bulk_upsert
+from sync_pipeline.store.versions import ALL_CONTACTS, SALES_USERS, bump, list_dataset
 
 MARKETING_SQL_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "text": sa.Text(), "email": sa.Text(), "multi_text": sa.Text(), "number": sa.Float(), "score": sa.Float(),
@@ -81,6 +82,7 @@ def write_all_contacts(conn: sa.Connection, people: pd.DataFrame, links: pd.Data
     written = bulk_upsert(conn, table, _arrow(rows), ["contact_key"], update_columns=updates)
     link_rows = links[["crm_id", "crm_type", "contact_key", "email"]].assign(updated_at=now)
     bulk_upsert(conn, contact_links, _arrow(link_rows), ["crm_id"])
+    bump(conn, ALL_CONTACTS)
     return written
 
 
@@ -99,7 +101,10 @@ def write_list(conn: sa.Connection, upserts: pd.DataFrame) -> int:
         return 0
     table = with_runtime_columns(conn, list_members)
     rows = upserts[[c for c in upserts.columns if c in table.c]]
-    return bulk_upsert(conn, table, _arrow(rows), ["list_name", "crm_id"])
+    written = bulk_upsert(conn, table, _arrow(rows), ["list_name", "crm_id"])
+    for name in dict.fromkeys(upserts["list_name"]):
+        bump(conn, list_dataset(str(name)))
+    return written
 
 
 def copy_lead_scores(conn: sa.Connection, list_name: str, columns: Sequence[str]) -> int:
@@ -117,6 +122,8 @@ def copy_lead_scores(conn: sa.Connection, list_name: str, columns: Sequence[str]
                                                          sa.or_(column.is_(None), column != score))
                                   .values({name: score}))
             changed += result.rowcount or 0
+    if changed:
+        bump(conn, list_dataset(list_name))
     return changed
 
 
@@ -131,7 +138,10 @@ def read_list_members(conn: sa.Connection, list_names: Sequence[str]) -> pd.Data
 
 
 def write_sales_users(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
-    return bulk_upsert(conn, sales_users, rows, ["user_id"]) if rows else 0
+    if not rows:
+        return 0
+    bump(conn, SALES_USERS)
+    return bulk_upsert(conn, sales_users, rows, ["user_id"])
 
 
 def first_rows(engine: sa.Engine, table_name: str, columns: Sequence[str], order_by: str,

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sync_pipeline.store.tables import all_contacts, engagement_events, ingested_files
 from sync_pipeline.store.types import utc_now
 from sync_pipeline.store.upsert import bulk_update, bulk_upsert
+from sync_pipeline.store.versions import ENGAGEMENT_EVENTS, SCORES, bump
 
 EVENT_COLUMNS = ("event_id", "event_type", "email", "occurred_at", "campaign", "email_name", "url", "form", "reason",
                  "source")
@@ -53,6 +54,8 @@ def store_events(conn: sa.Connection, events: pd.DataFrame) -> int:
     table = pa.Table.from_pandas(frame.astype(object).where(frame.notna(), None), preserve_index=False)
     bulk_upsert(conn, engagement_events, table, ["event_id"], update_columns=[])
     after = conn.execute(sa.select(sa.func.count()).select_from(engagement_events)).scalar_one()
+    if after > before:
+        bump(conn, ENGAGEMENT_EVENTS)
     return int(after - before)
 
 
@@ -78,6 +81,7 @@ def write_scores(conn: sa.Connection, scores: pd.DataFrame) -> int:
     columns = [c for c in ("contact_key", "behavioral_score", "lead_score", "last_activity_at") if c in scores]
     frame = scores[columns]
     table = pa.Table.from_pandas(frame.astype(object).where(frame.notna(), None), preserve_index=False)
+    bump(conn, SCORES)
     return bulk_update(conn, all_contacts, table, ["contact_key"])
 
 

@@ -27,6 +27,7 @@ from sync_pipeline.records.mirror import SYSTEM_FIELDS, mirror_column, mirror_ta
 from sync_pipeline.store.columns import add_missing_columns
 from sync_pipeline.store.types import UtcDateTime
 from sync_pipeline.store.upsert import bulk_upsert
+from sync_pipeline.store.versions import bump
 
 FIXED_COLUMNS = ("id", "system_modstamp", "is_deleted")
 _SYSTEM_COLUMNS = {"Id": "id", "SystemModstamp": "system_modstamp", "IsDeleted": "is_deleted"}
@@ -110,10 +111,19 @@ class SeenIds:
 
 def write_mirror_page(conn: sa.Connection, table: sa.Table, page: pa.Table | str, *, fresh: bool = False,
                       seen: SeenIds | None = None) -> int:
-    """Write one page (an Arrow table, or a Bulk CSV page); a stored row newer than the page's copy is kept.
+    """Write one page (an Arrow table, or a Bulk CSV page); a stored row newer than the page's copy is kept. A page
+    with rows bumps the mirror's version (``store.versions``) in the same transaction.
 
     ``fresh``: the mirror was empty when this pull began, so PostgreSQL may copy a Bulk page straight in.
     """
+    written = _write_page(conn, table, page, fresh=fresh, seen=seen)
+    if written:
+        bump(conn, table.name)
+    return written
+
+
+def _write_page(conn: sa.Connection, table: sa.Table, page: pa.Table | str, *, fresh: bool,
+                seen: SeenIds | None) -> int:
     if isinstance(page, str):
         if conn.dialect.name == "postgresql":
             return _copy_bulk_csv(conn, table, page, fresh=fresh, seen=seen)
@@ -170,4 +180,6 @@ def mark_deleted(conn: sa.Connection, table: sa.Table, ids: Sequence[str]) -> in
         result = conn.execute(sa.update(table).where(table.c.id.in_(chunk), table.c.is_deleted.is_(False))
                               .values(is_deleted=True))
         total += int(result.rowcount or 0)
+    if total:
+        bump(conn, table.name)
     return total

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from sync_pipeline.store.tables import (
     pushed_state,
 )
 from sync_pipeline.store.upsert import bulk_update, bulk_upsert
+from sync_pipeline.store.versions import ALL_CONTACTS, MARKETING_EDITS, bump
 
 
 def read_pushed_state(conn: sa.Connection) -> pd.DataFrame:
@@ -100,6 +101,7 @@ def record_edit(conn: sa.Connection, contact_key: str, column_name: str, value: 
     row = {"contact_key": contact_key, "column_name": column_name, "value": json.dumps(value, default=str),
            "old_value": json.dumps(old, default=str), "changed_at": changed_at, "source": source,
            "status": "pending"}
+    bump(conn, MARKETING_EDITS)
     return int(conn.execute(sa.insert(marketing_edits).returning(marketing_edits.c.edit_id), row).scalar_one())
 
 
@@ -154,7 +156,10 @@ def remember_refusals(conn: sa.Connection, sent: pd.DataFrame, accepted: set[str
 def write_consent(conn: sa.Connection, people: pd.DataFrame) -> int:
     """The consent and bounce columns of existing people (by contact_key), as the push round decided them."""
     rows = people.astype(object).where(people.notna(), None).to_dict("records")
-    return bulk_update(conn, all_contacts, rows, ["contact_key"]) if rows else 0
+    if not rows:
+        return 0
+    bump(conn, ALL_CONTACTS)
+    return bulk_update(conn, all_contacts, rows, ["contact_key"])
 
 
 def known_and_deleted_emails(conn: sa.Connection) -> tuple[pd.Series, pd.Series]:
@@ -166,6 +171,15 @@ def known_and_deleted_emails(conn: sa.Connection) -> tuple[pd.Series, pd.Series]
     linked = pd.read_sql(sa.select(contact_links.c.email), conn)["email"]
     return (pd.concat([people, linked, *live], ignore_index=True),
             pd.concat([pd.Series(dtype=object), *deleted], ignore_index=True))
+
+
+def latest_due_refusal(conn: sa.Connection, due_before: datetime, *, fields: Sequence[str] = (),
+                       not_fields: Sequence[str] = ()) -> datetime | None:
+    """The newest ``refused_at`` not after ``due_before``, among the refusals of ``fields`` (or of every field but
+    ``not_fields``): when it moves, a held value has come due again."""
+    held = push_refusals.c.field.in_(list(fields)) if fields else push_refusals.c.field.not_in(list(not_fields))
+    return conn.execute(sa.select(sa.func.max(push_refusals.c.refused_at))
+                        .where(held, push_refusals.c.refused_at <= due_before)).scalar_one_or_none()
 
 
 def lead_keys_done(conn: sa.Connection, key_field: str, refused_since: datetime) -> set[str]:

@@ -10,11 +10,13 @@ import sqlalchemy as sa
 
 from sync_pipeline.store.tables import report_pulls, report_rows
 from sync_pipeline.store.upsert import bulk_upsert
+from sync_pipeline.store.versions import bump, report_dataset
 
 
 def write_report(conn: sa.Connection, report_name: str, report_id: str, rows: list[dict[str, Any]],
                  crm_ids: list[str | None], *, total_rows: int | None, truncated: bool, pulled_at: datetime) -> int:
     """Replace the stored rows of a report with this run's rows, and record how the pull went."""
+    bump(conn, report_dataset(report_name))
     conn.execute(sa.delete(report_rows).where(report_rows.c.report_name == report_name))
     if rows:
         bulk_upsert(conn, report_rows, [

@@ -342,3 +342,24 @@ roi = sa.Table(
     sa.Column("won_amount", sa.Float, nullable=False),
     sa.Column("win_rate", sa.Float, nullable=True),
 )
+
+
+# Change tracking (see store/versions.py): a version per dataset, bumped in the transaction that changes it.
+data_versions = sa.Table(
+    "data_versions",
+    metadata,
+    sa.Column("dataset", sa.String(255), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("changed_at", UtcDateTime, nullable=False),
+)
+
+# Per derived step: the input versions its last complete run consumed, and what it reported then (JSON both).
+step_watermarks = sa.Table(
+    "step_watermarks",
+    metadata,
+    sa.Column("step", sa.String(255), primary_key=True),
+    sa.Column("inputs", sa.Text, nullable=False),
+    sa.Column("report", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(RUN_ID_LENGTH), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)

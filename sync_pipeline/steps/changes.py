@@ -1,0 +1,80 @@
+"""When a derived step has nothing to do: its inputs' versions and settings are those its last complete run consumed.
+
+Every writer bumps its dataset's version (``store.versions``) in the transaction that changes it; a derived step
+reads the versions of its inputs (plus the settings' fingerprint, and the day for steps that depend on the date),
+and when they equal its watermark it reads and writes nothing and says so (:class:`Unchanged`). After a complete run
+the step stores what it consumed in the transaction of its last write, so a step killed midway runs again.
+
+This is the first layer of the change-driven engine: a step either does nothing or does all of its work. The pull
+re-reads its lookback window every run, so a change keeps the steps after it working for that window (10 minutes
+by default); after that an idle run is idle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from sync_pipeline.settings import SyncSettings
+from sync_pipeline.store.versions import read_watermark, remember_report, versions, write_watermark
+
+
+def settings_fingerprint(settings: SyncSettings) -> str:
+    """The settings as one hash: any change of them makes every step run."""
+    return hashlib.sha256(settings.model_dump_json().encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """A step that had nothing to do: what its last complete run reported, and which run that was."""
+
+    step: str
+    since_run: str
+    report: dict[str, Any]
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {"unchanged": True, "unchanged_since_run": self.since_run, "keys_examined": 0, "rows_written": 0}
+
+
+@dataclass(frozen=True)
+class StepInputs:
+    """What a step consumes this run: ``values`` is stored as its watermark after a complete run."""
+
+    step: str
+    values: dict[str, Any]
+
+    def own_write(self, conn: sa.Connection, dataset: str) -> None:
+        """The step changed one of its own inputs: that change is its own, not news to its next run (unless
+        another writer changed the dataset too, which the version then shows)."""
+        now = versions(conn, [dataset])[dataset]
+        if self.values.get(dataset) == now - 1:
+            self.values[dataset] = now
+
+    def done(self, conn: sa.Connection, run_id: str, report: Mapping[str, Any] | None = None) -> None:
+        """Store the watermark, in the transaction of the step's last write."""
+        write_watermark(conn, self.step, self.values, report or {}, run_id)
+
+
+def step_inputs(engine: Engine, step: str, datasets: Iterable[str], settings: SyncSettings,
+                **extra: Any) -> tuple[StepInputs, Unchanged | None]:
+    """The step's inputs now, and :class:`Unchanged` when they are what its last complete run consumed."""
+    with engine.connect() as conn:
+        values = {**versions(conn, datasets), "settings": settings_fingerprint(settings),
+                  **{name: str(value) for name, value in extra.items()}}
+        watermark = read_watermark(conn, step)
+    values = json.loads(json.dumps(values, sort_keys=True, default=str))
+    if watermark is not None and watermark.inputs == values:
+        return StepInputs(step, values), Unchanged(step, watermark.run_id, watermark.report)
+    return StepInputs(step, values), None
+
+
+def report_checks(engine: Engine, step: str, report: Mapping[str, Any]) -> None:
+    """Keep what the step's checks said, to show again while the step has nothing to do."""
+    with engine.begin() as conn:
+        remember_report(conn, step, report)

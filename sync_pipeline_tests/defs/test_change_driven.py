@@ -1,0 +1,83 @@
+"""The whole job against the emulator (SQLite): a run after nothing changed does nothing after the pull, and a change
+wakes exactly the steps that read it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
+from sync_pipeline_tests.defs.helpers import query_rows as _rows
+from sync_pipeline_tests.defs.test_push_job import ROOT, WRITE_ENDPOINTS, _run
+
+DERIVED = ("all_contacts", "sales_users", "list_sfdc_master_leads", "list_sfdc_master_contacts",
+           "list_spring_webinar_attendees", "lead_score_maintenance", "salesforce_push", "activity_tasks",
+           "hot_prospects", "funnel", "roi")
+
+
+@pytest.fixture
+def small_org(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningEmulator]:
+    folder = tmp_path / "events"
+    folder.mkdir()
+    monkeypatch.setenv("ENGAGEMENT_EVENTS_DIR", str(folder))
+    monkeypatch.setenv("EXPORTS_DIR", str(tmp_path / "exports"))
+    with running_emulator(seed=11, scale=200, events_path=folder / "seed.jsonl") as emulator:
+        yield emulator
+
+
+def _settings(tmp_path: Path) -> Path:
+    """The demo settings without the lookback: the next pull re-reads nothing it already has."""
+    data = yaml.safe_load((ROOT / "data" / "sync.yaml").read_text())
+    data["salesforce"]["lookback_minutes"] = 0
+    path = tmp_path / "sync.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:
+    return {k: v.value for k, v in result.asset_materializations_for_node(asset)[0].metadata.items()}
+
+
+def _writes(org: RunningEmulator) -> int:
+    stats = org.admin("GET", "stats")["by_endpoint"]
+    return sum(count for name, count in stats.items() if name.startswith(WRITE_ENDPOINTS))
+
+
+def test_an_idle_run_does_nothing_after_the_pull_and_a_change_wakes_its_readers(
+        small_org: RunningEmulator, sqlite_url: str, tmp_path: Path) -> None:
+    org, url, settings = small_org, sqlite_url, _settings(tmp_path)
+    with dg.instance_for_test() as instance:
+        _run(org, url, instance, settings_path=settings, reporting=True)  # the first sync: everything
+        _run(org, url, instance, settings_path=settings, reporting=True)  # pulls the push's own writes back
+        versions = _rows(url, "SELECT dataset, version FROM data_versions ORDER BY dataset")
+        writes, calls = _writes(org), org.admin("GET", "stats")["api_calls"]
+        idle = _run(org, url, instance, settings_path=settings, reporting=True)
+        for asset in DERIVED:
+            metadata = _metadata(idle, asset)
+            assert metadata["unchanged"] is True, asset
+            assert (metadata["keys_examined"], metadata["rows_written"]) == (0, 0), asset
+        assert _rows(url, "SELECT dataset, version FROM data_versions ORDER BY dataset") == versions
+        assert _writes(org) == writes  # no write call
+        # The calls of an idle run: the org and its describes (4), the lists' campaign and report (2) and one COUNT()
+        # per object (8).
+        assert org.admin("GET", "stats")["api_calls"] - calls == 14
+        assert _metadata(idle, "funnel")["headline"]  # the outputs' figures are still shown
+
+        # An unsubscribe arrives: the events, scores and the push wake; the opt-out reaches Salesforce.
+        sf = org.salesforce()
+        lead = sf.query("SELECT Id, Email FROM Lead WHERE IsConverted = false AND HasOptedOutOfEmail = false "
+                        "AND Email LIKE '%@example.com' ORDER BY Id LIMIT 1")["records"][0]
+        when = (datetime.now(UTC) - timedelta(minutes=5)).isoformat(timespec="seconds")
+        (Path(str(tmp_path)) / "events" / "late.jsonl").write_text(json.dumps(
+            {"event_id": "cd-unsub-1", "event_type": "unsubscribe", "email": lead["Email"], "occurred_at": when}))
+        woken = _run(org, url, instance, settings_path=settings, reporting=True)
+        assert _metadata(woken, "all_contacts")["unchanged"] is True  # no Salesforce record changed
+        assert "unchanged" not in _metadata(woken, "lead_score_maintenance")
+        assert "unchanged" not in _metadata(woken, "salesforce_push")
+        assert sf.Lead.get(lead["Id"])["HasOptedOutOfEmail"] is True
