@@ -73,3 +73,19 @@ def test_an_opt_out_in_salesforce_is_kept_and_an_edit_of_the_consent_column_is_r
     assert bool(round_.people.loc[0, "opted_out"]) is True  # pulled in; never undone by the edit
     assert round_.edit_outcomes(inputs.links, set(), set())[1][0] == "not_pushable"
     assert len(round_.consent.ledger_entries) == 1
+
+
+def test_only_the_consent_rows_that_changed_are_written_back() -> None:
+    from sync_pipeline.rules.push_round import consent_changes
+
+    before = pd.DataFrame({"contact_key": ["K1", "K2", "K3"], "opted_out": [False, True, False],
+                           "hard_bounced": [False, False, False], "hard_bounce_reason": [None, None, None],
+                           "hard_bounced_at": [None, None, None], "email": ["a@x.com", "b@x.com", "c@x.com"]})
+    after = before.copy()
+    after.loc[0, "opted_out"] = True  # K1 opted out now
+    after.loc[2, ["hard_bounced", "hard_bounce_reason"]] = [True, "550 no such user"]  # K3 bounced
+    changed = consent_changes(before, after)
+    assert changed["contact_key"].tolist() == ["K1", "K3"]
+    assert list(changed.columns) == ["contact_key", "opted_out", "hard_bounced", "hard_bounce_reason",
+                                     "hard_bounced_at"]
+    assert consent_changes(before, before.copy()).empty
