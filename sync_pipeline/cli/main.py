@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import TypeAlias
 
 
 def _scale(value: str) -> str | int:
@@ -21,7 +22,29 @@ def _scale(value: str) -> str | int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sync-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    # In the order `sync-pipeline --help` lists them.
+    _add_emulator(commands)
+    _add_bench(commands)
+    commands.add_parser("demo", help="run the main job once against the emulator's demo org, with a summary")
+    commands.add_parser("dev", help="start the emulator and the Dagster UI; Ctrl-C stops both")
+    _add_mapping(commands)
+    db = commands.add_parser("db", help="the marketing database")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="create or migrate the marketing database to the latest schema")
+    _add_contacts(commands)
+    org = commands.add_parser("org", help="the Salesforce org this database is bound to")
+    org_commands = org.add_subparsers(dest="org_command", required=True)
+    org_commands.add_parser("show", help="print the bound org")
+    org_commands.add_parser("reset", help="unbind the org (after a deliberate switch of organizations)")
+    return parser
 
+
+# What ``add_subparsers()`` returns; argparse keeps the class private, so it is named once, here.
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _add_emulator(commands: _Commands) -> None:
+    """``emulator serve``: the org it generates, its faults and its login."""
     emulator = commands.add_parser("emulator", help="the local Salesforce emulator")
     emulator_commands = emulator.add_subparsers(dest="emulator_command", required=True)
     serve = emulator_commands.add_parser("serve", help="run the emulator in the foreground (127.0.0.1 only)")
@@ -36,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--sandbox", action="store_true", help="a sandbox org: log in with SALESFORCE_DOMAIN=test")
     serve.add_argument("--events", default=None, help="also write the seed's engagement events to this JSONL file")
 
+
+def _add_bench(commands: _Commands) -> None:
     bench = commands.add_parser("bench", help="measure the performance bars and print the figures")
     bench.add_argument("--leads", type=_scale, default=800_000,
                        help="Leads of the emulated org (with a quarter as many Contacts; 800,000 = 1,000,000 in all)")
@@ -43,9 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--output", default="data/bench/pull.json", help="where the figures are written as JSON")
     bench.add_argument("--only", choices=("emulator", "pull", "push"), default=None, help="run one part only")
 
-    commands.add_parser("demo", help="run the main job once against the emulator's demo org, with a summary")
-    commands.add_parser("dev", help="start the emulator and the Dagster UI; Ctrl-C stops both")
 
+def _add_mapping(commands: _Commands) -> None:
     mapping = commands.add_parser("mapping", help="the contact mapping of the settings")
     mapping_commands = mapping.add_subparsers(dest="mapping_command", required=True)
     suggest = mapping_commands.add_parser(
@@ -53,10 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     suggest.add_argument("--output", default="data/mapping.suggested.yaml", help="the YAML file to write")
     suggest.add_argument("--force", action="store_true", help="replace the file if it exists")
 
-    db = commands.add_parser("db", help="the marketing database")
-    db_commands = db.add_subparsers(dest="db_command", required=True)
-    db_commands.add_parser("upgrade", help="create or migrate the marketing database to the latest schema")
 
+def _add_contacts(commands: _Commands) -> None:
+    """``contacts edit``: the person (by email or key, exactly one) and the column=value edits."""
     contacts = commands.add_parser("contacts", help="people in All Contacts")
     contacts_commands = contacts.add_subparsers(dest="contacts_command", required=True)
     edit = contacts_commands.add_parser(
@@ -65,12 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--email", help="the person's email")
     who.add_argument("--key", help="the person's contact_key")
     edit.add_argument("assignments", nargs="+", metavar="column=value", help='e.g. title="VP Sales" (empty: null)')
-
-    org = commands.add_parser("org", help="the Salesforce org this database is bound to")
-    org_commands = org.add_subparsers(dest="org_command", required=True)
-    org_commands.add_parser("show", help="print the bound org")
-    org_commands.add_parser("reset", help="unbind the org (after a deliberate switch of organizations)")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

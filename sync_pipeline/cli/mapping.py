@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from sync_pipeline.rules.mapping_suggest import render_mapping_yaml, suggest_mapping
-from sync_pipeline.salesforce.connect import SalesforceResource
+from sync_pipeline.salesforce.connect import SalesforceConnection, SalesforceResource
 from sync_pipeline.salesforce.errors import SalesforceDisconnected
 
 REQUIRED_ENV = ("SALESFORCE_USERNAME", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN")
@@ -89,50 +90,76 @@ def _refusal(output: Path) -> str:
 
 def suggest_mapping_command(output: Path, *, force: bool = False) -> int:
     """Write the suggested ``contact_mapping`` of the org in the environment to ``output``; the exit code."""
-    if output.is_dir():
-        _error(f"{output} is a directory — name the file to write, e.g. {output / 'mapping.yaml'}")
-        return 1
-    if output.exists() and not force:
-        _error(_refusal(output))
+    # Everything that can be refused locally is, before connecting: a refused run costs no API call.
+    refusal = _output_refusal(output, force=force)
+    if refusal is not None:
+        _error(refusal)
         return 1
     missing = _missing_environment()
     if missing:
         for name in missing:
             _error(f"{name} is not set — {ENV_FIX[name]}")
         return 2
-
-    resource = SalesforceResource(
-        username=os.environ["SALESFORCE_USERNAME"],
-        password=os.environ["SALESFORCE_PASSWORD"],
-        security_token=os.environ["SALESFORCE_SECURITY_TOKEN"],
-    )
     try:
-        connection = resource.connect()
-        lead = _describe(connection.client, "Lead")
-        contact = _describe(connection.client, "Contact")
-        extra_notes: list[str] = []
-        try:
-            account: dict[str, Any] | None = _describe(connection.client, "Account")
-        except DescribeFailed as exc:
-            account = None
-            extra_notes.append(f"the Account fields are not suggested: {exc}")
-    except SalesforceDisconnected as exc:
+        org = _read_org(_environment_resource())
+    except (SalesforceDisconnected, DescribeFailed) as exc:
         _error(str(exc))
         return 1
-    except DescribeFailed as exc:
-        _error(str(exc))
-        return 1
-
-    mapping = suggest_mapping(lead, contact, account)
-    notes = [*extra_notes, *mapping.notes]
+    mapping = suggest_mapping(org.lead, org.contact, org.account)
+    notes = [*org.notes, *mapping.notes]
     try:
         _write(output, render_mapping_yaml(mapping, notes), force=force)
     except FileExistsError:
         _error(_refusal(output))
         return 1
+    _print_summary(output, org.connection, len(mapping), notes)
+    return 0
 
+
+@dataclass(frozen=True)
+class _OrgMetadata:
+    """What the suggestion reads from the org: the connection (who the org is) and the describes."""
+
+    connection: SalesforceConnection
+    lead: dict[str, Any]
+    contact: dict[str, Any]
+    account: dict[str, Any] | None  # None: the user may not read it (a note says so)
+    notes: list[str]
+
+
+def _output_refusal(output: Path, *, force: bool) -> str | None:
+    """Why ``output`` cannot be written, or None."""
+    if output.is_dir():
+        return f"{output} is a directory — name the file to write, e.g. {output / 'mapping.yaml'}"
+    if output.exists() and not force:
+        return _refusal(output)
+    return None
+
+
+def _environment_resource() -> SalesforceResource:
+    """The connection a sync would make, from the same environment variables."""
+    return SalesforceResource(
+        username=os.environ["SALESFORCE_USERNAME"],
+        password=os.environ["SALESFORCE_PASSWORD"],
+        security_token=os.environ["SALESFORCE_SECURITY_TOKEN"],
+    )
+
+
+def _read_org(resource: SalesforceResource) -> _OrgMetadata:
+    """Log in and read the three describes; Lead and Contact are required, Account only adds its fields."""
+    connection = resource.connect()
+    lead = _describe(connection.client, "Lead")
+    contact = _describe(connection.client, "Contact")
+    try:
+        account = _describe(connection.client, "Account")
+    except DescribeFailed as exc:
+        return _OrgMetadata(connection, lead, contact, None, [f"the Account fields are not suggested: {exc}"])
+    return _OrgMetadata(connection, lead, contact, account, [])
+
+
+def _print_summary(output: Path, connection: SalesforceConnection, count: int, notes: list[str]) -> None:
+    """What was written, from which org, the notes, and what to do with the file next."""
     org = f"org {connection.org_name} ({connection.org_id})" if connection.org_name else f"org {connection.org_id}"
-    count = len(mapping)
     print(f"wrote a suggested contact_mapping of {count} field{'s' if count != 1 else ''} from {org} to {output}")
     for note in notes:
         print(f"note: {note}")
@@ -140,4 +167,3 @@ def suggest_mapping_command(output: Path, *, force: bool = False) -> int:
         "review it (remove what you do not want to sync, check types and directions), then copy it into your "
         "settings file (SYNC_SETTINGS, default data/sync.yaml)"
     )
-    return 0

@@ -66,41 +66,49 @@ def plan_tasks(events: pd.DataFrame, links: pd.DataFrame, enabled: Sequence[str]
     unknown = sorted(set(enabled) - set(ACTIVITY_TYPES))
     if unknown:
         raise ValueError(f"unknown activity type(s) {', '.join(unknown)}; known types: {', '.join(ACTIVITY_TYPES)}")
-    frame = events.reindex(columns=_EVENT_COLUMNS).copy()
-    frame = frame[frame["event_id"].notna()].drop_duplicates("event_id")
+    frame = _distinct_events(events)
     counts = {"events": len(frame), "tasks": 0, "disabled_type": 0, "later_clicks": 0, "already_pushed": 0,
               "no_salesforce_record": 0, "refused_before": 0}
+    # Each rule drops the events it rules out and counts them, in the order of the module docstring.
+    frame, counts["disabled_type"] = _without(frame, ~frame["event_type"].isin(set(enabled)))
+    frame, counts["later_clicks"] = _without(frame, _later_clicks(frame))
+    frame = frame.assign(**{KEY_FIELD: frame["event_id"].map(activity_key)})
+    frame, counts["already_pushed"] = _without(frame, frame[KEY_FIELD].isin(already_pushed))
+    frame = frame.join(_primary_records(links), on="email_key")
+    frame, counts["no_salesforce_record"] = _without(frame, frame["crm_id"].isna())
+    if refused:  # refused for the record it would go to now: the same Task would get the same answer
+        frame, counts["refused_before"] = _without(frame, frame[KEY_FIELD].map(refused) == frame["crm_id"].astype(str))
+    tasks = _task_fields(frame)
+    counts["tasks"] = len(tasks)
+    tasks.attrs["counts"] = counts
+    return tasks
+
+
+def _distinct_events(events: pd.DataFrame) -> pd.DataFrame:
+    """The events with an id, each once (rule 3), typed, with their normalized email, in time order (rule 7)."""
+    frame = events.reindex(columns=_EVENT_COLUMNS).copy()
+    frame = frame[frame["event_id"].notna()].drop_duplicates("event_id")
     frame["event_id"] = frame["event_id"].astype(str)
     frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
     frame["email_key"] = _normal_email(frame["email"])
-    frame = frame.sort_values(["occurred_at", "event_id"], kind="mergesort")
+    return frame.sort_values(["occurred_at", "event_id"], kind="mergesort")
 
-    on = frame["event_type"].isin(set(enabled))
-    counts["disabled_type"] = int((~on).sum())
-    frame = frame[on]
 
+def _without(frame: pd.DataFrame, dropped: pd.Series) -> tuple[pd.DataFrame, int]:
+    """``frame`` without the ``dropped`` rows, and how many they were."""
+    return frame[~dropped], int(dropped.sum())
+
+
+def _later_clicks(frame: pd.DataFrame) -> pd.Series:
+    """The clicks after the first of their (email, email_name) (rule 2); ``frame`` is in time order."""
     clicks = frame["event_type"] == "email_click"
     group = frame["email_key"].fillna("") + "\x00" + frame["email_name"].fillna("").astype(str)
-    later = clicks & group.where(clicks).duplicated()  # sorted by time: the first of each group is kept
-    counts["later_clicks"] = int(later.sum())
-    frame = frame[~later].copy()
+    return clicks & group.where(clicks).duplicated()
 
-    frame[KEY_FIELD] = frame["event_id"].map(activity_key)
-    pushed = frame[KEY_FIELD].isin(already_pushed)
-    counts["already_pushed"] = int(pushed.sum())
-    frame = frame[~pushed]
 
-    who = _primary_records(links)
-    frame = frame.join(who, on="email_key")
-    linked = frame["crm_id"].notna()
-    counts["no_salesforce_record"] = int((~linked).sum())
-    frame = frame[linked]
-    if refused:
-        again = frame[KEY_FIELD].map(refused) == frame["crm_id"].astype(str)
-        counts["refused_before"] = int(again.sum())
-        frame = frame[~again]
-
-    tasks = pd.DataFrame({
+def _task_fields(frame: pd.DataFrame) -> pd.DataFrame:
+    """The Task of each event, TASK_COLUMNS only (rule 6)."""
+    return pd.DataFrame({
         KEY_FIELD: frame[KEY_FIELD],
         "WhoId": frame["crm_id"].astype(str),
         "Subject": [_subject(row) for row in frame.itertuples(index=False)],
@@ -109,9 +117,6 @@ def plan_tasks(events: pd.DataFrame, links: pd.DataFrame, enabled: Sequence[str]
         "Type": frame["event_type"].map(lambda kind: "Email" if kind in EMAIL_TYPES else "Other"),
         "Description": [_description(row) for row in frame.itertuples(index=False)],
     }, columns=TASK_COLUMNS).reset_index(drop=True)
-    counts["tasks"] = len(tasks)
-    tasks.attrs["counts"] = counts
-    return tasks
 
 
 def _normal_email(values: pd.Series) -> pd.Series:

@@ -219,9 +219,26 @@ def _object_records(
 ) -> tuple[pd.DataFrame, list[Rejection]]:
     """The valid records of one mirror frame, typed, in the audience's record shape; and the rejections."""
     frame = frame.reset_index(drop=True)
+    checks = _checks(frame, object_name, sources, org)
+    schema = build_schema(checks.rules, id_column=ID_COLUMN)
+    valid, rejections = split_valid(pd.DataFrame(checks.values, copy=False), schema, id_column=ID_COLUMN)
+    return _audience_records(valid, object_name, sources), _named_by_field(rejections, checks.field_of)
+
+
+@dataclass(frozen=True)
+class _Checks:
+    """What one object's validation reads: the columns, their pandera rules, and each column's Salesforce field."""
+
+    values: dict[str, pd.Series]
+    rules: list[FieldRule]
+    field_of: dict[str, str]  # column → the Salesforce field a rejection names
+
+
+def _checks(frame: pd.DataFrame, object_name: str, sources: list[Source], org: Org | None) -> _Checks:
+    """The values to validate (rule 1): the record's own columns, then every column the object maps a field to."""
     is_lead = object_name == "Lead"
     # The record's own columns ride along unchecked (the schema is not strict), so that the valid rows are taken once.
-    to_check: dict[str, pd.Series] = {
+    values: dict[str, pd.Series] = {
         ID_COLUMN: _mirror_values(frame, "Id"),
         "system_modstamp": _stamps(frame),
         "created_date": _created(frame),
@@ -235,20 +252,26 @@ def _object_records(
         sf_field = source.fields[object_name]
         if sf_field is None:
             continue
-        values = _mirror_values(frame, sf_field)
-        if source.marketing_type == "email":
-            values = _blank_to_none(values.astype("string").str.strip())
-        to_check[source.column] = values
+        column = _mirror_values(frame, sf_field)
+        if source.marketing_type == "email":  # surrounding spaces are trimmed before the email is checked
+            column = _blank_to_none(column.astype("string").str.strip())
+        values[source.column] = column
         field_of[source.column] = sf_field
         info = org.resolve(object_name, sf_field).field if org is not None and org.has(object_name) else None
         rules.append(_describe_rule(source.column, source.marketing_type, info, "." in sf_field))
-    schema = build_schema(rules, id_column=ID_COLUMN)
-    valid, rejections = split_valid(pd.DataFrame(to_check, copy=False), schema, id_column=ID_COLUMN)
-    rejections = sorted(
+    return _Checks(values, rules, field_of)
+
+
+def _named_by_field(rejections: list[Rejection], field_of: dict[str, str]) -> list[Rejection]:
+    """The rejections naming the Salesforce field instead of the column, sorted by record id, field and reason."""
+    return sorted(
         (dataclasses.replace(r, field=field_of.get(r.field, r.field)) for r in rejections),
         key=lambda r: (r.record_id or "", r.field, r.reason),
     )
 
+
+def _audience_records(valid: pd.DataFrame, object_name: str, sources: list[Source]) -> pd.DataFrame:
+    """The valid rows in the audience's record shape, every column typed by its marketing type (rule 3)."""
     records = pd.DataFrame(
         {
             "crm_id": valid[ID_COLUMN].astype("string"),
@@ -261,11 +284,11 @@ def _object_records(
         },
         index=valid.index,
     )
-    for source in sources:
+    for source in sources:  # a column the object does not map is empty for its records
         values = valid[source.column] if source.column in valid.columns else pd.Series(None, index=valid.index)
         records[source.column] = _typed(values, source.marketing_type)
     records["hard_bounced"] = records["hard_bounce_reason"].notna()
-    return records.reset_index(drop=True), rejections
+    return records.reset_index(drop=True)
 
 
 def _stamps(frame: pd.DataFrame) -> pd.Series:

@@ -260,76 +260,107 @@ def plan_list_sync(
     absent), ``members`` the output of :func:`source_members`, ``contact_keys`` crm_id → contact_key from All
     Contacts, ``now`` the run's timestamp (UTC).
     """
-    pull = list_settings.pull
-    columns = list_columns(list_settings)
-    update_columns = {mirror_column(field) for field in pull.update_fields}
-    unwritten = [name for name in columns if name not in current.columns or current[name].isna().all()]
-
+    add_new = list_settings.pull.add_new
     old = _rows(current, list_settings).set_index("crm_id", drop=False)
     source = _one_per_record(members, member_columns(list_settings)).set_index("crm_id", drop=False)
+    existing = _existing_rows(old, source, list_settings, _salesforce_columns(list_settings, current),
+                              contact_keys, now)
+    new_ids = source.index[~source.index.isin(old.index)]
+    if add_new:
+        added_rows, missing_key = _new_rows(source.loc[new_ids].copy(), list_settings, contact_keys, now)
+    else:  # rule 6: without pull.add_new nobody joins (counted in skipped_new)
+        added_rows, missing_key = _rows(pd.DataFrame(), list_settings), 0
+    n_removed = int(existing.removed.sum())
+    n_reactivated = int(existing.reactivated.sum())
+    return ListSyncPlan(
+        upserts=_upserts(added_rows, existing.written),
+        added=len(added_rows) + n_reactivated,
+        updated=int(existing.changed.sum()) - n_removed - n_reactivated,
+        removed=n_removed,
+        unchanged=int((~existing.changed).sum()),
+        skipped_new=0 if add_new else existing.returning + len(new_ids),
+        missing_key=missing_key,
+    )
+
+
+@dataclass(frozen=True)
+class _ExistingRows:
+    """The list's existing rows after one sync: those to write, and the masks (over all of them) the counts need."""
+
+    written: pd.DataFrame  # the changed rows, with updated_at = now
+    changed: pd.Series
+    reactivated: pd.Series
+    removed: pd.Series
+    returning: int  # inactive rows whose record is in the source again (re-activated only with pull.add_new)
+
+
+def _salesforce_columns(list_settings: ListSettings, current: pd.DataFrame) -> list[str]:
+    """The columns an existing member takes from Salesforce (rule 7): pull.update_fields and the unwritten ones."""
+    columns = list_columns(list_settings)
+    update_columns = {mirror_column(field) for field in list_settings.pull.update_fields}
+    # A column absent or NULL in every row was added to the settings after the rows were written: it fills now.
+    unwritten = {name for name in columns if name not in current.columns or current[name].isna().all()}
+    return [name for name in columns if name in update_columns or name in unwritten]
+
+
+def _existing_rows(old: pd.DataFrame, source: pd.DataFrame, list_settings: ListSettings, from_salesforce: list[str],
+                   contact_keys: Mapping[str, str], now: datetime) -> _ExistingRows:
+    """The existing rows as this sync leaves them (rules 7-10), and which of them change (rule 11)."""
+    pull = list_settings.pull
     in_source = old.index.isin(source.index)
     was_active = old["is_active"].astype(bool)
-
-    # Existing rows: proposed values, then compare with what is written (rules 7-10).
-    new = old.copy()
-    refreshed = old["crm_id"].map(lambda crm_id: contact_keys.get(str(crm_id)))
-    new["contact_key"] = refreshed.where(refreshed.notna(), old["contact_key"])
-
     reactivated = in_source & ~was_active & pull.add_new
+    removed = ~in_source & was_active & pull.remove_missing
+    new = old.copy()
+    keys = _keys(old["crm_id"], contact_keys)
+    new["contact_key"] = keys.where(keys.notna(), old["contact_key"])  # a record without a key now keeps its own
+    # Only members that stay or come back take Salesforce's values; a row left inactive is untouched (rule 9).
     taking = in_source & (was_active | reactivated)
     taken = source.reindex(old.index[taking])
     new.loc[taking, "crm_type"] = taken["crm_type"]
-    for name in columns:
-        if name in update_columns or name in unwritten:
-            new.loc[taking, name] = taken[name]
+    for name in from_salesforce:
+        new.loc[taking, name] = taken[name]
     new.loc[reactivated, "is_active"] = True
     new.loc[reactivated, "removed_at"] = None
-
-    removed = ~in_source & was_active & pull.remove_missing
     new.loc[removed, "is_active"] = False
     new.loc[removed, "removed_at"] = now
+    changed = _changed(old, new, list_columns(list_settings)) | reactivated | removed
+    written = new[changed].copy()
+    written["updated_at"] = _constant(now, written.index)
+    return _ExistingRows(written, changed, reactivated, removed, returning=int((in_source & ~was_active).sum()))
 
-    written = ["contact_key", "crm_type", "is_active", *columns]
+
+def _changed(old: pd.DataFrame, new: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """The rows where a written value differs between ``old`` and ``new`` (rule 11; NULLs compare equal)."""
     changed = pd.Series(False, index=old.index)
-    for name in written:
+    for name in ["contact_key", "crm_type", "is_active", *columns]:
         changed |= ~_same(old[name], new[name])
-    changed |= reactivated | removed
-    changed_rows = new[changed].copy()
-    changed_rows["updated_at"] = _constant(now, changed_rows.index)
+    return changed
 
-    # New members (rule 6).
-    new_ids = source.index[~source.index.isin(old.index)]
-    skipped_new = 0 if pull.add_new else int((in_source & ~was_active).sum())
-    missing_key = 0
-    added_rows = _rows(pd.DataFrame(), list_settings)
-    if not pull.add_new:
-        skipped_new += len(new_ids)
-    else:
-        arriving = source.loc[new_ids].copy()
-        keys = arriving["crm_id"].map(lambda crm_id: contact_keys.get(str(crm_id)))
-        has_key = keys.notna()
-        missing_key = int((~has_key).sum())
-        arriving = arriving[has_key].reset_index(drop=True)
-        arriving["contact_key"] = keys[has_key].to_numpy()
-        arriving["is_active"] = True
-        for name, value in (("added_at", now), ("updated_at", now), ("removed_at", None)):
-            arriving[name] = _constant(value, arriving.index)
-        added_rows = _rows(arriving, list_settings)
 
-    parts = [frame for frame in (added_rows, changed_rows.reset_index(drop=True)) if not frame.empty]
+def _new_rows(arriving: pd.DataFrame, list_settings: ListSettings, contact_keys: Mapping[str, str],
+              now: datetime) -> tuple[pd.DataFrame, int]:
+    """The rows of the source's records new to the list (rule 6), and how many were left out for want of a key."""
+    keys = _keys(arriving["crm_id"], contact_keys)
+    has_key = keys.notna()
+    arriving = arriving[has_key].reset_index(drop=True)
+    arriving["contact_key"] = keys[has_key].to_numpy()
+    arriving["is_active"] = True
+    for name, value in (("added_at", now), ("updated_at", now), ("removed_at", None)):
+        arriving[name] = _constant(value, arriving.index)
+    return _rows(arriving, list_settings), int((~has_key).sum())
+
+
+def _keys(crm_ids: pd.Series, contact_keys: Mapping[str, str]) -> pd.Series:
+    """Each record's contact_key in All Contacts (missing when it has none)."""
+    return crm_ids.map(lambda crm_id: contact_keys.get(str(crm_id)))
+
+
+def _upserts(added_rows: pd.DataFrame, written: pd.DataFrame) -> pd.DataFrame:
+    """The new and the changed rows together, in crm_id order."""
+    parts = [frame for frame in (added_rows, written.reset_index(drop=True)) if not frame.empty]
     upserts = pd.concat(parts, ignore_index=True) if parts else added_rows
-    upserts = upserts.sort_values("crm_id", kind="mergesort").reset_index(drop=True)
-    n_removed = int(removed.sum())
-    n_reactivated = int(reactivated.sum())
-    return ListSyncPlan(
-        upserts=upserts,
-        added=len(added_rows) + n_reactivated,
-        updated=int(changed.sum()) - n_removed - n_reactivated,
-        removed=n_removed,
-        unchanged=int((~changed).sum()),
-        skipped_new=skipped_new,
-        missing_key=missing_key,
-    )
+    return upserts.sort_values("crm_id", kind="mergesort").reset_index(drop=True)
 
 
 def _rows(frame: pd.DataFrame, list_settings: ListSettings) -> pd.DataFrame:

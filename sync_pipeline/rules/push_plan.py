@@ -38,6 +38,7 @@ mirror, ``salesforce_now``). The rules, in order (each is a test):
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -288,77 +289,123 @@ def plan_push(
     cells' fate goes to ``cell_states`` (the marketing edits need it; tracking every record would cost memory).
     """
     counts: dict[str, int] = {}
-    pushable = {obj: {name.lower() for name in pushable_fields(settings, obj)} for obj in OBJECTS}
-    two_way = {obj: _two_way_fields(settings, obj) for obj in OBJECTS}
-    pushed = _lookup(pushed_state, ("value",))
-    current = _lookup(salesforce_now, ("value", "system_modstamp"))
-    changed_at = {} if local_changed_at is None else local_changed_at.to_dict()
-    refusals = _lookup(_still_held(refused, now), ("value", "record_stamp")) if refused is not None else {}
+    known = _known_values(settings, pushed_state, salesforce_now, local_changed_at, refused, now)
     tracked = track or set()
     states: dict[tuple[str, str], str] = {}
-
-    def note(key: tuple[str, str], state: str) -> None:
-        if key[0] in tracked:
-            states[key] = state
-
+    fates: Counter[str] = Counter()
     updates: list[dict[str, Any]] = []
     conflicts: list[dict[str, Any]] = []
-    skipped_pull_only = already_there = skipped_refused = 0
     for cell in _cells(desired, settings, counts):
-        crm_id, crm_type, name, value = cell["crm_id"], cell["crm_type"], cell["field"], cell["value"]
-        key = (crm_id, name.lower())
-        if name.lower() not in pushable.get(crm_type, set()):
-            skipped_pull_only += 1
-            note(key, "not_pushable")
-            continue
-        last = pushed.get(key, (None,))[0]
-        if same_value(value, last):
-            note(key, "unchanged")
-            continue
-        in_salesforce = key in current
-        sf_value, sf_stamp = current.get(key, (None, None))
-        if in_salesforce and same_value(value, sf_value):
-            already_there += 1
-            note(key, "already_in_salesforce")
-            continue
-        if key in refusals and same_value(value, refusals[key][0]) and not _newer(sf_stamp, refusals[key][1]):
-            skipped_refused += 1
-            note(key, "held_refused")
-            continue
-        if name.lower() in two_way[crm_type] and in_salesforce and not same_value(sf_value, last):
-            local = changed_at.get(cell["source_id"], changed_at.get(crm_id))
-            local_time = _as_time(now if _missing(local) else local)
-            sf_time = None if _missing(sf_stamp) else _as_time(sf_stamp)
-            winner = _winner(settings.conflict_rule, local_time, sf_time)
-            conflicts.append(
-                {
-                    "crm_id": crm_id,
-                    "field": name,
-                    "marketing_value": json_value(value),
-                    "salesforce_value": json_value(sf_value),
-                    "marketing_changed_at": local_time,
-                    "salesforce_changed_at": sf_time,
-                    "winner": winner,
-                    "rule": settings.conflict_rule,
-                    "decided_at": _as_time(now),
-                }
-            )
-            if winner == "salesforce":
-                note(key, "salesforce_won")
-                continue
-        note(key, "sent")
-        updates.append({"crm_id": crm_id, "crm_type": crm_type, "field": name, "value": json_value(value),
-                        "salesforce_stamp": None if _missing(sf_stamp) else _as_time(sf_stamp)})
+        key = (cell["crm_id"], cell["field"].lower())
+        fate, conflict = _fate(cell, key, known, settings.conflict_rule, now)
+        if conflict is not None:  # recorded whoever won: it is the evidence of the decision
+            conflicts.append(conflict)
+        if fate == "sent":
+            updates.append(_update(cell, key, known))
+        fates[fate] += 1
+        if key[0] in tracked:
+            states[key] = fate
+    return _push_plan(updates, conflicts, counts, fates, states)
 
+
+@dataclass(frozen=True)
+class _Known:
+    """What each cell of the plan is compared with, looked up by (crm_id, lower-case field)."""
+
+    pushable: dict[str, set[str]]  # object → lower-case fields a push may write (rule 1)
+    two_way: dict[str, set[str]]  # object → lower-case two_way fields (rule 5)
+    pushed: dict[tuple[str, str], tuple[Any, ...]]  # (value,) last pushed successfully
+    current: dict[tuple[str, str], tuple[Any, ...]]  # (value, system_modstamp) in Salesforce now
+    refusals: dict[tuple[str, str], tuple[Any, ...]]  # (value, record_stamp) refused and still held back
+    changed_at: dict[Any, Any]  # crm_id → when the marketing side last changed the record
+
+
+def _known_values(settings: SyncSettings, pushed_state: pd.DataFrame, salesforce_now: pd.DataFrame,
+                  local_changed_at: pd.Series | None, refused: pd.DataFrame | None, now: datetime) -> _Known:
+    """The lookups :func:`plan_push` compares cells with, built once per plan rather than once per cell."""
+    return _Known(
+        pushable={obj: {name.lower() for name in pushable_fields(settings, obj)} for obj in OBJECTS},
+        two_way={obj: _two_way_fields(settings, obj) for obj in OBJECTS},
+        pushed=_lookup(pushed_state, ("value",)),
+        current=_lookup(salesforce_now, ("value", "system_modstamp")),
+        refusals=_lookup(_still_held(refused, now), ("value", "record_stamp")) if refused is not None else {},
+        changed_at={} if local_changed_at is None else local_changed_at.to_dict(),
+    )
+
+
+def _fate(cell: dict[str, Any], key: tuple[str, str], known: _Known, conflict_rule: str,
+          now: datetime) -> tuple[str, dict[str, Any] | None]:
+    """What the plan does with one cell (a ``cell_states`` value) and the conflict it records, if any."""
+    skipped = _skip_reason(cell, key, known)
+    if skipped is not None:
+        return skipped, None
+    conflict = _conflict(cell, key, known, conflict_rule, now)
+    if conflict is not None and conflict["winner"] == "salesforce":
+        return "salesforce_won", conflict  # not sent: the pull keeps Salesforce's value
+    return "sent", conflict
+
+
+def _skip_reason(cell: dict[str, Any], key: tuple[str, str], known: _Known) -> str | None:
+    """Why a cell is not sent (rules 1 and 4), or None when it may be; the first test that holds names the state."""
+    value = cell["value"]
+    if key[1] not in known.pushable.get(cell["crm_type"], set()):
+        return "not_pushable"
+    if same_value(value, known.pushed.get(key, (None,))[0]):
+        return "unchanged"
+    sf_value, sf_stamp = known.current.get(key, (None, None))
+    if key in known.current and same_value(value, sf_value):
+        return "already_in_salesforce"
+    refusal = known.refusals.get(key)
+    # The same value refused for an unchanged record would be refused again.
+    if refusal is not None and same_value(value, refusal[0]) and not _newer(sf_stamp, refusal[1]):
+        return "held_refused"
+    return None
+
+
+def _conflict(cell: dict[str, Any], key: tuple[str, str], known: _Known, conflict_rule: str,
+              now: datetime) -> dict[str, Any] | None:
+    """The conflict of a two_way cell that changed on both sides since the last push, decided (rule 5); else None."""
+    if key[1] not in known.two_way[cell["crm_type"]] or key not in known.current:
+        return None
+    sf_value, sf_stamp = known.current[key]
+    if same_value(sf_value, known.pushed.get(key, (None,))[0]):
+        return None  # Salesforce did not change it: only the marketing side did
+    # A re-targeted cell is dated by its converted Lead's change time, else by the Contact's (rule 3).
+    local = known.changed_at.get(cell["source_id"], known.changed_at.get(cell["crm_id"]))
+    local_time = _as_time(now if _missing(local) else local)
+    sf_time = None if _missing(sf_stamp) else _as_time(sf_stamp)
+    return {
+        "crm_id": cell["crm_id"],
+        "field": cell["field"],
+        "marketing_value": json_value(cell["value"]),
+        "salesforce_value": json_value(sf_value),
+        "marketing_changed_at": local_time,
+        "salesforce_changed_at": sf_time,
+        "winner": _winner(conflict_rule, local_time, sf_time),
+        "rule": conflict_rule,
+        "decided_at": _as_time(now),
+    }
+
+
+def _update(cell: dict[str, Any], key: tuple[str, str], known: _Known) -> dict[str, Any]:
+    """One UPDATE_COLUMNS row; the record's stamp goes along so that a refusal can tell a later change in Salesforce."""
+    sf_stamp = known.current.get(key, (None, None))[1]
+    return {"crm_id": cell["crm_id"], "crm_type": cell["crm_type"], "field": cell["field"],
+            "value": json_value(cell["value"]), "salesforce_stamp": None if _missing(sf_stamp) else _as_time(sf_stamp)}
+
+
+def _push_plan(updates: list[dict[str, Any]], conflicts: list[dict[str, Any]], counts: dict[str, int],
+               fates: Counter[str], states: dict[tuple[str, str], str]) -> PushPlan:
+    """The plan from the cells sent and the conflicts, with the counts of what was skipped and why."""
     update_frame = pd.DataFrame(updates, columns=list(UPDATE_COLUMNS)).sort_values(["crm_id", "field"])
     records = _records(update_frame)
     counts.update(
         records=len(records),
         fields=len(update_frame),
         conflicts=len(conflicts),
-        skipped_pull_only=skipped_pull_only,
-        already_in_salesforce=already_there,
-        skipped_refused=skipped_refused,
+        skipped_pull_only=fates["not_pushable"],
+        already_in_salesforce=fates["already_in_salesforce"],
+        skipped_refused=fates["held_refused"],
     )
     return PushPlan(
         updates=update_frame.reset_index(drop=True),

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -52,43 +53,58 @@ def behavioral_scores(
     if half_life_days <= 0:
         raise ValueError(f"half_life_days must be positive, got {half_life_days}")
     reference = pd.Timestamp(now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC))
-
     occurred = pd.to_datetime(events["occurred_at"], utc=True)
-    age_days = ((reference - occurred).dt.total_seconds() / SECONDS_PER_DAY).clip(lower=0)
-    points = events["event_type"].map(dict(rules)).astype("float64").fillna(0.0)
-    weighted = points.to_numpy() * np.power(0.5, age_days.to_numpy(dtype="float64") / half_life_days)
-
-    # Group events by normalized email as integer codes (normalizing only the distinct raw emails) and sum per group
-    # with bincount. Each array gets one extra slot at the end, "no events", for contacts without any.
+    weighted = _decayed_points(events["event_type"], occurred, rules, half_life_days, reference)
+    # Events are grouped by normalized email as integer codes, so that the sums per group are bincounts.
     groups, emails = _email_groups(events["email"])
+    return _per_contact(contacts, emails, _email_totals(groups, weighted, occurred, slots=len(emails) + 1),
+                        events_without_email=int((groups < 0).sum()))
+
+
+@dataclass(frozen=True)
+class _EmailTotals:
+    """Per distinct normalized email, then one extra "no events" slot for contacts without any (rule 3)."""
+
+    score: np.ndarray  # the summed decayed points
+    count: np.ndarray  # the events
+    last: np.ndarray  # the latest occurred_at, naive UTC (NaT without events)
+
+
+def _decayed_points(event_types: pd.Series, occurred: pd.Series, rules: Mapping[str, float], half_life_days: float,
+                    reference: pd.Timestamp) -> np.ndarray:
+    """Each event's points after decay (rule 1): a future event is age 0, an event type without a rule is worth 0."""
+    age_days = ((reference - occurred).dt.total_seconds() / SECONDS_PER_DAY).clip(lower=0)
+    points = event_types.map(dict(rules)).astype("float64").fillna(0.0)
+    return points.to_numpy() * np.power(0.5, age_days.to_numpy(dtype="float64") / half_life_days)
+
+
+def _email_totals(groups: np.ndarray, weighted: np.ndarray, occurred: pd.Series, slots: int) -> _EmailTotals:
+    """The totals per email group (``slots`` is one more than the groups: the last stays empty, "no events")."""
     has_email = groups >= 0
-    slots = len(emails) + 1
     score = np.bincount(groups[has_email], weights=weighted[has_email], minlength=slots)
     count = np.bincount(groups[has_email], minlength=slots)
     naive_utc = occurred.dt.tz_localize(None).to_numpy()  # datetime64 without the per-element Timestamp boxing
-    last = (
-        pd.Series(naive_utc[has_email])
-        .groupby(groups[has_email])
-        .max()
-        .reindex(range(slots))
-    )
+    last = pd.Series(naive_utc[has_email]).groupby(groups[has_email]).max().reindex(range(slots))
+    return _EmailTotals(score, count, last.to_numpy())
 
-    # Fan the groups out to the contacts that own each email (several contacts may share one).
+
+def _per_contact(contacts: pd.DataFrame, emails: pd.Index, totals: _EmailTotals,
+                 events_without_email: int) -> pd.DataFrame:
+    """The email totals fanned out to the contacts that own each email (rules 2-4; several may share one)."""
     contact_emails = normalize_email(contacts["email"]).to_numpy(dtype=object, na_value=None)
     matched = emails.isin(contact_emails)
-    unmatched_events = int(count[:-1][~matched].sum()) + int((~has_email).sum())
     position = emails.get_indexer(contact_emails)
     position[position < 0] = len(emails)  # the "no events" slot
     result = pd.DataFrame(
         {
             "contact_key": contacts["contact_key"].to_numpy(),
-            "behavioral_score": np.round(np.clip(score[position], 0.0, None), 2),
-            "last_activity_at": last.to_numpy()[position],
-            "event_count": count[position].astype("int64"),
+            "behavioral_score": np.round(np.clip(totals.score[position], 0.0, None), 2),
+            "last_activity_at": totals.last[position],
+            "event_count": totals.count[position].astype("int64"),
         }
     )
     result["last_activity_at"] = pd.to_datetime(result["last_activity_at"]).dt.tz_localize(UTC)
-    result.attrs["unmatched_events"] = unmatched_events
+    result.attrs["unmatched_events"] = int(totals.count[:-1][~matched].sum()) + events_without_email
     result.attrs["unmatched_emails"] = int((~matched).sum())
     return result
 

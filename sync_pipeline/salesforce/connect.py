@@ -146,12 +146,25 @@ def open_connection(
 
     Raises :class:`SalesforceDisconnected` with a reason a person can act on; secrets are never part of it.
     """
-    # The same retries against the emulator as against Salesforce, so fault tests exercise the production behaviour.
-    session = emulator_session(emulator_url, retry=read_retry()) if emulator_url else production_session()
     usage = ApiUsage()
-    session.hooks["response"].append(lambda response, *args, **kwargs: usage.record(response))
+    client = _login(_counted_session(emulator_url, usage), username=username, password=password,
+                    security_token=security_token, domain=domain, emulator_url=emulator_url, api_version=api_version)
+    org = _organization(client)
+    return SalesforceConnection(
+        client=client,
+        usage=usage,
+        org_id=str(org["Id"]),
+        org_name=str(org.get("Name") or ""),
+        is_sandbox=bool(org.get("IsSandbox")),
+        instance_host=str(client.sf_instance),
+    )
+
+
+def _login(session: requests.Session, *, username: str, password: str, security_token: str, domain: str,
+           emulator_url: str, api_version: str) -> Salesforce:
+    """The SOAP login; a refusal or an unreachable server becomes a SalesforceDisconnected without the secrets."""
     try:
-        client = Salesforce(
+        return Salesforce(
             username=username,
             password=password,
             security_token=security_token,
@@ -168,19 +181,23 @@ def open_connection(
             code="UNREACHABLE",
             fix="check the network or SALESFORCE_EMULATOR_URL",
         ) from None
+
+
+def _counted_session(emulator_url: str, usage: ApiUsage) -> requests.Session:
+    """The HTTP session of a connection, every response of which ``usage`` records."""
+    # The same retries against the emulator as against Salesforce, so fault tests exercise the production behaviour.
+    session = emulator_session(emulator_url, retry=read_retry()) if emulator_url else production_session()
+    session.hooks["response"].append(lambda response, *args, **kwargs: usage.record(response))
+    return session
+
+
+def _organization(client: Salesforce) -> dict[str, Any]:
+    """The org's Id, Name and IsSandbox (one API call); unreadable, the error names the permissions to grant."""
     try:
-        org = client.query("SELECT Id, Name, IsSandbox FROM Organization LIMIT 1")["records"][0]
+        return client.query("SELECT Id, Name, IsSandbox FROM Organization LIMIT 1")["records"][0]
     except SalesforceError as exc:
         raise SalesforceDisconnected(
             f"logged in but could not read the organization ({type(exc).__name__}, HTTP {exc.status})",
             code="ORG_UNREADABLE",
             fix="give the integration user the API Enabled and View Setup permissions",
         ) from None
-    return SalesforceConnection(
-        client=client,
-        usage=usage,
-        org_id=str(org["Id"]),
-        org_name=str(org.get("Name") or ""),
-        is_sandbox=bool(org.get("IsSandbox")),
-        instance_host=str(client.sf_instance),
-    )

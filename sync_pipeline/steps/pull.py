@@ -34,7 +34,7 @@ from sync_pipeline.salesforce.errors import SalesforceLimitReached, error_code
 from sync_pipeline.salesforce.query import bulk_pages, count, prefetched, rest_pages
 from sync_pipeline.settings import fields_hash as hash_of
 from sync_pipeline.store.mirrors import SeenIds, ensure_mirror_table, is_empty, mark_deleted, write_mirror_page
-from sync_pipeline.store.sync_state import read_sync_state, write_deleted_check, write_sync_state
+from sync_pipeline.store.sync_state import ObjectSyncState, read_sync_state, write_deleted_check, write_sync_state
 
 DELETED_CHECK_EVERY = timedelta(days=1)
 DELETED_WINDOW = timedelta(days=14, hours=23)  # getDeleted answers for about 15 days
@@ -99,6 +99,7 @@ def pull_object(client: Salesforce, engine: sa.Engine, object_name: str, fields:
 
 def _pull_object(client: Salesforce, engine: sa.Engine, object_name: str, fields: list[str], *, fields_hash: str,
                  run_started_at: datetime, options: PullOptions) -> PullResult:
+    """:func:`pull_object` itself: plan the window from the stored cursor, copy it, then the check for deletes."""
     started = time.perf_counter()
     # SOQL datetimes carry whole seconds (format_soql drops the fraction): the window's bounds must be what is sent.
     run_started_at = run_started_at.replace(microsecond=0)
@@ -107,52 +108,81 @@ def _pull_object(client: Salesforce, engine: sa.Engine, object_name: str, fields
         table = ensure_mirror_table(conn, object_name, selected)
         state = read_sync_state(conn, object_name)
         fresh = is_empty(conn, table)
+    result = PullResult(object_name, _plan(state, run_started_at=run_started_at, fields_hash=fields_hash,
+                                           options=options))
+    _copy_window(client, engine, table, selected, result, fresh=fresh, fields_hash=fields_hash,
+                 bulk_threshold=options.bulk_threshold)
+    _check_deleted(client, engine, table, result, state, run_started_at)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _plan(state: ObjectSyncState | None, *, run_started_at: datetime, fields_hash: str,
+          options: PullOptions) -> PullPlan:
+    """Full or incremental, and the window, from the last committed cursor (or a full one the schedule asks for)."""
     plan = plan_pull(
         CursorState(state.cursor, state.last_full_sync_at, state.mapped_fields_hash) if state else None,
         run_started_at=run_started_at, fields_hash=fields_hash,
         full_sync_every_days=options.full_sync_every_days, lookback=timedelta(minutes=options.lookback_minutes))
     if options.force_full and not plan.is_full:
         plan = PullPlan(PullMode.FULL, "a full sync was asked for (full-sync schedule)", None, plan.upper)
-    result = PullResult(object_name, plan)
+    return plan
+
+
+def _copy_window(client: Salesforce, engine: sa.Engine, table: sa.Table, selected: list[str], result: PullResult, *,
+                 fresh: bool, fields_hash: str, bulk_threshold: int) -> None:
+    """Count the window's changed records, then copy them page by page; the cursor commits with the last page."""
+    object_name, plan = result.object_name, result.plan
     where = _window(plan)
     result.changed = count(client, f"SELECT COUNT() FROM {object_name} WHERE {where}")
-    result.used_bulk = use_bulk(result.changed, options.bulk_threshold)
-    soql = f"SELECT {', '.join(selected)} FROM {object_name} WHERE {where}"
+    result.used_bulk = use_bulk(result.changed, bulk_threshold)
     seen: SeenIds | None = None
     if plan.is_full and not fresh:  # a full pull over earlier data: remember what it saw, to find purged records
         with engine.begin() as conn:
             seen = SeenIds(conn, object_name)
-
-    def finish(conn: sa.Connection) -> None:
-        if seen is not None:
-            purged = _purged(client, object_name, seen.unseen_live(conn, table))
-            result.purged = mark_deleted(conn, table, purged) if purged else 0
-            seen.drop(conn)
-        write_sync_state(conn, object_name, cursor=plan.upper, cursor_id=None, mapped_fields_hash=fields_hash,
-                         full_sync=plan.is_full)
-
-    if result.changed == 0:
+    if result.changed == 0:  # nothing to copy: the cursor still moves on
         with engine.begin() as conn:
-            finish(conn)
-    else:
-        pages: Iterator[pa.Table | str] = (
-            bulk_pages(client, object_name, soql) if result.used_bulk
-            else rest_pages(client, soql + " ORDER BY SystemModstamp, Id", selected))
-        for page, is_last in _with_last(prefetched(pages)):
-            with engine.begin() as conn:
-                result.rows_written += write_mirror_page(conn, table, page, fresh=fresh and plan.is_full, seen=seen)
-                result.pages += 1
-                if is_last:
-                    finish(conn)
+            _finish(conn, client, table, result, seen, fields_hash)
+        return
+    soql = f"SELECT {', '.join(selected)} FROM {object_name} WHERE {where}"
+    for page, is_last in _with_last(prefetched(_pages(client, object_name, soql, selected, bulk=result.used_bulk))):
+        with engine.begin() as conn:  # one transaction per page: a killed pull keeps what it wrote
+            result.rows_written += write_mirror_page(conn, table, page, fresh=fresh and plan.is_full, seen=seen)
+            result.pages += 1
+            if is_last:
+                _finish(conn, client, table, result, seen, fields_hash)
+
+
+def _pages(client: Salesforce, object_name: str, soql: str, selected: list[str], *,
+           bulk: bool) -> Iterator[pa.Table | str]:
+    """The window's records as Bulk API 2.0 CSV pages, or as REST pages in SystemModstamp then Id order."""
+    if bulk:
+        return bulk_pages(client, object_name, soql)
+    return rest_pages(client, soql + " ORDER BY SystemModstamp, Id", selected)
+
+
+def _finish(conn: sa.Connection, client: Salesforce, table: sa.Table, result: PullResult, seen: SeenIds | None,
+            fields_hash: str) -> None:
+    """The pull's last transaction: mark what a full pull found purged, then move the cursor to the window's end."""
+    if seen is not None:
+        purged = _purged(client, result.object_name, seen.unseen_live(conn, table))
+        result.purged = mark_deleted(conn, table, purged) if purged else 0
+        seen.drop(conn)
+    write_sync_state(conn, result.object_name, cursor=result.plan.upper, cursor_id=None,
+                     mapped_fields_hash=fields_hash, full_sync=result.plan.is_full)
+
+
+def _check_deleted(client: Salesforce, engine: sa.Engine, table: sa.Table, result: PullResult,
+                   state: ObjectSyncState | None, run_started_at: datetime) -> None:
+    """The daily check for records purged before a pull saw them (step 3 of the module docstring)."""
+    if result.plan.is_full:
+        with engine.begin() as conn:  # a full pull saw everything that still exists: the check is done
+            write_deleted_check(conn, result.object_name, run_started_at)
+        return
     due = state is None or state.last_deleted_check_at is None or (
         run_started_at - state.last_deleted_check_at >= DELETED_CHECK_EVERY)
-    if plan.is_full:
-        with engine.begin() as conn:  # a full pull saw everything that still exists: the check is done
-            write_deleted_check(conn, object_name, run_started_at)
-    elif due:
-        result.deleted_reported = _apply_get_deleted(client, engine, table, object_name, run_started_at)
-    result.seconds = time.perf_counter() - started
-    return result
+    if due:
+        result.deleted_reported = _apply_get_deleted(client, engine, table, result.object_name, run_started_at)
 
 
 def _window(plan: PullPlan) -> str:

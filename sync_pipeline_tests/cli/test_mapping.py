@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+import sync_pipeline.cli.mapping as mapping_module
 from sync_pipeline.cli.mapping import suggest_mapping_command
 from sync_pipeline.emulator.app import Credentials
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
@@ -101,3 +103,32 @@ def test_failed_login_is_reported_without_secrets(org_environment: RunningEmulat
     assert err.startswith("disconnected: ") and "SALESFORCE_SECURITY_TOKEN" in err
     assert SECRET_PASSWORD not in out + err and SECRET_TOKEN not in out + err
     assert not output.exists()
+
+
+def test_a_directory_is_refused_before_connecting(org_environment: RunningEmulator, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    calls_before = org_environment.state.api_used
+    assert suggest_mapping_command(tmp_path) == 1
+    _, err = capsys.readouterr()
+    assert f"{tmp_path} is a directory" in err and str(tmp_path / "mapping.yaml") in err
+    assert org_environment.state.api_used == calls_before
+
+
+def test_an_unreadable_account_describe_only_drops_the_account_fields(org_environment: RunningEmulator,
+                                                                      tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    describe = mapping_module._describe
+
+    def no_account(client: Any, object_name: str) -> dict[str, Any]:
+        if object_name == "Account":
+            raise mapping_module.DescribeFailed("could not read the describe of Account")
+        return describe(client, object_name)
+
+    monkeypatch.setattr(mapping_module, "_describe", no_account)
+    output = tmp_path / "mapping.yaml"
+    assert suggest_mapping_command(output) == 0
+    mapping = yaml.safe_load(output.read_text(encoding="utf-8"))["contact_mapping"]
+    assert mapping["industry"].get("contact") != "Account.Industry" and mapping["email"]["lead"] == "Email"
+    out, err = capsys.readouterr()
+    assert "note: the Account fields are not suggested: could not read the describe of Account" in out and err == ""
