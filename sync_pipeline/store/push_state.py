@@ -27,15 +27,24 @@ from sync_pipeline.store.upsert import bulk_update, bulk_upsert
 from sync_pipeline.store.versions import ALL_CONTACTS, MARKETING_EDITS, bump
 
 
+def to_json(value: Any) -> str:
+    """A pushed, refused or edited value as stored: JSON, so its type survives (dates and times as ISO text)."""
+    return json.dumps(value, default=str)
+
+
+def from_json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
 def read_pushed_state(conn: sa.Connection) -> pd.DataFrame:
     frame = pd.read_sql(sa.select(pushed_state), conn)
-    frame["value"] = frame["value"].map(lambda v: None if v is None else json.loads(v))
+    frame["value"] = frame["value"].map(from_json)
     return frame
 
 
 def remember_pushed(conn: sa.Connection, updates: pd.DataFrame, succeeded: set[str], at: datetime) -> int:
     """The values Salesforce accepted become the pushed state (values kept as JSON, so types survive)."""
-    rows = [{"crm_id": row.crm_id, "field": row.field, "value": json.dumps(row.value, default=str), "pushed_at": at}
+    rows = [{"crm_id": row.crm_id, "field": row.field, "value": to_json(row.value), "pushed_at": at}
             for row in updates.itertuples() if row.crm_id in succeeded]
     return bulk_upsert(conn, pushed_state, rows, ["crm_id", "field"]) if rows else 0
 
@@ -72,8 +81,8 @@ def append_ledger(conn: sa.Connection, entries: pd.DataFrame) -> int:
 def record_conflicts(conn: sa.Connection, conflicts: pd.DataFrame) -> int:
     if conflicts.empty:
         return 0
-    rows = [{"crm_id": r.crm_id, "field": r.field, "marketing_value": json.dumps(r.marketing_value, default=str),
-             "salesforce_value": json.dumps(r.salesforce_value, default=str), "winner": r.winner, "rule": r.rule,
+    rows = [{"crm_id": r.crm_id, "field": r.field, "marketing_value": to_json(r.marketing_value),
+             "salesforce_value": to_json(r.salesforce_value), "winner": r.winner, "rule": r.rule,
              "decided_at": r.decided_at} for r in conflicts.itertuples()]
     conn.execute(sa.insert(push_conflicts), rows)
     return len(rows)
@@ -98,8 +107,8 @@ def record_edit(conn: sa.Connection, contact_key: str, column_name: str, value: 
     if column_name in table.c:
         old = conn.execute(sa.select(table.c[column_name]).where(table.c.contact_key == contact_key)
                            ).scalar_one_or_none()
-    row = {"contact_key": contact_key, "column_name": column_name, "value": json.dumps(value, default=str),
-           "old_value": json.dumps(old, default=str), "changed_at": changed_at, "source": source,
+    row = {"contact_key": contact_key, "column_name": column_name, "value": to_json(value),
+           "old_value": to_json(old), "changed_at": changed_at, "source": source,
            "status": "pending"}
     bump(conn, MARKETING_EDITS)
     return int(conn.execute(sa.insert(marketing_edits).returning(marketing_edits.c.edit_id), row).scalar_one())
@@ -108,7 +117,7 @@ def record_edit(conn: sa.Connection, contact_key: str, column_name: str, value: 
 def pending_edits(conn: sa.Connection) -> pd.DataFrame:
     frame = pd.read_sql(sa.select(marketing_edits).where(marketing_edits.c.status == "pending"), conn)
     for column in ("value", "old_value"):
-        frame[column] = frame[column].map(lambda v: None if v is None else json.loads(v))
+        frame[column] = frame[column].map(from_json)
     frame["changed_at"] = pd.to_datetime(frame["changed_at"], utc=True)
     return frame
 
@@ -131,7 +140,7 @@ def settle_edits(conn: sa.Connection, statuses: dict[int, tuple[str, str]], at: 
 
 def read_refusals(conn: sa.Connection) -> pd.DataFrame:
     frame = pd.read_sql(sa.select(push_refusals), conn)
-    frame["value"] = frame["value"].map(lambda v: None if v is None else json.loads(v))
+    frame["value"] = frame["value"].map(from_json)
     frame["record_stamp"] = pd.to_datetime(frame["record_stamp"], utc=True)
     return frame
 
@@ -147,7 +156,7 @@ def remember_refusals(conn: sa.Connection, sent: pd.DataFrame, accepted: set[str
     if cleared:
         conn.execute(sa.delete(push_refusals).where(push_refusals.c.crm_id == sa.bindparam("b_crm_id"),
                                                     push_refusals.c.field == sa.bindparam("b_field")), cleared)
-    rows = [{"crm_id": row.crm_id, "field": row.field, "value": json.dumps(row.value, default=str),
+    rows = [{"crm_id": row.crm_id, "field": row.field, "value": to_json(row.value),
              "error_code": row.error_code, "record_stamp": None if pd.isna(row.record_stamp) else row.record_stamp,
              "refused_at": at} for row in held.itertuples()]
     return bulk_upsert(conn, push_refusals, rows, ["crm_id", "field"]) if rows else 0
@@ -196,4 +205,4 @@ def refused_keys(conn: sa.Connection, key_field: str, refused_since: datetime) -
     """Records refused since ``refused_since`` that are keyed by ``key_field`` (Tasks): key → the value refused."""
     rows = conn.execute(sa.select(push_refusals.c.crm_id, push_refusals.c.value).where(
         push_refusals.c.field == key_field, push_refusals.c.refused_at > refused_since))
-    return {key: None if value is None else json.loads(value) for key, value in rows}
+    return {key: from_json(value) for key, value in rows}
