@@ -17,6 +17,7 @@ from sync_pipeline.salesforce.connect import SalesforceConnection
 from sync_pipeline.settings import SyncSettings
 from sync_pipeline.settings.model import ListSettings
 from sync_pipeline.steps.changes import Unchanged, step_inputs
+from sync_pipeline.steps.connect import DESCRIBED_OBJECTS
 from sync_pipeline.store.audience import (
     copy_lead_scores,
     read_links,
@@ -32,8 +33,6 @@ from sync_pipeline.store.versions import ALL_CONTACTS, SCORES, mirror_dataset, r
 
 AUDIENCE_STEP = "all_contacts"
 SALES_USERS_STEP = "sales_users"
-# Field lengths, restricted picklists and required fields come from the org's own metadata.
-DESCRIBED_OBJECTS = ("Lead", "Contact", "Account")
 QUARANTINE_WARN_SHARE = 0.05  # the quarantine_share check warns above this share of records quarantined
 
 
@@ -76,6 +75,7 @@ def build_audience(engine: Engine, connection: SalesforceConnection, settings: S
         leads, contacts = read_mirror(conn, "Lead"), read_mirror(conn, "Contact")
         known = read_links(conn)
     calls_before = connection.usage.calls
+    # Field lengths, restricted picklists and required fields come from the org's own metadata (asked once).
     describes = {name: connection.describe(name) for name in DESCRIBED_OBJECTS}
     build = build_all_contacts(leads, contacts, settings, known, describes)
     custom = {s.column: s.marketing_type for s in column_sources(settings) if s.column not in STANDARD_COLUMNS}

@@ -18,7 +18,7 @@ from sync_pipeline.settings import SyncSettings, check_against_describe, check_s
 from sync_pipeline.store.sync_state import read_org_state, remember_org
 
 # Objects whose describe the settings are checked against when the run connects.
-CHECKED_OBJECTS = ("Lead", "Contact", "Account")
+DESCRIBED_OBJECTS = ("Lead", "Contact", "Account")
 
 
 def bind_org(engine: Engine, connection: SalesforceConnection) -> None:
@@ -44,9 +44,9 @@ class OrgCheck:
 
 
 def check_org(connection: SalesforceConnection, settings: SyncSettings) -> OrgCheck:
-    """The settings against the org: describes of CHECKED_OBJECTS, then (if they match) the lists' sources."""
+    """The settings against the org: describes of DESCRIBED_OBJECTS, then (if they match) the lists' sources."""
     client = connection.client
-    describes = {name: connection.describe(name) for name in CHECKED_OBJECTS}
+    describes = {name: connection.describe(name) for name in DESCRIBED_OBJECTS}
     problems = check_against_describe(settings, describes)
     if problems:
         return OrgCheck(problems, [])
