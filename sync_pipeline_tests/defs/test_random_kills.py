@@ -38,7 +38,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-import sync_pipeline.defs.scoring as scoring_defs
+import sync_pipeline.steps.scoring as scoring_defs
 from sync_pipeline.defs.audience import all_contacts, list_asset, sales_users
 from sync_pipeline.defs.pull import MIRROR_ASSETS
 from sync_pipeline.defs.push import activity_tasks, new_leads, salesforce_push
