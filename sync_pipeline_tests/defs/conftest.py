@@ -17,6 +17,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    """A fresh SQLite marketing database, for tests of ordering and triggers: what differs between the backends
-    (COPY, upserts, types) is covered by the tests that take ``database_url``."""
+    """A fresh SQLite marketing database, for job tests of behaviour: what differs between the backends (COPY,
+    upserts, types) is covered by the store tests and the whole-job tests that take ``database_url`` (the first
+    sync and re-sync, scores and Tasks, the random kills)."""
     return f"sqlite:///{tmp_path / 'marketing.db'}"

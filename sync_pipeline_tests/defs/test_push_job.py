@@ -104,21 +104,21 @@ def test_scores_and_tasks_reach_salesforce_once(org: RunningEmulator, database_u
                      ) == [(active,)]
 
 
-def test_opt_out_is_never_undone_by_a_sync(org: RunningEmulator, database_url: str) -> None:
+def test_opt_out_is_never_undone_by_a_sync(org: RunningEmulator, sqlite_url: str) -> None:
     sf = org.salesforce()
     with dg.instance_for_test() as instance:
-        _run(org, database_url, instance)
+        _run(org, sqlite_url, instance)
         contact = sf.query("SELECT Id, Email FROM Contact WHERE HasOptedOutOfEmail = false AND Email != null "
                            "ORDER BY Id LIMIT 1")["records"][0]
-        key = _rows(database_url, "SELECT contact_key FROM contact_links WHERE crm_id = :i", i=contact["Id"])[0][0]
+        key = _rows(sqlite_url, "SELECT contact_key FROM contact_links WHERE crm_id = :i", i=contact["Id"])[0][0]
         sf.Contact.update(contact["Id"], {"HasOptedOutOfEmail": True})  # opted out in Salesforce
-        _run(org, database_url, instance)
-        assert _rows(database_url, "SELECT opted_out FROM all_contacts WHERE contact_key = :k", k=key)[0][0]
+        _run(org, sqlite_url, instance)
+        assert _rows(sqlite_url, "SELECT opted_out FROM all_contacts WHERE contact_key = :k", k=key)[0][0]
         sf.Contact.update(contact["Id"], {"HasOptedOutOfEmail": False})  # un-ticked in Salesforce
-        _run(org, database_url, instance)
+        _run(org, sqlite_url, instance)
         assert sf.Contact.get(contact["Id"])["HasOptedOutOfEmail"] is True  # ticked again, not re-subscribed
-        assert _rows(database_url, "SELECT opted_out FROM all_contacts WHERE contact_key = :k", k=key)[0][0]
-        ledger = _rows(database_url, "SELECT system, new_value, evidence FROM consent_ledger WHERE contact_key = :k",
+        assert _rows(sqlite_url, "SELECT opted_out FROM all_contacts WHERE contact_key = :k", k=key)[0][0]
+        ledger = _rows(sqlite_url, "SELECT system, new_value, evidence FROM consent_ledger WHERE contact_key = :k",
                        k=key)
         assert ledger and all(bool(new) for _, new, _ in ledger) and all(evidence for *_, evidence in ledger)
 

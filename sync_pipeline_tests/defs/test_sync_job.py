@@ -147,17 +147,17 @@ def test_resync_honours_pull_options_deletes_and_conversions(emu: RunningEmulato
         assert contact_list == [(key_before,)]
 
 
-def test_a_column_added_to_a_list_fills_on_the_next_sync(emu: RunningEmulator, database_url: str,
+def test_a_column_added_to_a_list_fills_on_the_next_sync(emu: RunningEmulator, sqlite_url: str,
                                                          tmp_path: Path) -> None:
     with dg.instance_for_test() as instance:
-        _run(emu, database_url, _settings_file(tmp_path), instance)
+        _run(emu, sqlite_url, _settings_file(tmp_path), instance)
 
         def add_rating(data: dict) -> None:
             data["lists"][0]["columns"].append("Rating")
 
-        result = _run(emu, database_url, _settings_file(tmp_path, add_rating), instance)
+        result = _run(emu, sqlite_url, _settings_file(tmp_path, add_rating), instance)
         assert _metadata(result, "sf_lead")["mode"] == "full"  # the pulled fields changed
-        ratings = _rows(database_url, "SELECT COUNT(*) FROM list_members WHERE list_name = 'SFDC Master Leads' "
+        ratings = _rows(sqlite_url, "SELECT COUNT(*) FROM list_members WHERE list_name = 'SFDC Master Leads' "
                                       "AND rating IS NOT NULL")[0][0]
         expected = emu.salesforce().query("SELECT COUNT() FROM Lead WHERE IsConverted = false AND Rating != null")
         assert 0 < ratings <= expected["totalSize"]
@@ -182,7 +182,7 @@ def test_truncated_report_is_flagged_not_silent(tmp_path: Path) -> None:
         assert stored == [(2000, open_leads, 1)]
 
 
-def test_events_are_ingested_once_and_scores_maintained(database_url: str, tmp_path: Path,
+def test_events_are_ingested_once_and_scores_maintained(sqlite_url: str, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from sync_pipeline.defs.scoring import engagement_events, lead_score_maintenance
     from sync_pipeline.defs.sensors import new_engagement_events_sensor
@@ -197,7 +197,7 @@ def test_events_are_ingested_once_and_scores_maintained(database_url: str, tmp_p
         resources = {
             "salesforce": SalesforceResource(username=emulator.username, password=emulator.password,
                                              security_token=emulator.security_token, emulator_url=emulator.url),
-            "marketing_db": MarketingDatabase(url=database_url),
+            "marketing_db": MarketingDatabase(url=sqlite_url),
             "sync_settings": SyncSettingsResource(path=str(settings_path)),
         }
         sensor_context = dg.build_sensor_context(instance=instance,
@@ -210,9 +210,9 @@ def test_events_are_ingested_once_and_scores_maintained(database_url: str, tmp_p
         assert events["malformed_events_quarantined"] == 3  # two problems on one line, one bad line
         maintained = _metadata(first, "lead_score_maintenance")
         assert maintained["people_with_score"] > 0
-        rows = _rows(database_url, "SELECT behavioral_score, lead_score FROM all_contacts WHERE behavioral_score > 0")
+        rows = _rows(sqlite_url, "SELECT behavioral_score, lead_score FROM all_contacts WHERE behavioral_score > 0")
         assert rows and all(lead == int(behavioral + 0.5) for behavioral, lead in rows)
         assert isinstance(new_engagement_events_sensor(sensor_context), dg.SkipReason)
         again = dg.materialize([engagement_events], resources=resources, instance=instance)
         assert _metadata(again, "engagement_events")["files_read"] == 0
-        assert _rows(database_url, "SELECT COUNT(*) FROM engagement_events")[0][0] == emulator.summary["events"]
+        assert _rows(sqlite_url, "SELECT COUNT(*) FROM engagement_events")[0][0] == emulator.summary["events"]
