@@ -24,9 +24,10 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/sync-pipeline demo
 
-## test: the whole test suite (PostgreSQL tests skip outside CI when no server answers)
+## test: the whole test suite, two worker processes, one test file each at a time (PostgreSQL tests skip outside CI
+## when no server answers)
 test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 ## lint: ruff, mypy and the import contracts of the layers (CI runs it before the tests)
 lint: $(STAMP)
