@@ -27,6 +27,8 @@ MAX_SCREENSHOT_HEIGHT = 12_000
 def _expect() -> Any:
     from playwright.sync_api import expect  # imported late: without playwright the fixtures skip (or fail under CI)
 
+    # The UI renders a page in a few seconds, more while the other test worker keeps the second core busy.
+    expect.set_options(timeout=30_000)
     return expect
 
 
