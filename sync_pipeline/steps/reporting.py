@@ -63,8 +63,11 @@ def _publish(engine: Engine, inputs: StepInputs, run_id: str, table: sa.Table, f
 
 def _inputs_of(engine: Engine, step: str, datasets: list[str], settings: SyncSettings,
                **extra: Any) -> tuple[StepInputs, Unchanged | None]:
-    """An analyst output is rebuilt when what it reads changed, or where its files go (EXPORTS_DIR)."""
-    return step_inputs(engine, step, datasets, settings, exports=exports_dir().resolve(), **extra)
+    """An analyst output is rebuilt when what it reads changed, where its files go (EXPORTS_DIR), or when one of
+    its files is gone."""
+    folder = exports_dir().resolve()
+    present = all((folder / f"{step}.{suffix}").exists() for suffix in ("parquet", "png"))
+    return step_inputs(engine, step, datasets, settings, exports=folder, files_present=present, **extra)
 
 
 def hot_prospect_lists(settings: SyncSettings | None) -> dict[str, str]:

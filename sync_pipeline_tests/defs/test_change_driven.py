@@ -68,6 +68,10 @@ def test_an_idle_run_does_nothing_after_the_pull_and_a_change_wakes_its_readers(
         # per object (8).
         assert org.admin("GET", "stats")["api_calls"] - calls == 14
         assert _metadata(idle, "funnel")["headline"]  # the outputs' figures are still shown
+        (tmp_path / "exports" / "roi.parquet").unlink()  # someone removed an export: it is written again
+        rebuilt = _run(org, url, instance, settings_path=settings, reporting=True)
+        assert "unchanged" not in _metadata(rebuilt, "roi") and (tmp_path / "exports" / "roi.parquet").exists()
+        assert _metadata(rebuilt, "funnel")["unchanged"] is True
 
         # An unsubscribe arrives: the events, scores and the push wake; the opt-out reaches Salesforce.
         sf = org.salesforce()
