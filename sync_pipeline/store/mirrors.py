@@ -8,8 +8,10 @@ values until the next full sync rewrites the rows). The row format is described 
 Writes are idempotent and never let a stale copy overwrite a newer one (an existing row is replaced only by a copy
 with a newer or equal ``system_modstamp``). On PostgreSQL a Bulk CSV page is copied as Salesforce sent it: straight
 into the mirror when the mirror was empty when the pull began (a first full load), else through a staging table and
-one merge. A full pull of a non-empty mirror records the ids it saw (:class:`SeenIds`) so that the records it did
-not see can be checked against Salesforce afterwards.
+one merge. Every row a write changes is stamped (``change_seq``) with the mirror's next version, and only a write
+that changed a row moves the version (``store.versions``): a page read again as it was changes nothing, so the
+steps after the pull have nothing to do. A full pull of a non-empty mirror records the ids it saw
+(:class:`SeenIds`) so that the records it did not see can be checked against Salesforce afterwards.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from sync_pipeline.records.mirror import SYSTEM_FIELDS, mirror_column, mirror_ta
 from sync_pipeline.store.columns import add_missing_columns
 from sync_pipeline.store.types import UtcDateTime
 from sync_pipeline.store.upsert import bulk_upsert
-from sync_pipeline.store.versions import bump
+from sync_pipeline.store.versions import CHANGE_SEQ, next_version, record_stamped_change
 
-FIXED_COLUMNS = ("id", "system_modstamp", "is_deleted")
+FIXED_COLUMNS = ("id", "system_modstamp", "is_deleted", CHANGE_SEQ)
 _SYSTEM_COLUMNS = {"Id": "id", "SystemModstamp": "system_modstamp", "IsDeleted": "is_deleted"}
 
 
@@ -38,7 +40,12 @@ def _fixed_columns() -> list[sa.Column]:
         sa.Column("id", sa.String(18), primary_key=True),
         sa.Column("system_modstamp", UtcDateTime, nullable=False),
         sa.Column("is_deleted", sa.Boolean, nullable=False),
+        sa.Column(CHANGE_SEQ, sa.BigInteger, nullable=True),  # NULL: written before changes were tracked
     ]
+
+
+def _change_index(table: sa.Table) -> sa.Index:
+    return sa.Index(f"ix_{table.name}_{CHANGE_SEQ}", table.c[CHANGE_SEQ])
 
 
 def column_for(field: str) -> str:
@@ -54,10 +61,14 @@ def ensure_mirror_table(conn: sa.Connection, object_name: str, fields: Sequence[
     if not inspector.has_table(name):
         table = sa.Table(name, metadata, *_fixed_columns(), *(sa.Column(c, sa.Text) for c in dict.fromkeys(wanted)))
         table.create(conn)
+        _change_index(table).create(conn)
         return table
-    existing = add_missing_columns(conn, name, {column: sa.Text() for column in dict.fromkeys(wanted)})
-    return sa.Table(name, metadata, *_fixed_columns(),
-                    *(sa.Column(c, sa.Text) for c in sorted(existing - set(FIXED_COLUMNS))))
+    columns: dict[str, sa.types.TypeEngine] = {CHANGE_SEQ: sa.BigInteger()}
+    existing = add_missing_columns(conn, name, {**columns, **{column: sa.Text() for column in dict.fromkeys(wanted)}})
+    table = sa.Table(name, metadata, *_fixed_columns(),
+                     *(sa.Column(c, sa.Text) for c in sorted(existing - set(FIXED_COLUMNS))))
+    _change_index(table).create(conn, checkfirst=True)
+    return table
 
 
 def is_empty(conn: sa.Connection, table: sa.Table) -> bool:
@@ -111,33 +122,39 @@ class SeenIds:
 
 def write_mirror_page(conn: sa.Connection, table: sa.Table, page: pa.Table | str, *, fresh: bool = False,
                       seen: SeenIds | None = None) -> int:
-    """Write one page (an Arrow table, or a Bulk CSV page); a stored row newer than the page's copy is kept. A page
-    with rows bumps the mirror's version (``store.versions``) in the same transaction.
+    """Write one page (an Arrow table, or a Bulk CSV page); a stored row newer than the page's copy is kept, and so
+    is one the page holds unchanged. Returns the rows offered; the rows changed are stamped, and move the mirror's
+    version, in the same transaction.
 
     ``fresh``: the mirror was empty when this pull began, so PostgreSQL may copy a Bulk page straight in.
     """
-    written = _write_page(conn, table, page, fresh=fresh, seen=seen)
+    stamp = next_version(conn, table.name)
+    written = _write_page(conn, table, page, stamp, fresh=fresh, seen=seen)
     if written:
-        bump(conn, table.name)
+        record_stamped_change(conn, table.name, table, stamp)
     return written
 
 
-def _write_page(conn: sa.Connection, table: sa.Table, page: pa.Table | str, *, fresh: bool,
+def _write_page(conn: sa.Connection, table: sa.Table, page: pa.Table | str, stamp: int, *, fresh: bool,
                 seen: SeenIds | None) -> int:
     if isinstance(page, str):
         if conn.dialect.name == "postgresql":
-            return _copy_bulk_csv(conn, table, page, fresh=fresh, seen=seen)
+            return _copy_bulk_csv(conn, table, page, stamp, fresh=fresh, seen=seen)
         page = parse_bulk_csv(page)
     if page.num_rows == 0:
         return 0
     rows = mirror_rows(page)
     if seen is not None:
         seen.add(conn, rows.column("id").to_pylist())
+    compared = [name for name in rows.column_names if name != "id"]
+    rows = rows.append_column(CHANGE_SEQ, pa.array([stamp] * rows.num_rows, pa.int64()))
     # COPY from a couple of hundred rows on: psycopg2 runs an INSERT ... ON CONFLICT batch row by row.
-    return bulk_upsert(conn, table, rows, ["id"], only_if_newer="system_modstamp", copy_threshold=200)
+    return bulk_upsert(conn, table, rows, ["id"], only_if_newer="system_modstamp", only_if_changed=compared,
+                       copy_threshold=200)
 
 
-def _copy_bulk_csv(conn: sa.Connection, table: sa.Table, page: str, *, fresh: bool, seen: SeenIds | None) -> int:
+def _copy_bulk_csv(conn: sa.Connection, table: sa.Table, page: str, stamp: int, *, fresh: bool,
+                   seen: SeenIds | None) -> int:
     """PostgreSQL: the Bulk CSV page goes to COPY as it came (no parsing in Python). FORCE_NULL makes Salesforce's
     quoted empty values NULL; COPY's own input functions read the timestamps and booleans."""
     header = next(csv.reader([page.split("\n", 1)[0]]))
@@ -149,22 +166,31 @@ def _copy_bulk_csv(conn: sa.Connection, table: sa.Table, page: str, *, fresh: bo
     options = f"FORMAT csv, HEADER true, FORCE_NULL ({', '.join(columns)})"
     dbapi = conn.connection.driver_connection
     assert dbapi is not None  # a live psycopg2 connection: COPY needs the driver's own cursor
+    mirror = preparer.format_table(table)
+    seq = preparer.quote(CHANGE_SEQ)
     if fresh and seen is None:
+        # The copied rows take the stamp as the column's default, set for this transaction's COPY only (DDL takes
+        # no bound parameters; the stamp is an integer from data_versions).
+        conn.exec_driver_sql(f"ALTER TABLE {mirror} ALTER COLUMN {seq} SET DEFAULT {int(stamp)}")
         with dbapi.cursor() as cursor:
-            copy = f"COPY {preparer.format_table(table)} ({', '.join(columns)}) FROM STDIN WITH ({options})"
-            cursor.copy_expert(copy, data)
-            return int(cursor.rowcount)
+            cursor.copy_expert(f"COPY {mirror} ({', '.join(columns)}) FROM STDIN WITH ({options})", data)
+            copied = int(cursor.rowcount)
+        conn.exec_driver_sql(f"ALTER TABLE {mirror} ALTER COLUMN {seq} DROP DEFAULT")
+        return copied
     staging = preparer.quote(f"mirror_page_{uuid.uuid4().hex[:12]}")
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "
                          f"SELECT {', '.join(columns)} FROM {preparer.format_table(table)} WITH NO DATA")
     with dbapi.cursor() as cursor:
         cursor.copy_expert(f"COPY {staging} ({', '.join(columns)}) FROM STDIN WITH ({options})", data)
         copied = int(cursor.rowcount)
-    mirror = preparer.format_table(table)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "id")
+    values = [preparer.quote(column_for(field)) for field in header if column_for(field) != "id"]
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in [*values, seq])
+    stored = ", ".join(f"{mirror}.{c}" for c in values)
+    offered = ", ".join(f"EXCLUDED.{c}" for c in values)
     conn.exec_driver_sql(
-        f"INSERT INTO {mirror} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {staging} "
-        f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE {mirror}.system_modstamp <= EXCLUDED.system_modstamp")
+        f"INSERT INTO {mirror} ({', '.join(columns)}, {seq}) SELECT {', '.join(columns)}, %(stamp)s FROM {staging} "
+        f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE {mirror}.system_modstamp <= EXCLUDED.system_modstamp "
+        f"AND ROW({stored}) IS DISTINCT FROM ROW({offered})", {"stamp": stamp})
     if seen is not None:
         staged = sa.table(staging.strip('"'), sa.column("id"))
         seen.add(conn, sa.select(staged.c.id))
@@ -174,12 +200,13 @@ def _copy_bulk_csv(conn: sa.Connection, table: sa.Table, page: str, *, fresh: bo
 
 def mark_deleted(conn: sa.Connection, table: sa.Table, ids: Sequence[str]) -> int:
     """Records Salesforce no longer has, or reported deleted: kept as deleted history."""
+    stamp = next_version(conn, table.name)
     total = 0
     for start in range(0, len(ids), 500):
         chunk = list(ids[start : start + 500])
         result = conn.execute(sa.update(table).where(table.c.id.in_(chunk), table.c.is_deleted.is_(False))
-                              .values(is_deleted=True))
+                              .values({"is_deleted": True, CHANGE_SEQ: stamp}))
         total += int(result.rowcount or 0)
     if total:
-        bump(conn, table.name)
+        record_stamped_change(conn, table.name, table, stamp)
     return total

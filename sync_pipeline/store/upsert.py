@@ -12,6 +12,8 @@ converges to the same table instead of duplicating rows. Semantics, identical on
 - with ``only_if_newer=<column>``, an existing row is updated only when the batch's value of that column is newer
   than or equal to the stored one: a stale copy of a record (an old page re-read, a late retry) never overwrites a
   newer one;
+- with ``only_if_changed=<columns>``, an existing row is updated only when one of those columns differs from the
+  batch's value (NULL-safe): a write that changes nothing leaves the row, and any change stamp it carries, as it was;
 - the return value is the number of distinct keys in the batch (offered for insert or update).
 
 How it is written:
@@ -70,6 +72,7 @@ class _Batch:
     updates: tuple[str, ...]
     rows: list[dict[str, Any]] | pa.Table
     newer_column: str | None = None
+    compared_columns: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -93,13 +96,14 @@ def bulk_upsert(
     update_columns: Sequence[str] | None = None,
     copy_threshold: int = DEFAULT_COPY_THRESHOLD,
     only_if_newer: str | None = None,
+    only_if_changed: Sequence[str] = (),
 ) -> int:
     """Insert or update ``rows`` in ``table`` by ``key_columns``; returns the number of distinct keys offered."""
     batch = _prepare(table, rows, key_columns, update_columns)
-    if only_if_newer is not None:
-        if only_if_newer not in batch.columns:
-            raise ValueError(f"only_if_newer column {only_if_newer!r} is not a column of the batch")
-        batch = dataclasses.replace(batch, newer_column=only_if_newer)
+    absent = [c for c in (only_if_newer, *only_if_changed) if c is not None and c not in batch.columns]
+    if absent:
+        raise ValueError(f"only_if_newer/only_if_changed column(s) {absent} are not columns of the batch")
+    batch = dataclasses.replace(batch, newer_column=only_if_newer, compared_columns=tuple(only_if_changed))
     if batch.size == 0:
         return 0
     dialect = conn.dialect.name
@@ -232,9 +236,12 @@ def _on_conflict(insert: postgresql.Insert | sqlite.Insert, table: sa.Table, bat
     """Existing keys take the batch's update columns; with no update columns they are left alone."""
     if not batch.updates:
         return insert.on_conflict_do_nothing(index_elements=list(batch.keys))
-    where = None
+    conditions = []
     if batch.newer_column is not None:
-        where = table.c[batch.newer_column] <= insert.excluded[batch.newer_column]
+        conditions.append(table.c[batch.newer_column] <= insert.excluded[batch.newer_column])
+    if batch.compared_columns:
+        conditions.append(sa.or_(*(table.c[c].is_distinct_from(insert.excluded[c]) for c in batch.compared_columns)))
+    where = sa.and_(*conditions) if conditions else None
     return insert.on_conflict_do_update(
         index_elements=list(batch.keys), set_={c: insert.excluded[c] for c in batch.updates}, where=where
     )

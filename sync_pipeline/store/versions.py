@@ -21,6 +21,8 @@ from sync_pipeline.store.tables import data_versions, step_watermarks
 from sync_pipeline.store.types import utc_now
 from sync_pipeline.store.upsert import bulk_upsert
 
+CHANGE_SEQ = "change_seq"  # a row's stamp: the version of its dataset that last changed it
+
 
 def bump(conn: sa.Connection, dataset: str) -> int:
     """Increase the dataset's version by one (the first change makes it 1); returns the new version."""
@@ -30,6 +32,28 @@ def bump(conn: sa.Connection, dataset: str) -> int:
     bulk_upsert(conn, data_versions, [{"dataset": dataset, "version": version, "changed_at": utc_now()}],
                 ["dataset"])
     return version
+
+
+def next_version(conn: sa.Connection, dataset: str) -> int:
+    """The version the dataset's next change will have: a writer stamps the rows it changes with it."""
+    return versions(conn, [dataset])[dataset] + 1
+
+
+def record_stamped_change(conn: sa.Connection, dataset: str, table: sa.Table, stamp: int) -> int:
+    """The rows a write stamped with ``stamp`` (:func:`next_version`) are the dataset's change: when there are any,
+    the dataset takes that version. Returns how many rows changed. Salesforce runs are one at a time (the run
+    queue's tag limit), so no other writer takes the same stamp meanwhile."""
+    changed = int(conn.execute(sa.select(sa.func.count()).select_from(table)
+                               .where(table.c[CHANGE_SEQ] == stamp)).scalar_one())
+    if changed:
+        bulk_upsert(conn, data_versions, [{"dataset": dataset, "version": stamp, "changed_at": utc_now()}],
+                    ["dataset"])
+    return changed
+
+
+def changed_keys(conn: sa.Connection, table: sa.Table, key: str, since: int) -> list[Any]:
+    """The keys of the rows changed after version ``since`` (rows stamped before change tracking are older)."""
+    return [row[0] for row in conn.execute(sa.select(table.c[key]).where(table.c[CHANGE_SEQ] > since))]
 
 
 def versions(conn: sa.Connection, datasets: Iterable[str]) -> dict[str, int]:
