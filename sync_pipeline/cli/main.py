@@ -58,6 +58,9 @@ def _add_emulator(commands: _Commands) -> None:
     serve.add_argument("--security-token", default=None)
     serve.add_argument("--sandbox", action="store_true", help="a sandbox org: log in with SALESFORCE_DOMAIN=test")
     serve.add_argument("--events", default=None, help="also write the seed's engagement events to this JSONL file")
+    serve.add_argument("--events-people", type=int, default=None,
+                       help="how many people --events covers (the first Leads, then Contacts, with a valid email; "
+                            "default 5,000)")
 
 
 def _add_bench(commands: _Commands) -> None:
@@ -107,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             security_token=args.security_token,
             sandbox=args.sandbox,
             events_path=Path(args.events) if args.events else None,
+            events_people=args.events_people,
         )
         return 0
     if args.command == "bench":
