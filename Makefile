@@ -39,7 +39,8 @@ lint: $(STAMP)
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/sync-pipeline dev
 
-## bench: the performance figures (emulator at 1,000,000 Leads; pull of 1,000,000 Leads+Contacts into PostgreSQL; push of 100,000 scores and 10,000 Tasks)
+## bench: the performance figures (emulator at 1,000,000 Leads; pull of 1,000,000 Leads+Contacts into PostgreSQL; push of 100,000 scores and 10,000 Tasks;
+## the whole main job three times at 1,000,000 Leads on PostgreSQL and 200,000 on SQLite)
 bench: $(STAMP)
 	$(BIN)/sync-pipeline bench
 

@@ -11,24 +11,17 @@ import json
 import math
 import os
 import resource
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import requests
 import sqlalchemy as sa
 from simple_salesforce import format_soql
 
+from sync_pipeline.bench.common import Emulator, change_titles, emulator_process, live_ids, session
 from sync_pipeline.emulator.app import DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN, DEFAULT_USERNAME
-from sync_pipeline.records.mirror import PEOPLE_OBJECTS
+from sync_pipeline.records.mirror import PEOPLE_OBJECTS, mirror_table
 from sync_pipeline.salesforce.connect import open_connection
 from sync_pipeline.salesforce.query import BULK_PAGE_RECORDS
 from sync_pipeline.settings import load_settings, pulled_fields
@@ -41,63 +34,18 @@ BARS = {"records_per_second": 50_000, "floor_ratio": 2.0, "peak_memory_mb": 512,
         "incremental_seconds": 5.0}
 
 
-@dataclass
-class Emulator:
-    url: str
-    process: subprocess.Popen[bytes]
-
-    def stats(self) -> dict[str, Any]:
-        return _session().get(f"{self.url}/__emulator__/stats", timeout=30).json()
-
-
-def _session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    return session
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def emulator_process(leads: int, seed: int = 7) -> Iterator[Emulator]:
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "sync_pipeline.cli", "emulator", "serve", "--port", str(port),
-                                "--seed", str(seed), "--scale", str(leads)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else b""  # a pipe: stdout=PIPE above
-                raise RuntimeError("the emulator stopped: " + output.decode()[-2000:])
-            try:
-                _session().get(f"{url}/services/data", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.5)
-        yield Emulator(url, process)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-
-
 def _bare_download(emulator: Emulator, client: Any, soql: str) -> float:
     """Seconds to fetch the Bulk result pages of ``soql`` with plain HTTP: the floor of any pull."""
     base = f"{emulator.url}/services/data/v62.0/jobs/query"
-    session = _session()
+    http = session()
     headers = {"Authorization": f"Bearer {client.session_id}"}
     started = time.perf_counter()
-    job = session.post(base, json={"operation": "queryAll", "query": soql}, headers=headers, timeout=600).json()
-    session.get(f"{base}/{job['id']}", headers=headers, timeout=60)
+    job = http.post(base, json={"operation": "queryAll", "query": soql}, headers=headers, timeout=600).json()
+    http.get(f"{base}/{job['id']}", headers=headers, timeout=60)
     locator = ""
     while True:
         params: dict[str, str | int] = {"maxRecords": BULK_PAGE_RECORDS, **({"locator": locator} if locator else {})}
-        response = session.get(f"{base}/{job['id']}/results", params=params, headers=headers, timeout=600)
+        response = http.get(f"{base}/{job['id']}/results", params=params, headers=headers, timeout=600)
         locator = response.headers.get("Sforce-Locator", "null")
         if locator == "null":
             break
@@ -133,13 +81,10 @@ def _change_one_percent(client: Any, engine: sa.Engine) -> dict[str, int]:
     """Change 1% of the Leads and Contacts through Bulk API 2.0 ingest (a real write path of the org)."""
     changed = {}
     with engine.connect() as conn:
-        for name, table in (("Lead", "sf_lead"), ("Contact", "sf_contact")):
-            total = conn.execute(sa.text(f"SELECT COUNT(*) FROM {table} WHERE NOT is_deleted")).scalar_one()
-            # Converted Leads refuse updates, so the Leads changed are live, not converted ones.
-            live = "NOT is_deleted AND isconverted = 'false'" if name == "Lead" else "NOT is_deleted"
-            ids = [row[0] for row in conn.execute(
-                sa.text(f"SELECT id FROM {table} WHERE {live} ORDER BY id LIMIT :n"), {"n": total // 100})]
-            getattr(client.bulk2, name).update(records=[{"Id": i, "Title": "Changed in bench"} for i in ids], wait=0)
+        for name in OBJECTS:
+            live = sa.text(f"SELECT COUNT(*) FROM {mirror_table(name)} WHERE NOT is_deleted")
+            ids = live_ids(conn, name, conn.execute(live).scalar_one() // 100)
+            change_titles(client, name, ids)
             changed[name] = len(ids)
     return changed
 

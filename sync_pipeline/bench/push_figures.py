@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from sync_pipeline.bench.common import emulator_process
 from sync_pipeline.bench.emulator_figures import bulk_query_pages
-from sync_pipeline.bench.pull_figures import emulator_process
 from sync_pipeline.emulator.app import DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN, DEFAULT_USERNAME
 from sync_pipeline.records.mirror import PEOPLE_OBJECTS
 from sync_pipeline.rules.activities import KEY_FIELD, plan_tasks

@@ -58,15 +58,25 @@ def _add_emulator(commands: _Commands) -> None:
     serve.add_argument("--security-token", default=None)
     serve.add_argument("--sandbox", action="store_true", help="a sandbox org: log in with SALESFORCE_DOMAIN=test")
     serve.add_argument("--events", default=None, help="also write the seed's engagement events to this JSONL file")
+    serve.add_argument("--events-people", type=int, default=None,
+                       help="how many people --events covers (the first Leads, then Contacts, with a valid email; "
+                            "default 5,000)")
 
 
 def _add_bench(commands: _Commands) -> None:
     bench = commands.add_parser("bench", help="measure the performance bars and print the figures")
     bench.add_argument("--leads", type=_scale, default=800_000,
                        help="Leads of the emulated org (with a quarter as many Contacts; 800,000 = 1,000,000 in all)")
-    bench.add_argument("--database", default="", help="PostgreSQL URL for the pull (default BENCH_DATABASE_URL)")
-    bench.add_argument("--output", default="data/bench/pull.json", help="where the figures are written as JSON")
-    bench.add_argument("--only", choices=("emulator", "pull", "push"), default=None, help="run one part only")
+    bench.add_argument("--people", type=_scale, default=1_000_000,
+                       help="Leads of the emulated org for the sync part (with a quarter as many Contacts, and "
+                            "engagement events for a quarter as many people)")
+    bench.add_argument("--database", default="",
+                       help="PostgreSQL URL for the pull (default BENCH_DATABASE_URL); for the sync part, the URL of a "
+                            "PostgreSQL server (where it creates and drops the database sync_bench) or 'sqlite'")
+    bench.add_argument("--output", default="data/bench/pull.json",
+                       help="where the pull's figures are written as JSON (push.json and sync.json beside it)")
+    bench.add_argument("--only", choices=("emulator", "pull", "push", "sync"), default=None,
+                       help="run one part only")
 
 
 def _add_mapping(commands: _Commands) -> None:
@@ -107,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             security_token=args.security_token,
             sandbox=args.sandbox,
             events_path=Path(args.events) if args.events else None,
+            events_people=args.events_people,
         )
         return 0
     if args.command == "bench":

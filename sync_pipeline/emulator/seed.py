@@ -23,6 +23,7 @@ from sync_pipeline.emulator.schema import INDUSTRIES, OPEN_STAGES, SOURCES
 from sync_pipeline.emulator.soql import datetime_to_storage
 
 DEMO_LEADS = 3000
+EVENTS_PEOPLE = 5000  # people given engagement events by default: every person of the demo org
 FIRST_NAMES = ["Ann", "Bo", "Carla", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kofi", "Lena",
                "Marco", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tara", "Umar", "Vera", "Wei", "Xena",
                "Yuki", "Zane", "Alba", "Bruno", "Chloe", "Diego", "Emma", "Felix", "Gita", "Hugo", "Ivy", "Jae",
@@ -514,7 +515,7 @@ def _reports() -> list[ReportDefinition]:
     return [prospects, open_leads]
 
 
-def write_events(org: Org, path: Path, *, seed: int, anchor: datetime, max_people: int = 5000) -> int:
+def write_events(org: Org, path: Path, *, seed: int, anchor: datetime, max_people: int = EVENTS_PEOPLE) -> int:
     """Marketing-side engagement events for people of the org, by email, as JSON lines. Returns the count."""
     rng = np.random.default_rng(seed + 1)
     people = org.db.execute(
@@ -562,6 +563,11 @@ def write_events(org: Org, path: Path, *, seed: int, anchor: datetime, max_peopl
 
 def _write_event(out: Any, seed: int, number: int, event_type: str, email: str, when: datetime,
                  extra: dict[str, Any]) -> None:
-    record = {"event_id": f"seed{seed}-{number:09d}", "event_type": event_type, "email": email,
+    out.write(event_line(f"seed{seed}-{number:09d}", event_type, email, when, extra))
+
+
+def event_line(event_id: str, event_type: str, email: str, when: datetime, extra: dict[str, Any]) -> str:
+    """One engagement event as a line of a drop-folder file (the format of ``sync_pipeline.rules.events``)."""
+    record = {"event_id": event_id, "event_type": event_type, "email": email,
               "occurred_at": when.astimezone(UTC).isoformat(timespec="seconds"), **extra}
-    out.write(json.dumps(record) + "\n")
+    return json.dumps(record) + "\n"
