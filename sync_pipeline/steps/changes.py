@@ -5,9 +5,9 @@ reads the versions of its inputs (plus the settings' fingerprint, and the day fo
 and when they equal its watermark it reads and writes nothing and says so (:class:`Unchanged`). After a complete run
 the step stores what it consumed in the transaction of its last write, so a step killed midway runs again.
 
-This is the first layer of the change-driven engine: a step either does nothing or does all of its work. The pull
-re-reads its lookback window every run, so a change keeps the steps after it working for that window (10 minutes
-by default); after that an idle run is idle.
+A step that can work on the changed keys only asks :meth:`StepInputs.since` for the version its last run consumed,
+and reads the rows stamped after it (``store.versions.changed_keys``). A write that changes nothing moves no
+version, so a page the pull reads again as it was leaves every step after it with nothing to do.
 """
 
 from __future__ import annotations
@@ -48,6 +48,15 @@ class StepInputs:
 
     step: str
     values: dict[str, Any]
+    previous: dict[str, Any] | None = None  # what the step's last complete run consumed (None: it never ran)
+
+    def since(self, dataset: str) -> int | None:
+        """The version of ``dataset`` the last complete run consumed, when only the changes after it are news: the
+        step ran before with the same settings. None: the step must look at everything."""
+        if self.previous is None or self.previous.get("settings") != self.values.get("settings"):
+            return None
+        version = self.previous.get(dataset)
+        return int(version) if isinstance(version, int) else None
 
     def own_write(self, conn: sa.Connection, dataset: str) -> None:
         """The step changed one of its own inputs: that change is its own, not news to its next run (unless
@@ -69,9 +78,10 @@ def step_inputs(engine: Engine, step: str, datasets: Iterable[str], settings: Sy
                   **{name: str(value) for name, value in extra.items()}}
         watermark = read_watermark(conn, step)
     values = json.loads(json.dumps(values, sort_keys=True, default=str))
+    inputs = StepInputs(step, values, watermark.inputs if watermark is not None else None)
     if watermark is not None and watermark.inputs == values:
-        return StepInputs(step, values), Unchanged(step, watermark.run_id, watermark.report)
-    return StepInputs(step, values), None
+        return inputs, Unchanged(step, watermark.run_id, watermark.report)
+    return inputs, None
 
 
 def report_checks(engine: Engine, step: str, report: Mapping[str, Any]) -> None:

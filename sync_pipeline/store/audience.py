@@ -19,11 +19,23 @@ from sync_pipeline.store.tables import (
     all_contacts,
     contact_links,
     list_members,
+    quarantine,
     sales_users,
 )
 from sync_pipeline.store.types import UtcDateTime, utc_now
-from sync_pipeline.store.upsert import bulk_upsert
-from sync_pipeline.store.versions import ALL_CONTACTS, SALES_USERS, bump, list_dataset
+from sync_pipeline.store.upsert import bulk_upsert, chunks
+from sync_pipeline.store.versions import (
+    ALL_CONTACTS,
+    CHANGE_SEQ,
+    SALES_USERS,
+    bump,
+    changed_keys,
+    list_dataset,
+    next_version,
+    record_stamped_change,
+)
+
+IDS_PER_QUERY = 5000  # values of one IN list: well under every backend's bound-parameter limit
 
 MARKETING_SQL_TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "text": sa.Text(), "email": sa.Text(), "multi_text": sa.Text(), "number": sa.Float(), "score": sa.Float(),
@@ -44,16 +56,32 @@ def read_people(conn: sa.Connection) -> pd.DataFrame:
     return frame
 
 
-def read_mirror(conn: sa.Connection, object_name: str) -> pd.DataFrame:
-    """Every row of an object's mirror (empty frame with the fixed columns when it was never pulled)."""
+def read_mirror(conn: sa.Connection, object_name: str, ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every row of an object's mirror, or the rows of ``ids`` (empty frame with the fixed columns when it was never
+    pulled). The change stamp is the store's, not the record's: it is left out."""
     name = mirror_table(object_name)
     if not sa.inspect(conn).has_table(name):
         return pd.DataFrame({"id": pd.Series(dtype="string"), "is_deleted": pd.Series(dtype=bool)})
-    frame = pd.read_sql(sa.select(with_runtime_columns(conn, name)), conn)
+    table = with_runtime_columns(conn, name)
+    query = sa.select(*(c for c in table.c if c.name != CHANGE_SEQ))
+    if ids is None:
+        frame = pd.read_sql(query, conn)
+    else:
+        frame = pd.concat([pd.read_sql(query.where(table.c.id.in_(part)), conn)
+                           for part in chunks(sorted(set(ids)), IDS_PER_QUERY)] or [pd.read_sql(query.limit(0), conn)],
+                          ignore_index=True)
     frame["is_deleted"] = frame["is_deleted"].astype(bool)
     if "system_modstamp" in frame:
         frame["system_modstamp"] = pd.to_datetime(frame["system_modstamp"], utc=True)
     return frame
+
+
+def changed_record_ids(conn: sa.Connection, object_name: str, since: int) -> set[str]:
+    """The ids of the mirror's rows changed after its version ``since``."""
+    name = mirror_table(object_name)
+    if not sa.inspect(conn).has_table(name):
+        return set()
+    return {str(i) for i in changed_keys(conn, with_runtime_columns(conn, name), "id", since)}
 
 
 def ensure_columns(conn: sa.Connection, table: sa.Table, columns: Mapping[str, sa.types.TypeEngine[Any]]) -> sa.Table:
@@ -63,8 +91,40 @@ def ensure_columns(conn: sa.Connection, table: sa.Table, columns: Mapping[str, s
 
 
 def read_links(conn: sa.Connection) -> pd.DataFrame:
-    """contact_links: which person (contact_key) each Salesforce record (crm_id, crm_type, email) belongs to."""
-    return pd.read_sql(sa.select(contact_links), conn)
+    """contact_links: which person (contact_key) each Salesforce record (crm_id, crm_type, email) belongs to, in
+    (contact_key, crm_id) order: of two people known under one email, a new record joins the one first in it."""
+    return pd.read_sql(sa.select(contact_links).order_by(contact_links.c.contact_key, contact_links.c.crm_id), conn)
+
+
+def links_touching(conn: sa.Connection, *, crm_ids: Sequence[str] = (), contact_keys: Sequence[str] = (),
+                   emails: Sequence[str] = ()) -> pd.DataFrame:
+    """The links of these records, of these people, or known under these emails, in :func:`read_links` order."""
+    parts = []
+    for column, values in ((contact_links.c.crm_id, crm_ids), (contact_links.c.contact_key, contact_keys),
+                           (contact_links.c.email, emails)):
+        for part in chunks(sorted(set(values)), IDS_PER_QUERY):
+            parts.append(pd.read_sql(sa.select(contact_links).where(column.in_(part)), conn))
+    if not parts:
+        return pd.read_sql(sa.select(contact_links).limit(0), conn)
+    found = pd.concat([part for part in parts if not part.empty] or parts[:1], ignore_index=True)
+    found = found.drop_duplicates("crm_id")
+    return found.sort_values(["contact_key", "crm_id"], kind="mergesort").reset_index(drop=True)
+
+
+def audience_totals(conn: sa.Connection) -> dict[str, int]:
+    """Leads and Contacts mirrored, people (active, inactive) and the records quarantined now, org-wide."""
+    totals = {}
+    for key, object_name in (("leads", "Lead"), ("contacts", "Contact")):
+        name = mirror_table(object_name)
+        totals[key] = (int(conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one())
+                       if sa.inspect(conn).has_table(name) else 0)
+    people, active = conn.execute(sa.select(sa.func.count(), sa.func.count().filter(all_contacts.c.is_active))
+                                  ).one()
+    quarantined = sum(int(conn.execute(sa.select(sa.func.count(sa.distinct(quarantine.c.record_id))).where(
+        quarantine.c.object_name == object_name, quarantine.c.source.is_(None))).scalar_one())
+        for object_name in ("Lead", "Contact"))
+    return {**totals, "people": int(people), "active": int(active), "inactive": int(people) - int(active),
+            "quarantined_records": int(quarantined)}
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
@@ -73,17 +133,21 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
 
 def write_all_contacts(conn: sa.Connection, people: pd.DataFrame, links: pd.DataFrame,
                        custom_types: Mapping[str, str]) -> int:
-    """Upsert the people (every Salesforce-side column; behavioral_score is the marketing side's) and their links."""
+    """Upsert the people (every Salesforce-side column; behavioral_score is the marketing side's) and their links.
+
+    A person whose columns are as stored is left as it is; the others are stamped with the next version of
+    all_contacts, which the dataset then takes. Returns the people changed (new ones included)."""
     table = ensure_columns(conn, all_contacts, {c: MARKETING_SQL_TYPES[t] for c, t in custom_types.items()})
     now = utc_now()
-    rows = people.assign(updated_at=now)
+    stamp = next_version(conn, ALL_CONTACTS)
+    rows = people.assign(updated_at=now, **{CHANGE_SEQ: stamp})
     rows = rows[[c for c in rows.columns if c in table.c and c != "behavioral_score"]]
-    updates = [c for c in rows.columns if c != "contact_key"]
-    written = bulk_upsert(conn, table, _arrow(rows), ["contact_key"], update_columns=updates)
+    compared = [c for c in rows.columns if c not in ("contact_key", "updated_at", CHANGE_SEQ)]
+    bulk_upsert(conn, table, _arrow(rows), ["contact_key"], only_if_changed=compared)
     link_rows = links[["crm_id", "crm_type", "contact_key", "email"]].assign(updated_at=now)
-    bulk_upsert(conn, contact_links, _arrow(link_rows), ["crm_id"])
-    bump(conn, ALL_CONTACTS)
-    return written
+    bulk_upsert(conn, contact_links, _arrow(link_rows), ["crm_id"],
+                only_if_changed=["crm_type", "contact_key", "email"])
+    return record_stamped_change(conn, ALL_CONTACTS, table, stamp)
 
 
 def read_list(conn: sa.Connection, list_name: str, columns: Sequence[str]) -> pd.DataFrame:

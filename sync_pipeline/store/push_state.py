@@ -24,7 +24,14 @@ from sync_pipeline.store.tables import (
     pushed_state,
 )
 from sync_pipeline.store.upsert import bulk_update, bulk_upsert
-from sync_pipeline.store.versions import ALL_CONTACTS, MARKETING_EDITS, bump
+from sync_pipeline.store.versions import (
+    ALL_CONTACTS,
+    CHANGE_SEQ,
+    MARKETING_EDITS,
+    bump,
+    next_version,
+    record_stamped_change,
+)
 
 
 def to_json(value: Any) -> str:
@@ -164,11 +171,14 @@ def remember_refusals(conn: sa.Connection, sent: pd.DataFrame, accepted: set[str
 
 def write_consent(conn: sa.Connection, people: pd.DataFrame) -> int:
     """The consent and bounce columns of existing people (by contact_key), as the push round decided them."""
-    rows = people.astype(object).where(people.notna(), None).to_dict("records")
-    if not rows:
+    if people.empty:
         return 0
-    bump(conn, ALL_CONTACTS)
-    return bulk_update(conn, all_contacts, rows, ["contact_key"])
+    stamp = next_version(conn, ALL_CONTACTS)  # the changed people, for the steps after All Contacts
+    stamped = people.assign(**{CHANGE_SEQ: stamp})
+    rows = stamped.astype(object).where(stamped.notna(), None).to_dict("records")
+    updated = bulk_update(conn, all_contacts, rows, ["contact_key"])
+    record_stamped_change(conn, ALL_CONTACTS, all_contacts, stamp)
+    return updated
 
 
 def known_and_deleted_emails(conn: sa.Connection) -> tuple[pd.Series, pd.Series]:

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from sync_pipeline.store.tables import quarantine
 from sync_pipeline.store.types import utc_now
+from sync_pipeline.store.upsert import chunks
 
 ROWS_PER_STATEMENT = 5000  # rows per INSERT, ids per DELETE: well under every backend's parameter limit
 
@@ -64,22 +65,28 @@ def record_quarantine(
     rejections: Iterable[RejectionLike],
     *,
     source: str | None = None,
+    record_ids: Sequence[str] | None = None,
 ) -> QuarantineUpdate:
     """Make the quarantine of ``object_name`` (and ``source``) hold exactly ``rejections``, in the caller's transaction.
 
     ``rejections`` must be every value of the scope that fails now (all Leads of a build, all lines of a file):
-    stored rows not among them are deleted as fixed. Values are stored as text (None stays NULL), whatever type
-    they arrived as, because a value that failed validation is by definition not trusted to fit a typed column;
-    a NUL character in any text is stored as the four characters ``\\x00``. One SELECT of the scope's rows, then
-    batched DELETEs and INSERTs.
+    stored rows not among them are deleted as fixed. With ``record_ids`` the scope is those records only (a build
+    that examined only them): the rows of other records stay as they are. Values are stored as text (None stays
+    NULL), whatever type they arrived as, because a value that failed validation is by definition not trusted to fit
+    a typed column; a NUL character in any text is stored as the four characters ``\\x00``. One SELECT of the
+    scope's rows, then batched DELETEs and INSERTs.
     """
     failing = _by_key(rejections)
     scope = sa.and_(quarantine.c.object_name == object_name,
                     quarantine.c.source.is_(None) if source is None else quarantine.c.source == source)
-    stored = conn.execute(
-        sa.select(quarantine.c.id, quarantine.c.record_id, quarantine.c.field, quarantine.c.value,
-                  quarantine.c.reason).where(scope).order_by(quarantine.c.id)
-    ).all()
+    query = sa.select(quarantine.c.id, quarantine.c.record_id, quarantine.c.field, quarantine.c.value,
+                      quarantine.c.reason).where(scope)
+    if record_ids is None:
+        stored = list(conn.execute(query.order_by(quarantine.c.id)).all())
+    else:
+        stored = sorted((row for part in chunks(sorted(set(record_ids)), ROWS_PER_STATEMENT)
+                         for row in conn.execute(query.where(quarantine.c.record_id.in_(part)))),
+                        key=lambda row: row.id)
     kept: set[ProblemKey] = set()
     stale: list[int] = []
     for row in stored:

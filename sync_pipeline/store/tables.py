@@ -99,6 +99,7 @@ all_contacts = sa.Table(
     sa.Column("system_modstamp", UtcDateTime, nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Column("last_activity_at", UtcDateTime, nullable=True),  # the latest engagement event (scoring writes it)
+    sa.Column("change_seq", sa.BigInteger, nullable=True, index=True),  # the all_contacts version that last changed it
 )
 
 # Every Salesforce Lead or Contact and the person it belongs to: keys stay stable from one sync to the next.
@@ -108,7 +109,7 @@ contact_links = sa.Table(
     sa.Column("crm_id", sa.String(SALESFORCE_ID_LENGTH), primary_key=True),
     sa.Column("crm_type", sa.String(16), nullable=False),
     sa.Column("contact_key", sa.String(SALESFORCE_ID_LENGTH), nullable=False, index=True),
-    sa.Column("email", sa.Text, nullable=True),
+    sa.Column("email", sa.Text, nullable=True, index=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 

@@ -122,7 +122,7 @@ def delete_keys(conn: sa.Connection, table: sa.Table, key_column: str, keys: Seq
         raise ValueError(f"{table.name} has no column {key_column!r}")
     column = table.c[key_column]
     deleted = 0
-    for chunk in _chunks(list(dict.fromkeys(keys)), _rows_per_statement(conn.dialect, 1)):
+    for chunk in chunks(list(dict.fromkeys(keys)), _rows_per_statement(conn.dialect, 1)):
         deleted += conn.execute(sa.delete(table).where(column.in_(chunk))).rowcount
     return deleted
 
@@ -223,7 +223,7 @@ def _arrow_column(values: list[Any]) -> pa.Array:
 
 def _values_upsert(conn: sa.Connection, table: sa.Table, batch: _Batch) -> None:
     statement = _on_conflict_statement(conn.dialect.name, table, batch)
-    for chunk in _chunks(batch.as_dicts(), _rows_per_statement(conn.dialect, len(batch.columns))):
+    for chunk in chunks(batch.as_dicts(), _rows_per_statement(conn.dialect, len(batch.columns))):
         conn.execute(statement, chunk)
 
 
@@ -254,7 +254,8 @@ def _rows_per_statement(dialect: sa.Dialect, columns: int) -> int:
     return max(1, limit // max(1, columns))
 
 
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in lists of at most ``size`` (the bound parameters of one IN list, or one statement's rows)."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 

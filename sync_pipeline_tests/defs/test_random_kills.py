@@ -388,7 +388,8 @@ def _run_with_kills(history: History, context: multiprocessing.context.ForkServe
 # ---------------------------------------------------------------------------------------------------------------
 # The state to compare
 
-PEOPLE_IGNORED = {"contact_key", "updated_at", "system_modstamp"}  # a surrogate key, and times of the run or org
+# A surrogate key, times of the run or org, and the change stamp (a killed write is written again: a later stamp).
+PEOPLE_IGNORED = {"contact_key", "updated_at", "system_modstamp", "change_seq"}
 MEMBERS_IGNORED = {"contact_key", "added_at", "updated_at", "removed_at"}
 LEAD_FIELDS = ("Email", "FirstName", "LastName", "Title", "Phone", "Company", "Status", "Behavior_Score__c",
                "HasOptedOutOfEmail", "EmailBouncedReason", "EmailBouncedDate", "IsConverted", "ConvertedContactId",

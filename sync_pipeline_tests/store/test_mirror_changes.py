@@ -26,6 +26,11 @@ def _arrow(rows: list[tuple[str, str, str]]) -> pa.Table:
                      "Title": [r[2] for r in rows]})
 
 
+def _version(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return versions(conn, ["sf_lead"])["sf_lead"]
+
+
 def _stamps(engine: Engine, table: sa.Table) -> dict[str, int | None]:
     with engine.connect() as conn:
         return dict(conn.execute(sa.select(table.c.id, table.c.change_seq)).all())  # type: ignore[arg-type]
@@ -40,18 +45,18 @@ def test_only_changed_rows_are_stamped_and_move_the_version(engine: Engine, form
     with engine.begin() as conn:
         table = ensure_mirror_table(conn, "Lead", FIELDS)
         write_mirror_page(conn, table, page(first), fresh=True)
-    assert versions(engine.connect(), ["sf_lead"]) == {"sf_lead": 1}
+    assert _version(engine) == 1
     assert _stamps(engine, table) == {"00Q000000000001AAA": 1, "00Q000000000002AAA": 1}
 
     with engine.begin() as conn:  # the same page again (a lookback window re-read): no change
         assert write_mirror_page(conn, table, page(first)) == 2
-    assert versions(engine.connect(), ["sf_lead"]) == {"sf_lead": 1}
+    assert _version(engine) == 1
 
     edited = [first[0], ("00Q000000000002AAA", "2026-01-02T00:00:00.000Z", "VP Sales"),
               ("00Q000000000003AAA", "2026-01-02T00:00:00.000Z", "COO")]
     with engine.begin() as conn:
         write_mirror_page(conn, table, page(edited))
-    assert versions(engine.connect(), ["sf_lead"]) == {"sf_lead": 2}
+    assert _version(engine) == 2
     assert _stamps(engine, table) == {"00Q000000000001AAA": 1, "00Q000000000002AAA": 2, "00Q000000000003AAA": 2}
     with engine.connect() as conn:
         assert sorted(changed_keys(conn, table, "id", 1)) == ["00Q000000000002AAA", "00Q000000000003AAA"]
@@ -60,10 +65,10 @@ def test_only_changed_rows_are_stamped_and_move_the_version(engine: Engine, form
     stale = [("00Q000000000002AAA", "2025-12-31T00:00:00.000Z", "stale")]  # older copy: kept out, nothing stamped
     with engine.begin() as conn:
         write_mirror_page(conn, table, page(stale))
-    assert versions(engine.connect(), ["sf_lead"]) == {"sf_lead": 2}
+    assert _version(engine) == 2
 
     with engine.begin() as conn:
         assert mark_deleted(conn, table, ["00Q000000000001AAA"]) == 1
         assert mark_deleted(conn, table, ["00Q000000000001AAA"]) == 0  # already deleted: no change, no version
-    assert versions(engine.connect(), ["sf_lead"]) == {"sf_lead": 3}
+    assert _version(engine) == 3
     assert _stamps(engine, table)["00Q000000000001AAA"] == 3
