@@ -36,9 +36,16 @@ from sync_pipeline.salesforce.push import (
     unsent_summary,
 )
 from sync_pipeline.settings import SyncSettings
-from sync_pipeline.steps.changes import Unchanged, step_inputs
-from sync_pipeline.store.audience import read_links, read_mirror, read_people
-from sync_pipeline.store.engagement import read_events
+from sync_pipeline.steps.changes import StepInputs, Unchanged, step_inputs
+from sync_pipeline.store.audience import (
+    changed_people,
+    changed_record_ids,
+    links_touching,
+    read_links,
+    read_mirror,
+    read_people,
+)
+from sync_pipeline.store.engagement import changed_event_emails, read_events
 from sync_pipeline.store.push_state import (
     append_ledger,
     known_and_deleted_emails,
@@ -58,7 +65,13 @@ from sync_pipeline.store.push_state import (
     settle_edits,
     write_consent,
 )
-from sync_pipeline.store.versions import ALL_CONTACTS, ENGAGEMENT_EVENTS, MARKETING_EDITS, SCORES, mirror_dataset
+from sync_pipeline.store.versions import (
+    ALL_CONTACTS,
+    ENGAGEMENT_EVENTS,
+    MARKETING_EDITS,
+    SCORES,
+    mirror_dataset,
+)
 
 PUSH_RESULTS = "push_results"  # one row per record sent, with Salesforce's answer
 PUSH_STEP, TASKS_STEP, NEW_LEADS_STEP = "salesforce_push", "activity_tasks", "new_leads"
@@ -111,12 +124,42 @@ def _held_after(outcome: PushOutcome, sent: pd.DataFrame, apart: frozenset[str] 
                           apart)
 
 
-def read_push_inputs(conn: sa.Connection) -> PushInputs:
-    """Everything the push round reads, in one transaction's snapshot."""
-    return PushInputs(people=read_people(conn), links=read_links(conn),
-                      mirrors={name: read_mirror(conn, name) for name in OBJECTS}, events=read_events(conn),
-                      pushed=read_pushed_state(conn), ledger=read_ledger(conn), edits=pending_edits(conn),
-                      refusals=read_refusals(conn))
+def read_push_inputs(conn: sa.Connection, keys: Sequence[str] | None = None) -> PushInputs:
+    """Everything the push round reads, in one transaction's snapshot: of everyone, or of the people of ``keys``
+    (each person's round depends on their own rows only)."""
+    if keys is None:
+        return PushInputs(people=read_people(conn), links=read_links(conn),
+                          mirrors={name: read_mirror(conn, name) for name in OBJECTS}, events=read_events(conn),
+                          pushed=read_pushed_state(conn), ledger=read_ledger(conn), edits=pending_edits(conn),
+                          refusals=read_refusals(conn))
+    people = read_people(conn, keys)
+    links = links_touching(conn, contact_keys=keys)
+    ids = [str(i) for i in links["crm_id"]]
+    edits, refusals = pending_edits(conn), read_refusals(conn)
+    return PushInputs(people=people, links=links,
+                      mirrors={name: read_mirror(conn, name, list(links.loc[links["crm_type"] == name, "crm_id"]))
+                               for name in OBJECTS},
+                      events=read_events(conn, [str(e) for e in people["email"].dropna()]),
+                      pushed=read_pushed_state(conn, ids), ledger=read_ledger(conn, keys),
+                      edits=edits[edits["contact_key"].isin(keys)].reset_index(drop=True),
+                      refusals=refusals[refusals["crm_id"].isin(ids)].reset_index(drop=True))
+
+
+def people_to_plan(conn: sa.Connection, changes: StepInputs) -> list[str] | None:
+    """The people whose push may differ since the step's last complete run: their All Contacts row or scores
+    changed, one of their records changed in Salesforce, they have new events, a pending edit or a held value.
+    None: the step never completed a run with these settings, so everyone is planned."""
+    since = {name: changes.since(name) for name in PUSH_INPUTS}
+    if any(version is None for version in since.values()):
+        return None
+    keys = changed_people(conn, int(since[ALL_CONTACTS] or 0))
+    records = set().union(*(changed_record_ids(conn, name, int(since[mirror_dataset(name)] or 0))
+                            for name in OBJECTS))
+    records |= {str(i) for i in read_refusals(conn)["crm_id"]}
+    emails = changed_event_emails(conn, int(since[ENGAGEMENT_EVENTS] or 0))
+    linked = links_touching(conn, crm_ids=sorted(records), emails=sorted(emails))
+    keys |= {str(k) for k in linked["contact_key"]} | {str(k) for k in pending_edits(conn)["contact_key"]}
+    return sorted(keys)
 
 
 def _due(engine: Engine, now: datetime, **which: Sequence[str]) -> str:
@@ -141,11 +184,14 @@ def push_changes(engine: Engine, connect: Callable[[], SalesforceConnection], se
     if unchanged:
         return unchanged
     with engine.connect() as conn:
-        inputs = read_push_inputs(conn)
+        keys = people_to_plan(conn, changes)
+        inputs = read_push_inputs(conn, keys)
     push = plan_round(settings, inputs, now)
     plan = push.plan
     result = PushResult("update", plan.updates[["crm_id", "crm_type", "field", "value"]], {
-        "records_planned": len(plan.records), "fields_planned": len(plan.updates), "conflicts": len(plan.conflicts),
+        "planned": "everyone" if keys is None else "people changed since the last complete push",
+        "keys_examined": len(inputs.people), "records_planned": len(plan.records),
+        "fields_planned": len(plan.updates), "conflicts": len(plan.conflicts),
         "consent_changes": len(push.consent.ledger_entries), "marketing_edits": len(inputs.edits),
         "skipped_refused_before": plan.counts.get("skipped_refused", 0)})
     with engine.begin() as conn:  # consent and evidence first: an opt-out is kept even if the push then fails

@@ -115,5 +115,6 @@ def maintain_scores(engine: Engine, settings: SyncSettings, run_id: str) -> Main
     with engine.begin() as conn:
         written = write_scores(conn, maintained.merge(scores[["contact_key", "last_activity_at"]], on="contact_key",
                                                       how="left"))
+        inputs.own_write(conn, ALL_CONTACTS)  # the scores it wrote are not news to it
         inputs.done(conn, run_id)
     return MaintenanceResult(maintained, written, len(events))

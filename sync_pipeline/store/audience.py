@@ -48,9 +48,21 @@ def with_runtime_columns(conn: sa.Connection, table: sa.Table | str) -> sa.Table
     return sa.Table(table if isinstance(table, str) else table.name, sa.MetaData(), autoload_with=conn)
 
 
-def read_people(conn: sa.Connection) -> pd.DataFrame:
-    """All Contacts with its run-time columns, times as UTC."""
-    frame = pd.read_sql(sa.select(with_runtime_columns(conn, all_contacts)), conn)
+def read_in(conn: sa.Connection, query: sa.Select, column: sa.ColumnElement[Any],
+            values: Sequence[Any] | None) -> pd.DataFrame:
+    """``query`` as a frame; with ``values``, only its rows whose ``column`` is one of them (IN lists of
+    IDS_PER_QUERY values)."""
+    if values is None:
+        return pd.read_sql(query, conn)
+    parts = [pd.read_sql(query.where(column.in_(part)), conn) for part in chunks(sorted(set(values)), IDS_PER_QUERY)]
+    parts = [part for part in parts if not part.empty]
+    return pd.concat(parts, ignore_index=True) if parts else pd.read_sql(query.limit(0), conn)
+
+
+def read_people(conn: sa.Connection, keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """All Contacts (or the people of ``keys``) with its run-time columns, times as UTC."""
+    table = with_runtime_columns(conn, all_contacts)
+    frame = read_in(conn, sa.select(table), table.c.contact_key, keys)
     for name in ("last_activity_at", "system_modstamp", "hard_bounced_at"):
         frame[name] = pd.to_datetime(frame[name], utc=True)
     return frame
@@ -63,13 +75,7 @@ def read_mirror(conn: sa.Connection, object_name: str, ids: Sequence[str] | None
     if not sa.inspect(conn).has_table(name):
         return pd.DataFrame({"id": pd.Series(dtype="string"), "is_deleted": pd.Series(dtype=bool)})
     table = with_runtime_columns(conn, name)
-    query = sa.select(*(c for c in table.c if c.name != CHANGE_SEQ))
-    if ids is None:
-        frame = pd.read_sql(query, conn)
-    else:
-        frame = pd.concat([pd.read_sql(query.where(table.c.id.in_(part)), conn)
-                           for part in chunks(sorted(set(ids)), IDS_PER_QUERY)] or [pd.read_sql(query.limit(0), conn)],
-                          ignore_index=True)
+    frame = read_in(conn, sa.select(*(c for c in table.c if c.name != CHANGE_SEQ)), table.c.id, ids)
     frame["is_deleted"] = frame["is_deleted"].astype(bool)
     if "system_modstamp" in frame:
         frame["system_modstamp"] = pd.to_datetime(frame["system_modstamp"], utc=True)
@@ -82,6 +88,11 @@ def changed_record_ids(conn: sa.Connection, object_name: str, since: int) -> set
     if not sa.inspect(conn).has_table(name):
         return set()
     return {str(i) for i in changed_keys(conn, with_runtime_columns(conn, name), "id", since)}
+
+
+def changed_people(conn: sa.Connection, since: int) -> set[str]:
+    """The contact_keys of the people whose All Contacts row changed after its version ``since``."""
+    return {str(k) for k in changed_keys(conn, all_contacts, "contact_key", since)}
 
 
 def ensure_columns(conn: sa.Connection, table: sa.Table, columns: Mapping[str, sa.types.TypeEngine[Any]]) -> sa.Table:

@@ -15,10 +15,20 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
+from sync_pipeline.store.audience import read_in
 from sync_pipeline.store.tables import all_contacts, engagement_events, ingested_files
 from sync_pipeline.store.types import utc_now
 from sync_pipeline.store.upsert import bulk_update, bulk_upsert
-from sync_pipeline.store.versions import ENGAGEMENT_EVENTS, SCORES, bump
+from sync_pipeline.store.versions import (
+    ALL_CONTACTS,
+    CHANGE_SEQ,
+    ENGAGEMENT_EVENTS,
+    SCORES,
+    bump,
+    changed_keys,
+    next_version,
+    record_stamped_change,
+)
 
 EVENT_COLUMNS = ("event_id", "event_type", "email", "occurred_at", "campaign", "email_name", "url", "form", "reason",
                  "source")
@@ -49,14 +59,11 @@ def store_events(conn: sa.Connection, events: pd.DataFrame) -> int:
     """Insert the events not stored yet; returns how many were new."""
     if events.empty:
         return 0
-    before = conn.execute(sa.select(sa.func.count()).select_from(engagement_events)).scalar_one()
-    frame = events[list(EVENT_COLUMNS)].assign(ingested_at=utc_now())
+    stamp = next_version(conn, ENGAGEMENT_EVENTS)  # the new events carry it: a reader finds them by it
+    frame = events[list(EVENT_COLUMNS)].assign(ingested_at=utc_now(), **{CHANGE_SEQ: stamp})
     table = pa.Table.from_pandas(frame.astype(object).where(frame.notna(), None), preserve_index=False)
     bulk_upsert(conn, engagement_events, table, ["event_id"], update_columns=[])
-    after = conn.execute(sa.select(sa.func.count()).select_from(engagement_events)).scalar_one()
-    if after > before:
-        bump(conn, ENGAGEMENT_EVENTS)
-    return int(after - before)
+    return record_stamped_change(conn, ENGAGEMENT_EVENTS, engagement_events, stamp)
 
 
 def remember_file(conn: sa.Connection, file: DropFile, *, events: int, rejected: int) -> None:
@@ -64,10 +71,16 @@ def remember_file(conn: sa.Connection, file: DropFile, *, events: int, rejected:
                                         "events": events, "rejected": rejected, "ingested_at": utc_now()}], ["path"])
 
 
-def read_events(conn: sa.Connection) -> pd.DataFrame:
-    frame = pd.read_sql(sa.select(engagement_events), conn)
+def read_events(conn: sa.Connection, emails: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every stored event, or the events of these emails."""
+    frame = read_in(conn, sa.select(engagement_events), engagement_events.c.email, emails)
     frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
     return frame
+
+
+def changed_event_emails(conn: sa.Connection, since: int) -> set[str]:
+    """The emails of the events stored after the events' version ``since``."""
+    return {str(email) for email in changed_keys(conn, engagement_events, "email", since)}
 
 
 def read_scores(conn: sa.Connection) -> pd.DataFrame:
@@ -77,12 +90,17 @@ def read_scores(conn: sa.Connection) -> pd.DataFrame:
 
 
 def write_scores(conn: sa.Connection, scores: pd.DataFrame) -> int:
-    """behavioral_score, lead_score and last_activity_at of existing people (by contact_key)."""
+    """behavioral_score, lead_score and last_activity_at of existing people (by contact_key), where they differ; the
+    people changed are stamped as changed All Contacts rows (the push reads them). Returns how many changed."""
     columns = [c for c in ("contact_key", "behavioral_score", "lead_score", "last_activity_at") if c in scores]
-    frame = scores[columns]
+    stamp = next_version(conn, ALL_CONTACTS)
+    frame = scores[columns].assign(**{CHANGE_SEQ: stamp})
     table = pa.Table.from_pandas(frame.astype(object).where(frame.notna(), None), preserve_index=False)
-    bump(conn, SCORES)
-    return bulk_update(conn, all_contacts, table, ["contact_key"])
+    bulk_update(conn, all_contacts, table, ["contact_key"], only_if_changed=columns[1:])
+    changed = record_stamped_change(conn, ALL_CONTACTS, all_contacts, stamp)
+    if changed:
+        bump(conn, SCORES)
+    return changed
 
 
 def latest_ingested_at(conn: sa.Connection, event_types: Sequence[str]) -> datetime | None:

@@ -11,7 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from sync_pipeline.records.mirror import PEOPLE_OBJECTS
-from sync_pipeline.store.audience import read_mirror, with_runtime_columns
+from sync_pipeline.store.audience import read_in, read_mirror, with_runtime_columns
 from sync_pipeline.store.tables import (
     all_contacts,
     consent_ledger,
@@ -43,8 +43,9 @@ def from_json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def read_pushed_state(conn: sa.Connection) -> pd.DataFrame:
-    frame = pd.read_sql(sa.select(pushed_state), conn)
+def read_pushed_state(conn: sa.Connection, crm_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """What Salesforce last accepted from us, per record and field (of every record, or of ``crm_ids``)."""
+    frame = read_in(conn, sa.select(pushed_state), pushed_state.c.crm_id, crm_ids)
     frame["value"] = frame["value"].map(from_json)
     return frame
 
@@ -68,8 +69,9 @@ def record_results(conn: sa.Connection, run_id: str, object_name: str, operation
     return len(rows)
 
 
-def read_ledger(conn: sa.Connection) -> pd.DataFrame:
-    frame = pd.read_sql(sa.select(consent_ledger), conn)
+def read_ledger(conn: sa.Connection, keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """The consent ledger (of everyone, or of the people of ``keys``)."""
+    frame = read_in(conn, sa.select(consent_ledger), consent_ledger.c.contact_key, keys)
     frame["changed_at"] = pd.to_datetime(frame["changed_at"], utc=True)
     return frame
 

@@ -177,6 +177,7 @@ engagement_events = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("source", sa.Text, nullable=False),
     sa.Column("ingested_at", UtcDateTime, nullable=False),
+    sa.Column("change_seq", sa.BigInteger, nullable=True, index=True),  # the events version that stored it
 )
 ingested_files = sa.Table(
     "ingested_files",

@@ -315,18 +315,22 @@ def _merge_statement(table: sa.Table, staging: str, batch: _Batch) -> sa.Insert:
     return _on_conflict(postgresql.insert(table).from_select(list(batch.columns), sa.select(*source.c)), table, batch)
 
 
-def bulk_update(conn: sa.Connection, table: sa.Table, rows: Rows, key_columns: Sequence[str]) -> int:
+def bulk_update(conn: sa.Connection, table: sa.Table, rows: Rows, key_columns: Sequence[str],
+                only_if_changed: Sequence[str] = ()) -> int:
     """Update existing rows (by ``key_columns``) with the batch's other columns; keys not in the table are ignored.
 
     Unlike :func:`bulk_upsert` it never inserts, so a batch may carry only some columns of a table whose other
     columns are NOT NULL. PostgreSQL: COPY into a staging table, then one ``UPDATE ... FROM``; SQLite: executemany.
-    Returns the number of rows updated.
+    With ``only_if_changed``, a row is updated only when one of those columns differs (NULL-safe). Returns the number
+    of rows updated.
     """
     batch = _prepare(table, rows, key_columns, None)
     if batch.size == 0 or not batch.updates:
         return 0
     if conn.dialect.name != "postgresql":
-        statement = sa.update(table).where(*(table.c[k] == sa.bindparam(f"k_{k}") for k in batch.keys)).values(
+        changed = [table.c[c].is_distinct_from(sa.bindparam(f"v_{c}")) for c in only_if_changed]
+        statement = sa.update(table).where(*(table.c[k] == sa.bindparam(f"k_{k}") for k in batch.keys),
+                                           sa.or_(*changed) if changed else sa.true()).values(
             {c: sa.bindparam(f"v_{c}") for c in batch.updates})
         params = [{**{f"k_{k}": row[k] for k in batch.keys}, **{f"v_{c}": row[c] for c in batch.updates}}
                   for row in batch.as_dicts()]
@@ -343,6 +347,9 @@ def bulk_update(conn: sa.Connection, table: sa.Table, rows: Rows, key_columns: S
     target = preparer.format_table(table)
     sets = ", ".join(f"{preparer.quote(c)} = s.{preparer.quote(c)}" for c in batch.updates)
     match = " AND ".join(f"{target}.{preparer.quote(k)} = s.{preparer.quote(k)}" for k in batch.keys)
+    if only_if_changed:
+        match += " AND (" + " OR ".join(f"{target}.{preparer.quote(c)} IS DISTINCT FROM s.{preparer.quote(c)}"
+                                        for c in only_if_changed) + ")"
     updated = conn.exec_driver_sql(f"UPDATE {target} SET {sets} FROM {quoted} AS s WHERE {match}").rowcount
     conn.exec_driver_sql(f"DROP TABLE {quoted}")
     return int(updated or 0)

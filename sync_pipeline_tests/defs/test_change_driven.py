@@ -13,6 +13,10 @@ import pytest
 import yaml
 
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
+from sync_pipeline.rules.push_round import PushRound, plan_round
+from sync_pipeline.settings import load_settings
+from sync_pipeline.steps.push import read_push_inputs
+from sync_pipeline.store.engine import make_engine
 from sync_pipeline_tests.defs.helpers import query_rows as _rows
 from sync_pipeline_tests.defs.test_push_job import ROOT, WRITE_ENDPOINTS, _run
 
@@ -85,3 +89,24 @@ def test_an_idle_run_does_nothing_after_the_pull_and_a_change_wakes_its_readers(
         assert "unchanged" not in _metadata(woken, "lead_score_maintenance")
         assert "unchanged" not in _metadata(woken, "salesforce_push")
         assert sf.Lead.get(lead["Id"])["HasOptedOutOfEmail"] is True
+        push = _metadata(woken, "salesforce_push")
+        assert push["planned"] == "people changed since the last complete push"
+        assert push["keys_examined"] == 1 + _held_people(url)  # the person who unsubscribed, and those with held values
+        assert push["records_planned"] >= 1
+        # Planned over everyone, the round finds nothing more to send: the changed people were all it needed.
+        assert _full_plan(url, settings).plan.updates.empty
+
+
+def _held_people(url: str) -> int:
+    return len(_rows(url, "SELECT DISTINCT l.contact_key FROM push_refusals r JOIN contact_links l "
+                          "ON l.crm_id = r.crm_id"))
+
+
+def _full_plan(url: str, settings: Path) -> PushRound:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            inputs = read_push_inputs(conn)
+    finally:
+        engine.dispose()
+    return plan_round(load_settings(settings), inputs, datetime.now(UTC))

@@ -1,8 +1,10 @@
-"""Changed people: each All Contacts row carries the version of ``all_contacts`` that last changed it.
+"""Changed people and events: each All Contacts row carries the version of ``all_contacts`` that last changed it, and
+each engagement event the version of ``engagement_events`` that stored it.
 
 ``all_contacts.change_seq`` (indexed) lets the steps after All Contacts read only the people changed since their
 watermark; rows written before it are NULL (older than any watermark taken after this revision).
-``contact_links.email`` is indexed: the audience step finds everyone who shares a changed record's email.
+``engagement_events.change_seq`` does the same for the events. ``contact_links.email`` is indexed: the audience
+step finds everyone who shares a changed record's email.
 
 Revision ID: 0009
 Revises: 0008
@@ -26,9 +28,13 @@ def upgrade() -> None:
     op.add_column("all_contacts", sa.Column("change_seq", sa.BigInteger, nullable=True))
     op.create_index("ix_all_contacts_change_seq", "all_contacts", ["change_seq"])
     op.create_index("ix_contact_links_email", "contact_links", ["email"])
+    op.add_column("engagement_events", sa.Column("change_seq", sa.BigInteger, nullable=True))
+    op.create_index("ix_engagement_events_change_seq", "engagement_events", ["change_seq"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_engagement_events_change_seq", "engagement_events")
+    op.drop_column("engagement_events", "change_seq")
     op.drop_index("ix_contact_links_email", "contact_links")
     op.drop_index("ix_all_contacts_change_seq", "all_contacts")
     op.drop_column("all_contacts", "change_seq")
