@@ -25,6 +25,7 @@ from sync_pipeline.store.audience import (
     changed_record_ids,
     copy_lead_scores,
     links_touching,
+    mirror_rows,
     read_links,
     read_list,
     read_mirror,
@@ -38,6 +39,9 @@ from sync_pipeline.store.versions import ALL_CONTACTS, SCORES, mirror_dataset, r
 
 AUDIENCE_STEP = "all_contacts"
 SALES_USERS_STEP = "sales_users"
+# Above this many changed records, and this share of all, one pass over every record costs less than following the
+# links of each (measured at 200,000 Leads: 242,605 changed records took 89 s by their links, 34 s all at once).
+FULL_BUILD_ABOVE, FULL_BUILD_SHARE = 10_000, 0.2
 QUARANTINE_WARN_SHARE = 0.05  # the quarantine_share check warns above this share of records quarantined
 
 
@@ -118,13 +122,17 @@ def build_audience(engine: Engine, connection: SalesforceConnection, settings: S
 
 
 def _records_to_build(conn: sa.Connection, inputs: StepInputs, settings: SyncSettings) -> _Records:
-    """Every record when the step never ran with these settings, else the changed ones and those linked to them."""
+    """Every record when the step never ran with these settings or most records changed, else the changed ones and
+    those linked to them."""
     changed: dict[str, set[str]] = {}
     for name in PEOPLE_OBJECTS:
         since = inputs.since(mirror_dataset(name))
         if since is None:
             return _Records(read_mirror(conn, "Lead"), read_mirror(conn, "Contact"), read_links(conn), full=True)
         changed[name] = changed_record_ids(conn, name, since)
+    count = sum(len(ids) for ids in changed.values())
+    if count > FULL_BUILD_ABOVE and count > FULL_BUILD_SHARE * sum(mirror_rows(conn, name) for name in PEOPLE_OBJECTS):
+        return _Records(read_mirror(conn, "Lead"), read_mirror(conn, "Contact"), read_links(conn), full=True)
     return _linked_records(conn, changed, _email_columns(settings))
 
 

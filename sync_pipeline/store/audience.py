@@ -122,13 +122,17 @@ def links_touching(conn: sa.Connection, *, crm_ids: Sequence[str] = (), contact_
     return found.sort_values(["contact_key", "crm_id"], kind="mergesort").reset_index(drop=True)
 
 
+def mirror_rows(conn: sa.Connection, object_name: str) -> int:
+    """How many records the object's mirror holds (deleted ones included)."""
+    name = mirror_table(object_name)
+    if not sa.inspect(conn).has_table(name):
+        return 0
+    return int(conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one())
+
+
 def audience_totals(conn: sa.Connection) -> dict[str, int]:
     """Leads and Contacts mirrored, people (active, inactive) and the records quarantined now, org-wide."""
-    totals = {}
-    for key, object_name in (("leads", "Lead"), ("contacts", "Contact")):
-        name = mirror_table(object_name)
-        totals[key] = (int(conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one())
-                       if sa.inspect(conn).has_table(name) else 0)
+    totals = {"leads": mirror_rows(conn, "Lead"), "contacts": mirror_rows(conn, "Contact")}
     people, active = conn.execute(sa.select(sa.func.count(), sa.func.count().filter(all_contacts.c.is_active))
                                   ).one()
     quarantined = sum(int(conn.execute(sa.select(sa.func.count(sa.distinct(quarantine.c.record_id))).where(

@@ -31,6 +31,7 @@ from sync_pipeline.emulator.testing import running_emulator
 from sync_pipeline.rules.contacts import STANDARD_COLUMNS, build_all_contacts
 from sync_pipeline.salesforce.connect import SalesforceConnection, open_connection
 from sync_pipeline.settings import SyncSettings, load_settings
+from sync_pipeline.steps import audience as audience_step
 from sync_pipeline.steps.audience import AudienceResult, build_audience
 from sync_pipeline.steps.connect import DESCRIBED_OBJECTS
 from sync_pipeline.store.audience import read_links, read_mirror, read_people
@@ -232,5 +233,29 @@ def test_one_edited_lead_rebuilds_its_person_and_those_sharing_its_email(
     third = build_audience(engine, connection, sync_settings, "run-3")
     assert isinstance(third, AudienceResult) and third.records_examined == 3
     assert third.counts["people"] == 32 and third.counts["leads"] == 32
+    assert_equals_a_build_of_every_record(engine, sync_settings, connection)
+    engine.dispose()
+
+
+def test_when_most_records_changed_every_record_is_built_at_once(
+        tmp_path: Path, connection: SalesforceConnection, sync_settings: SyncSettings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audience_step, "FULL_BUILD_ABOVE", 2)  # the org here is tiny; the share is what is tested
+    engine = make_engine(f"sqlite:///{tmp_path / 'marketing.db'}")
+    upgrade_to_head(engine)
+    org = Org()
+    leads = [org.new("Lead", f"person{number}@example.com", "Lee") for number in range(20)]
+    org.pull(engine)
+    build_audience(engine, connection, sync_settings, "run-1")
+    for lead in leads[:3]:  # 3 of 20: by their links
+        org.touch(lead, FirstName="Ann")
+    org.pull(engine)
+    some = build_audience(engine, connection, sync_settings, "run-2")
+    assert isinstance(some, AudienceResult) and not some.full and some.records_examined == 3
+    for lead in leads[:10]:  # 10 of 20, above a fifth: all at once
+        org.touch(lead, FirstName="Bo")
+    org.pull(engine)
+    most = build_audience(engine, connection, sync_settings, "run-3")
+    assert isinstance(most, AudienceResult) and most.full and most.records_examined == 20
     assert_equals_a_build_of_every_record(engine, sync_settings, connection)
     engine.dispose()
