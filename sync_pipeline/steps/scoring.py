@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from sync_pipeline.rules.events import read_event_lines
 from sync_pipeline.rules.scoring import behavioral_scores, maintenance
 from sync_pipeline.settings import SyncSettings
-from sync_pipeline.steps.changes import Unchanged, step_inputs
+from sync_pipeline.steps.changes import StepInputs, Unchanged, step_inputs
+from sync_pipeline.store.audience import changed_people, people_with_emails
 from sync_pipeline.store.engagement import (
+    changed_event_emails,
     pending_files,
     read_events,
     read_scores,
@@ -79,6 +82,7 @@ class MaintenanceResult:
     maintained: pd.DataFrame  # contact_key, email, behavioral_score, lead_score, lead_score_changed
     rows_written: int
     events_scored: int
+    everyone: bool = True  # every person scored (else the people changed or with new events since the last run)
 
     @property
     def top(self) -> pd.DataFrame:
@@ -86,7 +90,8 @@ class MaintenanceResult:
 
     def as_metadata(self) -> dict[str, Any]:
         scores = self.maintained["behavioral_score"]
-        return {"table": "all_contacts", "people": len(self.maintained), "people_with_score": int((scores > 0).sum()),
+        return {"table": "all_contacts", "scored": "everyone" if self.everyone else "people changed or with new events",
+                "keys_examined": len(self.maintained), "people_with_score": int((scores > 0).sum()),
                 "lead_scores_changed": int(self.maintained["lead_score_changed"].sum()),
                 "rows_written": self.rows_written, "events_scored": self.events_scored,
                 "top_score": float(scores.max() or 0)}
@@ -107,8 +112,9 @@ def maintain_scores(engine: Engine, settings: SyncSettings, run_id: str) -> Main
     if unchanged:
         return unchanged
     with engine.connect() as conn:
-        events = read_events(conn)
-        people = read_scores(conn)
+        keys = people_to_score(conn, inputs)
+        people = read_scores(conn, keys)
+        events = read_events(conn, None if keys is None else [str(e) for e in people["email"].dropna()])
     rules = {str(kind): points for kind, points in settings.scoring.rules.items()}
     scores = behavioral_scores(events, people[["contact_key", "email"]], rules, settings.scoring.half_life_days, day)
     maintained = maintenance(people, scores)
@@ -117,4 +123,15 @@ def maintain_scores(engine: Engine, settings: SyncSettings, run_id: str) -> Main
                                                       how="left"))
         inputs.own_write(conn, ALL_CONTACTS)  # the scores it wrote are not news to it
         inputs.done(conn, run_id)
-    return MaintenanceResult(maintained, written, len(events))
+    return MaintenanceResult(maintained, written, len(events), keys is None)
+
+
+def people_to_score(conn: sa.Connection, inputs: StepInputs) -> list[str] | None:
+    """The people whose score may differ since the last complete run of the same day: their row changed (a rebuilt
+    row carries Salesforce's lead score again) or they have new events. None: a new day (every score decays), or
+    the step never ran with these settings."""
+    events_since, people_since = inputs.since(ENGAGEMENT_EVENTS), inputs.since(ALL_CONTACTS)
+    if events_since is None or people_since is None or (inputs.previous or {}).get("day") != inputs.values["day"]:
+        return None
+    emails = changed_event_emails(conn, events_since)
+    return sorted(changed_people(conn, people_since) | people_with_emails(conn, sorted(emails)))

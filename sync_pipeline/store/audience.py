@@ -95,6 +95,12 @@ def changed_people(conn: sa.Connection, since: int) -> set[str]:
     return {str(k) for k in changed_keys(conn, all_contacts, "contact_key", since)}
 
 
+def people_with_emails(conn: sa.Connection, emails: Sequence[str]) -> set[str]:
+    """The contact_keys of the people whose email is one of ``emails``."""
+    return {str(k) for k in read_in(conn, sa.select(all_contacts.c.contact_key), all_contacts.c.email,
+                                    emails)["contact_key"]}
+
+
 def ensure_columns(conn: sa.Connection, table: sa.Table, columns: Mapping[str, sa.types.TypeEngine[Any]]) -> sa.Table:
     """Add the columns the table lacks; returns the table as it now is (reflected)."""
     add_missing_columns(conn, table.name, columns)

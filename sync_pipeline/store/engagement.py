@@ -83,10 +83,10 @@ def changed_event_emails(conn: sa.Connection, since: int) -> set[str]:
     return {str(email) for email in changed_keys(conn, engagement_events, "email", since)}
 
 
-def read_scores(conn: sa.Connection) -> pd.DataFrame:
-    """Each person's contact_key, email, behavioral_score and lead_score."""
-    return pd.read_sql(sa.select(all_contacts.c.contact_key, all_contacts.c.email, all_contacts.c.behavioral_score,
-                                 all_contacts.c.lead_score), conn)
+def read_scores(conn: sa.Connection, keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """Each person's (or the people of ``keys``) contact_key, email, behavioral_score and lead_score."""
+    return read_in(conn, sa.select(all_contacts.c.contact_key, all_contacts.c.email, all_contacts.c.behavioral_score,
+                                   all_contacts.c.lead_score), all_contacts.c.contact_key, keys)
 
 
 def write_scores(conn: sa.Connection, scores: pd.DataFrame) -> int:

@@ -14,8 +14,11 @@ import yaml
 
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
 from sync_pipeline.rules.push_round import PushRound, plan_round
+from sync_pipeline.rules.scoring import behavioral_scores, maintenance
 from sync_pipeline.settings import load_settings
 from sync_pipeline.steps.push import read_push_inputs
+from sync_pipeline.steps.scoring import scoring_day
+from sync_pipeline.store.engagement import read_events, read_scores
 from sync_pipeline.store.engine import make_engine
 from sync_pipeline_tests.defs.helpers import query_rows as _rows
 from sync_pipeline_tests.defs.test_push_job import ROOT, WRITE_ENDPOINTS, _run
@@ -89,12 +92,35 @@ def test_an_idle_run_does_nothing_after_the_pull_and_a_change_wakes_its_readers(
         assert "unchanged" not in _metadata(woken, "lead_score_maintenance")
         assert "unchanged" not in _metadata(woken, "salesforce_push")
         assert sf.Lead.get(lead["Id"])["HasOptedOutOfEmail"] is True
+        scored = _metadata(woken, "lead_score_maintenance")
+        assert (scored["scored"], scored["keys_examined"]) == ("people changed or with new events", 1)
+        assert _scores_as_stored(url) == _scores_from_scratch(url, settings)  # scoring everyone gives the same
         push = _metadata(woken, "salesforce_push")
         assert push["planned"] == "people changed since the last complete push"
         assert push["keys_examined"] == 1 + _held_people(url)  # the person who unsubscribed, and those with held values
         assert push["records_planned"] >= 1
         # Planned over everyone, the round finds nothing more to send: the changed people were all it needed.
         assert _full_plan(url, settings).plan.updates.empty
+
+
+def _scores_as_stored(url: str) -> dict[str, tuple[float, float]]:
+    return {key: (round(float(b or 0), 9), float(lead or 0))
+            for key, b, lead in _rows(url, "SELECT contact_key, behavioral_score, lead_score FROM all_contacts")}
+
+
+def _scores_from_scratch(url: str, settings: Path) -> dict[str, tuple[float, float]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            events, people = read_events(conn), read_scores(conn)
+    finally:
+        engine.dispose()
+    scoring = load_settings(settings).scoring
+    scores = behavioral_scores(events, people[["contact_key", "email"]], dict(scoring.rules), scoring.half_life_days,
+                               scoring_day(datetime.now(UTC)))
+    maintained = maintenance(people, scores)
+    return {str(row.contact_key): (round(float(row.behavioral_score), 9), float(row.lead_score))
+            for row in maintained.itertuples()}
 
 
 def _held_people(url: str) -> int:
