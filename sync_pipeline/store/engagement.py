@@ -72,8 +72,10 @@ def remember_file(conn: sa.Connection, file: DropFile, *, events: int, rejected:
 
 
 def read_events(conn: sa.Connection, emails: Sequence[str] | None = None) -> pd.DataFrame:
-    """Every stored event, or the events of these emails."""
+    """Every stored event, or the events of these emails, in event_id order: a person's score then sums their events
+    in the same order whichever people are read, so scoring some people gives the very floats scoring all gives."""
     frame = read_in(conn, sa.select(engagement_events), engagement_events.c.email, emails)
+    frame = frame.sort_values("event_id", kind="mergesort", ignore_index=True)
     frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
     return frame
 
