@@ -194,22 +194,36 @@ def _changed_records(stats: Any) -> dict[str, int]:
     return pulled
 
 
+def _keys_examined(stats: Any) -> dict[str, int]:
+    """Keys each derived step examined (its materialization's ``keys_examined``; 0 for a step that had nothing to
+    do): which steps an idle run woke, and how much each one read."""
+    examined = {}
+    for event in stats.materialization_events:
+        materialization = event.asset_materialization
+        keys = materialization.metadata.get("keys_examined") if materialization else None
+        if isinstance(keys, dg.IntMetadataValue) and keys.value is not None:
+            examined[materialization.asset_key.to_user_string()] = keys.value
+    return examined
+
+
 def _run_in_instance(home: Path, previous: str | None) -> dict[str, Any]:
     """The latest run of the job in the instance at ``home``: id, status, seconds per step and records pulled."""
     with dg.DagsterInstance.from_config(str(home)) as instance:
         records = instance.get_run_records(dg.RunsFilter(job_name=JOB), limit=1)
         if not records or records[0].dagster_run.run_id == previous:
-            return {"run_id": None, "run_status": "no run was recorded", "run_seconds": None, "steps": {}, "pulled": {}}
+            return {"run_id": None, "run_status": "no run was recorded", "run_seconds": None, "steps": {}, "pulled": {},
+                    "keys_examined": {}}
         record, run = records[0], records[0].dagster_run
         stats = instance.get_run_step_stats(run.run_id)
         failures = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
     steps = {s.step_key: round(s.end_time - s.start_time, 2) for s in stats if s.start_time and s.end_time}
     pulled = {asset: n for s in stats for asset, n in _changed_records(s).items()}
+    examined = {asset: n for s in stats for asset, n in _keys_examined(s).items()}
     failed = {r.event_log_entry.step_key or "?": _failure_message(r.event_log_entry) for r in failures}
     # The run as Dagster timed it: the wall seconds less the command's start-up and code loading.
     seconds = round(record.end_time - record.start_time, 1) if record.start_time and record.end_time else None
     return {"run_id": run.run_id, "run_status": run.status.value, "run_seconds": seconds, "steps": steps,
-            "pulled": pulled,
+            "pulled": pulled, "keys_examined": examined,
             **({"failed_steps": failed} if failed else {})}
 
 

@@ -195,8 +195,7 @@ def push_changes(engine: Engine, connect: Callable[[], SalesforceConnection], se
         "consent_changes": len(push.consent.ledger_entries), "marketing_edits": len(inputs.edits),
         "skipped_refused_before": plan.counts.get("skipped_refused", 0)})
     with engine.begin() as conn:  # consent and evidence first: an opt-out is kept even if the push then fails
-        if write_consent(conn, consent_changes(inputs.people, push.people)):
-            changes.own_write(conn, ALL_CONTACTS)  # this step's own write is not news to it
+        result.details["consent_written"] = write_consent(conn, consent_changes(inputs.people, push.people))
         append_ledger(conn, push.consent.ledger_entries)
         record_conflicts(conn, plan.conflicts)
     connection = connect()

@@ -27,7 +27,7 @@ from sync_pipeline.store.outputs import exports_dir, replace_output, write_chart
 from sync_pipeline.store.tables import funnel as funnel_table
 from sync_pipeline.store.tables import hot_prospects as hot_prospects_table
 from sync_pipeline.store.tables import roi as roi_table
-from sync_pipeline.store.versions import ALL_CONTACTS, SALES_USERS, SCORES, list_dataset, mirror_dataset
+from sync_pipeline.store.versions import ALL_CONTACTS, CONSENT, SALES_USERS, SCORES, list_dataset, mirror_dataset
 
 SALES_OBJECTS = ("Opportunity", "OpportunityContactRole", "CampaignMember", "Campaign")
 SALES_INPUTS = [ALL_CONTACTS, SCORES, *(mirror_dataset(name) for name in SALES_OBJECTS)]
@@ -84,7 +84,7 @@ def publish_hot_prospects(engine: Engine, settings: SyncSettings, run_id: str) -
     """Per owner, the top prospects by score among the active members of the lists the settings name."""
     lists = hot_prospect_lists(settings)
     now = datetime.now(UTC)
-    inputs, unchanged = _inputs_of(engine, "hot_prospects", [ALL_CONTACTS, SCORES, SALES_USERS,
+    inputs, unchanged = _inputs_of(engine, "hot_prospects", [ALL_CONTACTS, SCORES, CONSENT, SALES_USERS,
                                                              *(list_dataset(name) for name in lists.values())],
                                    settings, day=now.date())
     if unchanged:

@@ -25,12 +25,9 @@ from sync_pipeline.store.tables import (
 )
 from sync_pipeline.store.upsert import bulk_update, bulk_upsert
 from sync_pipeline.store.versions import (
-    ALL_CONTACTS,
-    CHANGE_SEQ,
+    CONSENT,
     MARKETING_EDITS,
     bump,
-    next_version,
-    record_stamped_change,
 )
 
 
@@ -172,14 +169,15 @@ def remember_refusals(conn: sa.Connection, sent: pd.DataFrame, accepted: set[str
 
 
 def write_consent(conn: sa.Connection, people: pd.DataFrame) -> int:
-    """The consent and bounce columns of existing people (by contact_key), as the push round decided them."""
+    """The consent and bounce columns of existing people (by contact_key), as the push round decided them, where they
+    differ; moves the CONSENT version when any did. Returns how many people changed."""
     if people.empty:
         return 0
-    stamp = next_version(conn, ALL_CONTACTS)  # the changed people, for the steps after All Contacts
-    stamped = people.assign(**{CHANGE_SEQ: stamp})
-    rows = stamped.astype(object).where(stamped.notna(), None).to_dict("records")
-    updated = bulk_update(conn, all_contacts, rows, ["contact_key"])
-    record_stamped_change(conn, ALL_CONTACTS, all_contacts, stamp)
+    rows = people.astype(object).where(people.notna(), None).to_dict("records")
+    compared = [column for column in people.columns if column != "contact_key"]
+    updated = bulk_update(conn, all_contacts, rows, ["contact_key"], only_if_changed=compared)
+    if updated:
+        bump(conn, CONSENT)
     return updated
 
 

@@ -96,6 +96,10 @@ def remember_report(conn: sa.Connection, step: str, report: Mapping[str, Any]) -
 ALL_CONTACTS = "all_contacts"
 ENGAGEMENT_EVENTS = "engagement_events"
 SCORES = "scores"
+# The consent columns of All Contacts as the push decides them (opt-outs, hard bounces): a dataset of its own, so the
+# push's write-back, which comes after the lists and the maintenance step in a run, wakes only the steps that read
+# consent, not everyone downstream of All Contacts.
+CONSENT = "consent"
 MARKETING_EDITS = "marketing_edits"
 SALES_USERS = "sales_users"
 

@@ -87,6 +87,7 @@ def test_an_idle_run_does_nothing_after_the_pull_and_a_change_wakes_its_readers(
         when = (datetime.now(UTC) - timedelta(minutes=5)).isoformat(timespec="seconds")
         (Path(str(tmp_path)) / "events" / "late.jsonl").write_text(json.dumps(
             {"event_id": "cd-unsub-1", "event_type": "unsubscribe", "email": lead["Email"], "occurred_at": when}))
+        versions_before_consent = dict(_rows(url, "SELECT dataset, version FROM data_versions"))
         woken = _run(org, url, instance, settings_path=settings, reporting=True)
         assert _metadata(woken, "all_contacts")["unchanged"] is True  # no Salesforce record changed
         assert "unchanged" not in _metadata(woken, "lead_score_maintenance")
@@ -101,6 +102,15 @@ def test_an_idle_run_does_nothing_after_the_pull_and_a_change_wakes_its_readers(
         assert push["records_planned"] >= 1
         # Planned over everyone, the round finds nothing more to send: the changed people were all it needed.
         assert _full_plan(url, settings).plan.updates.empty
+        # The push wrote the opt-out back to All Contacts after the lists and the maintenance step had read it: that
+        # write moves consent's version, not All Contacts', so it wakes none of them in the next run.
+        assert push["consent_written"] == 1
+        now = dict(_rows(url, "SELECT dataset, version FROM data_versions"))
+        assert now["consent"] > versions_before_consent.get("consent", 0)
+        consumed = {step: json.loads(inputs) for step, inputs in _rows(url, "SELECT step, inputs FROM step_watermarks")}
+        readers = [step for step in consumed if step.startswith("list:")] + ["lead_score_maintenance", "funnel", "roi"]
+        assert {step: consumed[step]["all_contacts"] for step in readers} == dict.fromkeys(readers, now["all_contacts"])
+        assert consumed["hot_prospects"]["consent"] == now["consent"]  # it reads consent, after the push
 
 
 def _scores_as_stored(url: str) -> dict[str, tuple[float, float]]:
