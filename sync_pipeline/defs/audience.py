@@ -11,13 +11,12 @@ from sync_pipeline.settings.model import ListSettings
 from sync_pipeline.steps.audience import (
     AUDIENCE_STEP,
     QUARANTINE_WARN_SHARE,
-    ListSourceError,
     Unchanged,
     build_audience,
-    sync_list,
     sync_sales_users,
 )
 from sync_pipeline.steps.changes import report_checks
+from sync_pipeline.steps.lists import ListSourceError, sync_list
 
 __all__ = ["all_contacts", "list_asset", "list_asset_name", "list_assets", "sales_users"]
 

@@ -48,7 +48,7 @@ re-activations), ``removed``, ``unchanged`` (rows of ``current`` not written), `
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -134,8 +134,8 @@ def source_members(
     if source.kind == "object":
         members = live_leads if source.object == "Lead" else live_contacts
     elif source.kind == "campaign":
-        campaign_ids = _campaign_ids(list_settings, campaigns)
-        members = _campaign_records(campaign_ids, campaign_members, live_leads, live_contacts)
+        ids = campaign_ids(list_settings, campaigns)
+        members = _campaign_records(ids, campaign_members, live_leads, live_contacts)
     else:
         members = _report_records(report_rows, live_leads, live_contacts)
     return _one_per_record(members, member_columns(list_settings))
@@ -185,7 +185,7 @@ def _one_per_record(members: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return deduplicated.sort_values("crm_id", kind="mergesort").reset_index(drop=True)
 
 
-def _campaign_ids(list_settings: ListSettings, campaigns: pd.DataFrame) -> list[str]:
+def campaign_ids(list_settings: ListSettings, campaigns: pd.DataFrame) -> list[str]:
     """The Id of the live campaign the list names (rule 3)."""
     wanted = (list_settings.source.campaign or "").strip()
     live = _live(campaigns)
@@ -221,10 +221,10 @@ def _name(value: object) -> str:
 
 
 def _campaign_records(
-    campaign_ids: list[str], campaign_members: pd.DataFrame, live_leads: pd.DataFrame, live_contacts: pd.DataFrame
+    ids: list[str], campaign_members: pd.DataFrame, live_leads: pd.DataFrame, live_contacts: pd.DataFrame
 ) -> pd.DataFrame:
     rows = _live(campaign_members)
-    rows = rows[_column(rows, "campaignid").isin(campaign_ids)]
+    rows = rows[_column(rows, "campaignid").isin(ids)]
     lead_ids = set(live_leads["crm_id"])
     via_lead = _column(rows, "leadid").isin(lead_ids)
     member_leads = set(_column(rows, "leadid")[via_lead])
@@ -253,18 +253,25 @@ def plan_list_sync(
     members: pd.DataFrame,
     contact_keys: Mapping[str, str],
     now: datetime,
+    *,
+    written_columns: Collection[str] | None = None,
 ) -> ListSyncPlan:
     """What to write to ``list_members`` for one sync of the list (rules 6-11).
 
     ``current`` is the list's existing ``list_members`` rows (any order; columns the list gained since may be
     absent), ``members`` the output of :func:`source_members`, ``contact_keys`` crm_id → contact_key from All
     Contacts, ``now`` the run's timestamp (UTC).
+
+    Every rule decides one record at a time, so a plan over some records (their rows of ``current`` and of
+    ``members``) is that part of the plan over all of them, given ``written_columns``: the list's columns that
+    hold a value in some row of the whole list (rule 7's unwritten columns are the others; None: judged from
+    ``current``).
     """
     add_new = list_settings.pull.add_new
     old = _rows(current, list_settings).set_index("crm_id", drop=False)
     source = _one_per_record(members, member_columns(list_settings)).set_index("crm_id", drop=False)
-    existing = _existing_rows(old, source, list_settings, _salesforce_columns(list_settings, current),
-                              contact_keys, now)
+    from_salesforce = _salesforce_columns(list_settings, current, written_columns)
+    existing = _existing_rows(old, source, list_settings, from_salesforce, contact_keys, now)
     new_ids = source.index[~source.index.isin(old.index)]
     if add_new:
         added_rows, missing_key = _new_rows(source.loc[new_ids].copy(), list_settings, contact_keys, now)
@@ -294,12 +301,15 @@ class _ExistingRows:
     returning: int  # inactive rows whose record is in the source again (re-activated only with pull.add_new)
 
 
-def _salesforce_columns(list_settings: ListSettings, current: pd.DataFrame) -> list[str]:
+def _salesforce_columns(list_settings: ListSettings, current: pd.DataFrame,
+                        written_columns: Collection[str] | None) -> list[str]:
     """The columns an existing member takes from Salesforce (rule 7): pull.update_fields and the unwritten ones."""
     columns = list_columns(list_settings)
     update_columns = {mirror_column(field) for field in list_settings.pull.update_fields}
     # A column absent or NULL in every row was added to the settings after the rows were written: it fills now.
-    unwritten = {name for name in columns if name not in current.columns or current[name].isna().all()}
+    if written_columns is None:
+        written_columns = {name for name in columns if name in current.columns and current[name].notna().any()}
+    unwritten = {name for name in columns if name not in written_columns}
     return [name for name in columns if name in update_columns or name in unwritten]
 
 

@@ -1,4 +1,4 @@
-"""The audience steps: All Contacts from the Lead and Contact mirrors, the sales users, and each marketing list."""
+"""The audience steps: All Contacts from the Lead and Contact mirrors, and the sales users (lists: ``steps.lists``)."""
 
 from __future__ import annotations
 
@@ -14,28 +14,22 @@ from sync_pipeline.records.mirror import PEOPLE_OBJECTS, mirror_column
 from sync_pipeline.records.values import checkbox
 from sync_pipeline.rules.audience import normalize_email
 from sync_pipeline.rules.contacts import STANDARD_COLUMNS, build_all_contacts, column_sources
-from sync_pipeline.rules.lists import ListSourceError, plan_list_sync, row_columns, score_columns, source_members
 from sync_pipeline.salesforce.connect import SalesforceConnection
 from sync_pipeline.settings import SyncSettings
-from sync_pipeline.settings.model import ListSettings
 from sync_pipeline.steps.changes import StepInputs, Unchanged, step_inputs
 from sync_pipeline.steps.connect import DESCRIBED_OBJECTS
 from sync_pipeline.store.audience import (
     audience_totals,
     changed_record_ids,
-    copy_lead_scores,
     links_touching,
     mirror_rows,
     read_links,
-    read_list,
     read_mirror,
     write_all_contacts,
-    write_list,
     write_sales_users,
 )
 from sync_pipeline.store.quarantine import record_quarantine
-from sync_pipeline.store.saved_reports import read_report_rows
-from sync_pipeline.store.versions import ALL_CONTACTS, SCORES, mirror_dataset, report_dataset
+from sync_pipeline.store.versions import mirror_dataset
 
 AUDIENCE_STEP = "all_contacts"
 SALES_USERS_STEP = "sales_users"
@@ -212,61 +206,5 @@ def sync_sales_users(engine: Engine, settings: SyncSettings, run_id: str) -> Sal
     return SalesUsersResult(rows)
 
 
-@dataclass(frozen=True)
-class ListResult:
-    """What one sync of a marketing list did."""
-
-    list_name: str
-    members_in_source: int
-    upserts: pd.DataFrame
-    rows_written: int
-    scores_copied: int
-    counts: dict[str, int]
-
-    def as_metadata(self) -> dict[str, Any]:
-        return {"table": "list_members", "list": self.list_name, "members_in_source": self.members_in_source,
-                "rows_written": self.rows_written, "lead_scores_copied": self.scores_copied, **self.counts}
-
-
-def list_inputs(list_settings: ListSettings) -> list[str]:
-    """The datasets a list reads: the people mirrors, its campaign or report, the people and their scores."""
-    datasets = [*(mirror_dataset(name) for name in PEOPLE_OBJECTS), ALL_CONTACTS, SCORES]
-    if list_settings.source.campaign:
-        datasets += [mirror_dataset("Campaign"), mirror_dataset("CampaignMember")]
-    if list_settings.source.report:
-        datasets.append(report_dataset(list_settings.source.report))
-    return datasets
-
-
-def sync_list(engine: Engine, settings: SyncSettings, list_settings: ListSettings,
-              run_id: str) -> ListResult | Unchanged:
-    """One marketing list from its source, then the maintained lead score into its score columns; nothing to do
-    while none of :func:`list_inputs` nor the settings changed.
-
-    Raises :class:`ListSourceError` when the list's campaign or report cannot be resolved."""
-    inputs, unchanged = step_inputs(engine, f"list:{list_settings.name}", list_inputs(list_settings), settings)
-    if unchanged:
-        return unchanged
-    with engine.begin() as conn:  # begin: reading the list adds its new columns to list_members
-        frames = {name: read_mirror(conn, name) for name in ("Lead", "Contact", "Campaign", "CampaignMember")}
-        report_rows = (read_report_rows(conn, list_settings.source.report) if list_settings.source.report
-                       else pd.DataFrame({"crm_id": []}))
-        links = read_links(conn)
-        keys = dict(zip(links["crm_id"], links["contact_key"], strict=True))
-        current = read_list(conn, list_settings.name, row_columns(list_settings))
-    members = source_members(list_settings, leads=frames["Lead"], contacts=frames["Contact"],
-                             campaign_members=frames["CampaignMember"], campaigns=frames["Campaign"],
-                             report_rows=report_rows)
-    plan = plan_list_sync(list_settings, current, members, keys, datetime.now(UTC))
-    with engine.begin() as conn:
-        written = write_list(conn, plan.upserts)
-        scores = copy_lead_scores(conn, list_settings.name, score_columns(settings, list_settings))
-        inputs.done(conn, run_id)
-    counts = {"added": plan.added, "updated": plan.updated, "removed": plan.removed, "unchanged": plan.unchanged,
-              "skipped_new": plan.skipped_new, "missing_key": plan.missing_key}
-    return ListResult(list_settings.name, len(members), plan.upserts, written, scores, counts)
-
-
-__all__ = ["AUDIENCE_STEP", "QUARANTINE_WARN_SHARE", "SALES_USERS_STEP", "AudienceResult", "ListResult",
-           "ListSourceError", "SalesUsersResult", "Unchanged", "build_audience", "list_inputs", "sync_list",
-           "sync_sales_users"]
+__all__ = ["AUDIENCE_STEP", "QUARANTINE_WARN_SHARE", "SALES_USERS_STEP", "AudienceResult", "SalesUsersResult",
+           "Unchanged", "build_audience", "sync_sales_users"]

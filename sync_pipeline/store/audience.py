@@ -68,14 +68,19 @@ def read_people(conn: sa.Connection, keys: Sequence[str] | None = None) -> pd.Da
     return frame
 
 
-def read_mirror(conn: sa.Connection, object_name: str, ids: Sequence[str] | None = None) -> pd.DataFrame:
-    """Every row of an object's mirror, or the rows of ``ids`` (empty frame with the fixed columns when it was never
-    pulled). The change stamp is the store's, not the record's: it is left out."""
+def read_mirror(conn: sa.Connection, object_name: str, ids: Sequence[str] | None = None, *,
+                by: str = "id") -> pd.DataFrame:
+    """Every row of an object's mirror, or the rows whose ``by`` column (the Id unless told) is one of ``ids``
+    (empty frame with the fixed columns when it was never pulled, or has no ``by`` column). The change stamp is the
+    store's, not the record's: it is left out."""
     name = mirror_table(object_name)
     if not sa.inspect(conn).has_table(name):
         return pd.DataFrame({"id": pd.Series(dtype="string"), "is_deleted": pd.Series(dtype=bool)})
     table = with_runtime_columns(conn, name)
-    frame = read_in(conn, sa.select(*(c for c in table.c if c.name != CHANGE_SEQ)), table.c.id, ids)
+    query = sa.select(*(c for c in table.c if c.name != CHANGE_SEQ))
+    if by not in table.c:
+        query, ids = query.where(sa.false()), None
+    frame = read_in(conn, query, table.c.get(by, table.c.id), ids)
     frame["is_deleted"] = frame["is_deleted"].astype(bool)
     if "system_modstamp" in frame:
         frame["system_modstamp"] = pd.to_datetime(frame["system_modstamp"], utc=True)
@@ -107,10 +112,19 @@ def ensure_columns(conn: sa.Connection, table: sa.Table, columns: Mapping[str, s
     return with_runtime_columns(conn, table)
 
 
+LINK_COLUMNS = [column for column in contact_links.c if column.name != CHANGE_SEQ]
+
+
+def changed_link_ids(conn: sa.Connection, since: int, crm_types: Sequence[str]) -> set[str]:
+    """The records of these types whose link (person, type or email) changed after All Contacts version ``since``."""
+    return {str(crm_id) for crm_id in conn.execute(sa.select(contact_links.c.crm_id).where(
+        contact_links.c[CHANGE_SEQ] > since, contact_links.c.crm_type.in_(list(crm_types)))).scalars()}
+
+
 def read_links(conn: sa.Connection) -> pd.DataFrame:
     """contact_links: which person (contact_key) each Salesforce record (crm_id, crm_type, email) belongs to, in
     (contact_key, crm_id) order: of two people known under one email, a new record joins the one first in it."""
-    return pd.read_sql(sa.select(contact_links).order_by(contact_links.c.contact_key, contact_links.c.crm_id), conn)
+    return pd.read_sql(sa.select(*LINK_COLUMNS).order_by(contact_links.c.contact_key, contact_links.c.crm_id), conn)
 
 
 def links_touching(conn: sa.Connection, *, crm_ids: Sequence[str] = (), contact_keys: Sequence[str] = (),
@@ -120,9 +134,9 @@ def links_touching(conn: sa.Connection, *, crm_ids: Sequence[str] = (), contact_
     for column, values in ((contact_links.c.crm_id, crm_ids), (contact_links.c.contact_key, contact_keys),
                            (contact_links.c.email, emails)):
         for part in chunks(sorted(set(values)), IDS_PER_QUERY):
-            parts.append(pd.read_sql(sa.select(contact_links).where(column.in_(part)), conn))
+            parts.append(pd.read_sql(sa.select(*LINK_COLUMNS).where(column.in_(part)), conn))
     if not parts:
-        return pd.read_sql(sa.select(contact_links).limit(0), conn)
+        return pd.read_sql(sa.select(*LINK_COLUMNS).limit(0), conn)
     found = pd.concat([part for part in parts if not part.empty] or parts[:1], ignore_index=True)
     found = found.drop_duplicates("crm_id")
     return found.sort_values(["contact_key", "crm_id"], kind="mergesort").reset_index(drop=True)
@@ -165,16 +179,21 @@ def write_all_contacts(conn: sa.Connection, people: pd.DataFrame, links: pd.Data
     rows = rows[[c for c in rows.columns if c in table.c and c != "behavioral_score"]]
     compared = [c for c in rows.columns if c not in ("contact_key", "updated_at", CHANGE_SEQ)]
     bulk_upsert(conn, table, _arrow(rows), ["contact_key"], only_if_changed=compared)
-    link_rows = links[["crm_id", "crm_type", "contact_key", "email"]].assign(updated_at=now)
+    link_rows = links[["crm_id", "crm_type", "contact_key", "email"]].assign(updated_at=now, **{CHANGE_SEQ: stamp})
     bulk_upsert(conn, contact_links, _arrow(link_rows), ["crm_id"],
                 only_if_changed=["crm_type", "contact_key", "email"])
+    # A record that joined another person changes no person's columns, yet its list rows: a changed link alone is a
+    # change of the dataset too.
+    record_stamped_change(conn, ALL_CONTACTS, contact_links, stamp)
     return record_stamped_change(conn, ALL_CONTACTS, table, stamp)
 
 
-def read_list(conn: sa.Connection, list_name: str, columns: Sequence[str]) -> pd.DataFrame:
-    """The list's rows, with the list's columns added to list_members first (call inside a transaction)."""
+def read_list(conn: sa.Connection, list_name: str, columns: Sequence[str],
+              crm_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """The list's rows (or those of ``crm_ids``), with the list's columns added to list_members first (call inside a
+    transaction)."""
     table = ensure_columns(conn, list_members, {c: sa.Text() for c in columns})
-    frame = pd.read_sql(sa.select(table).where(table.c.list_name == list_name), conn)
+    frame = read_in(conn, sa.select(table).where(table.c.list_name == list_name), table.c.crm_id, crm_ids)
     frame["is_active"] = frame["is_active"].astype(bool)
     for column in ("added_at", "updated_at", "removed_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
@@ -192,18 +211,24 @@ def write_list(conn: sa.Connection, upserts: pd.DataFrame) -> int:
     return written
 
 
-def copy_lead_scores(conn: sa.Connection, list_name: str, columns: Sequence[str]) -> int:
-    """Set ``columns`` of the list's members to their person's lead score (whole number as text) where it differs,
-    in one UPDATE per column; returns the cells changed."""
+def copy_lead_scores(conn: sa.Connection, list_name: str, columns: Sequence[str],
+                     contact_keys: Sequence[str] | None = None) -> int:
+    """Set ``columns`` of the list's members (or of its members who are one of ``contact_keys``) to their person's
+    lead score (whole number as text) where it differs, in one UPDATE per column (and IN list); returns the cells
+    changed."""
     table = with_runtime_columns(conn, list_members)
     score = (sa.select(sa.cast(sa.cast(all_contacts.c.lead_score, sa.Integer), sa.Text))
              .where(all_contacts.c.contact_key == table.c.contact_key, all_contacts.c.lead_score.is_not(None))
              .scalar_subquery())
+    scopes = ([sa.true()] if contact_keys is None else
+              [table.c.contact_key.in_(part) for part in chunks(sorted(set(contact_keys)), IDS_PER_QUERY)])
     changed = 0
     for name in columns:
-        if name in table.c:
-            column = table.c[name]
-            result = conn.execute(sa.update(table).where(table.c.list_name == list_name, score.is_not(None),
+        if name not in table.c:
+            continue
+        column = table.c[name]
+        for scope in scopes:
+            result = conn.execute(sa.update(table).where(table.c.list_name == list_name, scope, score.is_not(None),
                                                          sa.or_(column.is_(None), column != score))
                                   .values({name: score}))
             changed += result.rowcount or 0
@@ -214,6 +239,15 @@ def copy_lead_scores(conn: sa.Connection, list_name: str, columns: Sequence[str]
 
 def read_sales_users(conn: sa.Connection) -> pd.DataFrame:
     return pd.read_sql(sa.select(sales_users), conn)
+
+
+def written_list_columns(conn: sa.Connection, list_name: str, columns: Sequence[str]) -> set[str]:
+    """Of ``columns``, those that hold a value in some row of the list (the others were added to its settings after
+    its rows were written, and fill from Salesforce)."""
+    table = with_runtime_columns(conn, list_members)
+    return {name for name in columns if name in table.c and conn.execute(
+        sa.select(sa.literal(1)).where(table.c.list_name == list_name, table.c[name].is_not(None)).limit(1)
+    ).first() is not None}
 
 
 def read_list_members(conn: sa.Connection, list_names: Sequence[str]) -> pd.DataFrame:

@@ -111,6 +111,7 @@ contact_links = sa.Table(
     sa.Column("contact_key", sa.String(SALESFORCE_ID_LENGTH), nullable=False, index=True),
     sa.Column("email", sa.Text, nullable=True, index=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("change_seq", sa.BigInteger, nullable=True, index=True),  # the all_contacts version that last changed it
 )
 
 # Marketing list membership; the list's columns are added at run time. Removed members stay as inactive history.

@@ -93,6 +93,9 @@ def test_an_idle_run_does_nothing_after_the_pull_and_a_change_wakes_its_readers(
         assert "unchanged" not in _metadata(woken, "lead_score_maintenance")
         assert "unchanged" not in _metadata(woken, "salesforce_push")
         assert sf.Lead.get(lead["Id"])["HasOptedOutOfEmail"] is True
+        # The lists read no record (none changed in Salesforce) and copy the score of the one person rescored.
+        listed = _metadata(woken, "list_sfdc_master_leads")
+        assert (listed["build"], listed["keys_examined"], listed["people_rescored"]) == ("changed records", 0, 1)
         scored = _metadata(woken, "lead_score_maintenance")
         assert (scored["scored"], scored["keys_examined"]) == ("people changed or with new events", 1)
         assert _scores_as_stored(url) == _scores_from_scratch(url, settings)  # scoring everyone gives the same
@@ -111,6 +114,18 @@ def test_an_idle_run_does_nothing_after_the_pull_and_a_change_wakes_its_readers(
         readers = [step for step in consumed if step.startswith("list:")] + ["lead_score_maintenance", "funnel", "roi"]
         assert {step: consumed[step]["all_contacts"] for step in readers} == dict.fromkeys(readers, now["all_contacts"])
         assert consumed["hot_prospects"]["consent"] == now["consent"]  # it reads consent, after the push
+
+        # One Lead retitled in Salesforce: its person is built again, and the Leads list plans that record only.
+        other = sf.query("SELECT Id FROM Lead WHERE IsConverted = false AND Id != '{}' ORDER BY Id LIMIT 1"
+                         .format(lead["Id"]))["records"][0]
+        _run(org, url, instance, settings_path=settings, reporting=True)  # pulls back the opt-out pushed above
+        sf.Lead.update(other["Id"], {"Title": "Head of Retitling"})
+        retitled = _run(org, url, instance, settings_path=settings, reporting=True)
+        listed = _metadata(retitled, "list_sfdc_master_leads")
+        assert (listed["build"], listed["keys_examined"], listed["keys_changed"]) == ("changed records", 1, 1)
+        assert _rows(url, "SELECT title FROM list_members WHERE list_name = 'SFDC Master Leads' AND crm_id = :i",
+                     i=other["Id"]) == [("Head of Retitling",)]
+        assert _metadata(retitled, "list_sfdc_master_contacts")["keys_examined"] == 0
 
 
 def _scores_as_stored(url: str) -> dict[str, tuple[float, float]]:

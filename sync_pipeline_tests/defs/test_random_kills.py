@@ -451,8 +451,10 @@ def _salesforce_state(org: RunningEmulator) -> State:
             "salesforce counts": {"Lead": leads, "Task": len(tasks)}}
 
 
-def _differences(uninterrupted: State, killed: State) -> list[str]:
+def _differences(uninterrupted: State, killed: State,
+                 labels: tuple[str, str] = ("uninterrupted", "killed")) -> list[str]:
     """One line per key whose value differs between the histories (for rows: the columns that differ)."""
+    first, second = labels
     lines = []
     for section, expected in uninterrupted.items():
         actual = killed[section]
@@ -464,9 +466,9 @@ def _differences(uninterrupted: State, killed: State) -> list[str]:
                 changed = {c: (left.get(c), right.get(c)) for c in left.keys() | right.keys()
                            if left.get(c) != right.get(c)}
                 lines.append(f"{section} {key}: " + ", ".join(
-                    f"{c} {a!r} uninterrupted / {b!r} killed" for c, (a, b) in sorted(changed.items())))
+                    f"{c} {a!r} {first} / {b!r} {second}" for c, (a, b) in sorted(changed.items())))
             else:
-                lines.append(f"{section} {key}: {left!r} uninterrupted / {right!r} killed")
+                lines.append(f"{section} {key}: {left!r} {first} / {right!r} {second}")
     return lines
 
 
