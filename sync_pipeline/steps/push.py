@@ -41,6 +41,7 @@ from sync_pipeline.store.audience import (
     changed_people,
     changed_record_ids,
     links_touching,
+    people_with_emails,
     read_links,
     read_mirror,
     read_people,
@@ -235,13 +236,16 @@ def push_tasks(engine: Engine, connect: Callable[[], SalesforceConnection], sett
     if unchanged:
         return unchanged
     with engine.connect() as conn:
-        events = read_events(conn)
-        people = read_people(conn)
-        done = pushed_activity_keys(conn)
+        emails = emails_to_log(conn, changes)
+        events = read_events(conn, emails)
+        people = read_people(conn, None if emails is None else sorted(people_with_emails(conn, emails)))
+        done = pushed_activity_keys(conn, None if emails is None else [activity_key(e) for e in events["event_id"]])
         refused = refused_keys(conn, KEY_FIELD, now - REFUSAL_RETRY_AFTER)
     live = people[people["is_active"].astype(bool) & people["email"].notna()]
     tasks = plan_tasks(events, live[["email", "crm_id", "crm_type"]], list(settings.activities.push), done, refused)
-    result = PushResult("upsert", tasks, {"tasks_planned": len(tasks), **tasks.attrs.get("counts", {})})
+    result = PushResult("upsert", tasks, {
+        "planned": "everyone" if emails is None else "emails with new events or a changed person",
+        "keys_examined": len(events), "tasks_planned": len(tasks), **tasks.attrs.get("counts", {})})
     if tasks.empty:
         with engine.begin() as conn:
             changes.done(conn, run_id)
@@ -265,6 +269,20 @@ def push_tasks(engine: Engine, connect: Callable[[], SalesforceConnection], sett
         if _complete(result):
             changes.done(conn, run_id)
     return result
+
+
+def emails_to_log(conn: sa.Connection, changes: StepInputs) -> list[str] | None:
+    """The emails whose events may give a Task not logged yet: those with events stored since the last complete run,
+    and those of the people changed since (a person's record decides where a Task goes, and a new person makes
+    their earlier events loggable). None: every email (the step never ran with these settings, or a held Task came
+    due)."""
+    events_since, people_since = changes.since(ENGAGEMENT_EVENTS), changes.since(ALL_CONTACTS)
+    previous = changes.previous or {}
+    if events_since is None or people_since is None or previous.get("refusals_due") != changes.values["refusals_due"]:
+        return None
+    keys = sorted(changed_people(conn, people_since))
+    changed = {str(email) for email in read_people(conn, keys)["email"].dropna()} if keys else set()
+    return sorted(changed_event_emails(conn, events_since) | changed)
 
 
 def create_leads(engine: Engine, connect: Callable[[], SalesforceConnection], settings: SyncSettings,

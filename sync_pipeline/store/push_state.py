@@ -94,8 +94,10 @@ def record_conflicts(conn: sa.Connection, conflicts: pd.DataFrame) -> int:
     return len(rows)
 
 
-def pushed_activity_keys(conn: sa.Connection) -> set[str]:
-    return {row[0] for row in conn.execute(sa.select(pushed_activities.c.activity_key))}
+def pushed_activity_keys(conn: sa.Connection, keys: Sequence[str] | None = None) -> set[str]:
+    """The activity keys of the Tasks pushed before (of all, or of these ``keys``)."""
+    column = pushed_activities.c.activity_key
+    return {str(key) for key in read_in(conn, sa.select(column), column, keys)["activity_key"]}
 
 
 def remember_activities(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:

@@ -96,6 +96,11 @@ def test_an_idle_run_does_nothing_after_the_pull_and_a_change_wakes_its_readers(
         # The lists read no record (none changed in Salesforce) and copy the score of the one person rescored.
         listed = _metadata(woken, "list_sfdc_master_leads")
         assert (listed["build"], listed["keys_examined"], listed["people_rescored"]) == ("changed records", 0, 1)
+        # The Tasks step reads the events of that one email only (the new event and the person's earlier ones).
+        tasks = _metadata(woken, "activity_tasks")
+        assert tasks["planned"] == "emails with new events or a changed person"
+        assert tasks["keys_examined"] == _rows(url, "SELECT COUNT(*) FROM engagement_events WHERE email = :e",
+                                               e=lead["Email"].strip().lower())[0][0]
         scored = _metadata(woken, "lead_score_maintenance")
         assert (scored["scored"], scored["keys_examined"]) == ("people changed or with new events", 1)
         assert _scores_as_stored(url) == _scores_from_scratch(url, settings)  # scoring everyone gives the same
