@@ -24,6 +24,16 @@ from sqlalchemy.engine import Engine
 from sync_pipeline.settings import SyncSettings
 from sync_pipeline.store.versions import read_watermark, remember_report, versions, write_watermark
 
+# Above this many changed keys, and this share of all, one pass over everything costs less than reading the rows of
+# each changed key by IN lists (measured at 200,000 Leads: 242,605 changed records took 89 s by their links, 34 s
+# all at once).
+WHOLE_PASS_ABOVE, WHOLE_PASS_SHARE = 10_000, 0.2
+
+
+def whole_pass_cheaper(changed: int, total: int) -> bool:
+    """Whether a step should go over every key rather than the ``changed`` ones of ``total``."""
+    return changed > WHOLE_PASS_ABOVE and changed > WHOLE_PASS_SHARE * total
+
 
 def settings_fingerprint(settings: SyncSettings) -> str:
     """The settings as one hash: any change of them makes every step run."""

@@ -31,8 +31,7 @@ from sync_pipeline.rules.lists import (
 )
 from sync_pipeline.settings import SyncSettings
 from sync_pipeline.settings.model import ListSettings
-from sync_pipeline.steps.audience import FULL_BUILD_ABOVE, FULL_BUILD_SHARE
-from sync_pipeline.steps.changes import StepInputs, Unchanged, step_inputs
+from sync_pipeline.steps.changes import StepInputs, Unchanged, step_inputs, whole_pass_cheaper
 from sync_pipeline.store.audience import (
     changed_link_ids,
     changed_people,
@@ -174,8 +173,7 @@ def _changed_records(conn: sa.Connection, list_settings: ListSettings, inputs: S
         changed = sorted(changed_record_ids(conn, "CampaignMember", int(since[mirror_dataset("CampaignMember")] or 0)))
         rows = read_mirror(conn, "CampaignMember", changed)
         records |= {str(v) for c in CAMPAIGN_MEMBER_IDS if c in rows for v in rows[c].dropna()}
-    if len(records) > FULL_BUILD_ABOVE and \
-            len(records) > FULL_BUILD_SHARE * sum(mirror_rows(conn, name) for name in PEOPLE_OBJECTS):
+    if whole_pass_cheaper(len(records), sum(mirror_rows(conn, name) for name in PEOPLE_OBJECTS)):
         return None
     return records
 

@@ -36,11 +36,12 @@ from sync_pipeline.salesforce.push import (
     unsent_summary,
 )
 from sync_pipeline.settings import SyncSettings
-from sync_pipeline.steps.changes import StepInputs, Unchanged, step_inputs
+from sync_pipeline.steps.changes import StepInputs, Unchanged, step_inputs, whole_pass_cheaper
 from sync_pipeline.store.audience import (
     changed_people,
     changed_record_ids,
     links_touching,
+    people_count,
     people_with_emails,
     read_links,
     read_mirror,
@@ -282,7 +283,11 @@ def emails_to_log(conn: sa.Connection, changes: StepInputs) -> list[str] | None:
         return None
     keys = sorted(changed_people(conn, people_since))
     changed = {str(email) for email in read_people(conn, keys)["email"].dropna()} if keys else set()
-    return sorted(changed_event_emails(conn, events_since) | changed)
+    emails = changed_event_emails(conn, events_since) | changed
+    # Most people changed (our own scores read back, say): one read of every event costs less than many IN lists.
+    if whole_pass_cheaper(len(emails), people_count(conn)):
+        return None
+    return sorted(emails)
 
 
 def create_leads(engine: Engine, connect: Callable[[], SalesforceConnection], settings: SyncSettings,
@@ -301,13 +306,12 @@ def create_leads(engine: Engine, connect: Callable[[], SalesforceConnection], se
     if unchanged:
         return unchanged
     with engine.connect() as conn:
-        events = read_events(conn)
-        submits = events[events["event_type"] == NEW_PERSON_EVENT]
+        submits = read_events(conn, event_types=[NEW_PERSON_EVENT])
         # The mirrors' emails are read only when someone submitted a form: nobody new otherwise.
         known, deleted = known_and_deleted_emails(conn) if len(submits) else ([], [])
         done = lead_keys_done(conn, LEAD_KEY_FIELD, now - REFUSAL_RETRY_AFTER)
     records = plan_new_leads(settings.lists, submits, known, deleted, done)
-    result.details["leads_planned"] = len(records)
+    result.details.update(keys_examined=len(submits), leads_planned=len(records))
     if not records:
         with engine.begin() as conn:
             changes.done(conn, run_id)

@@ -100,6 +100,11 @@ def changed_people(conn: sa.Connection, since: int) -> set[str]:
     return {str(k) for k in changed_keys(conn, all_contacts, "contact_key", since)}
 
 
+def people_count(conn: sa.Connection) -> int:
+    """How many people All Contacts holds (active and inactive)."""
+    return int(conn.execute(sa.select(sa.func.count()).select_from(all_contacts)).scalar_one())
+
+
 def people_with_emails(conn: sa.Connection, emails: Sequence[str]) -> set[str]:
     """The contact_keys of the people whose email is one of ``emails``."""
     return {str(k) for k in read_in(conn, sa.select(all_contacts.c.contact_key), all_contacts.c.email,

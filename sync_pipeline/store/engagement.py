@@ -71,10 +71,15 @@ def remember_file(conn: sa.Connection, file: DropFile, *, events: int, rejected:
                                         "events": events, "rejected": rejected, "ingested_at": utc_now()}], ["path"])
 
 
-def read_events(conn: sa.Connection, emails: Sequence[str] | None = None) -> pd.DataFrame:
-    """Every stored event, or the events of these emails, in event_id order: a person's score then sums their events
-    in the same order whichever people are read, so scoring some people gives the very floats scoring all gives."""
-    frame = read_in(conn, sa.select(engagement_events), engagement_events.c.email, emails)
+def read_events(conn: sa.Connection, emails: Sequence[str] | None = None,
+                event_types: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every stored event, or the events of these emails (and of these types), in event_id order: a person's score
+    then sums their events in the same order whichever people are read, so scoring some people gives the very
+    floats scoring all gives."""
+    query = sa.select(engagement_events)
+    if event_types is not None:
+        query = query.where(engagement_events.c.event_type.in_(list(event_types)))
+    frame = read_in(conn, query, engagement_events.c.email, emails)
     frame = frame.sort_values("event_id", kind="mergesort", ignore_index=True)
     frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
     return frame

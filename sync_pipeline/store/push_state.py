@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from sync_pipeline.records.mirror import PEOPLE_OBJECTS
-from sync_pipeline.store.audience import read_in, read_mirror, with_runtime_columns
+from sync_pipeline.records.mirror import PEOPLE_OBJECTS, mirror_table
+from sync_pipeline.store.audience import read_in, with_runtime_columns
 from sync_pipeline.store.tables import (
     all_contacts,
     consent_ledger,
@@ -184,10 +184,19 @@ def write_consent(conn: sa.Connection, people: pd.DataFrame) -> int:
 
 
 def known_and_deleted_emails(conn: sa.Connection) -> tuple[pd.Series, pd.Series]:
-    """Every email a person, a link or a live mirrored Lead/Contact holds; and those of deleted Leads/Contacts."""
-    frames = [read_mirror(conn, name) for name in PEOPLE_OBJECTS]
-    live = [m.loc[~m["is_deleted"], "email"] for m in frames if "email" in m]
-    deleted = [m.loc[m["is_deleted"], "email"] for m in frames if "email" in m]
+    """Every email a person, a link or a live mirrored Lead/Contact holds; and those of deleted Leads/Contacts. Only
+    the email and deleted columns are read: the new Leads step asks this of every form submitter."""
+    live, deleted = [], []
+    for name in PEOPLE_OBJECTS:
+        table_name = mirror_table(name)
+        if not sa.inspect(conn).has_table(table_name):
+            continue
+        table = with_runtime_columns(conn, table_name)
+        if "email" in table.c:
+            rows = pd.read_sql(sa.select(table.c.email, table.c.is_deleted), conn)
+            gone = rows["is_deleted"].astype(bool)
+            live.append(rows.loc[~gone, "email"])
+            deleted.append(rows.loc[gone, "email"])
     people = pd.read_sql(sa.select(all_contacts.c.email), conn)["email"]
     linked = pd.read_sql(sa.select(contact_links.c.email), conn)["email"]
     return (pd.concat([people, linked, *live], ignore_index=True),

@@ -31,7 +31,7 @@ from sync_pipeline.emulator.testing import running_emulator
 from sync_pipeline.rules.contacts import STANDARD_COLUMNS, build_all_contacts
 from sync_pipeline.salesforce.connect import SalesforceConnection, open_connection
 from sync_pipeline.settings import SyncSettings, load_settings
-from sync_pipeline.steps import audience as audience_step
+from sync_pipeline.steps import changes as changes_step
 from sync_pipeline.steps.audience import AudienceResult, build_audience
 from sync_pipeline.steps.connect import DESCRIBED_OBJECTS
 from sync_pipeline.store.audience import read_links, read_mirror, read_people
@@ -240,7 +240,7 @@ def test_one_edited_lead_rebuilds_its_person_and_those_sharing_its_email(
 def test_when_most_records_changed_every_record_is_built_at_once(
         tmp_path: Path, connection: SalesforceConnection, sync_settings: SyncSettings,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audience_step, "FULL_BUILD_ABOVE", 2)  # the org here is tiny; the share is what is tested
+    monkeypatch.setattr(changes_step, "WHOLE_PASS_ABOVE", 2)  # the org here is tiny; the share is what is tested
     engine = make_engine(f"sqlite:///{tmp_path / 'marketing.db'}")
     upgrade_to_head(engine)
     org = Org()
