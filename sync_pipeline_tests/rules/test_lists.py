@@ -387,6 +387,29 @@ def test_a_column_added_to_the_settings_fills_on_the_next_sync(column_in_table):
     assert again.upserts.empty
 
 
+def test_a_plan_over_some_records_is_that_part_of_the_plan_over_all_given_the_written_columns():
+    with_title = settings({"object": "Lead"}, columns=("Email", "FirstName", "LastName", "Title"))
+    current = list_rows(
+        {"crm_id": LEAD_1, "contact_key": "K1", "firstname": "Ann", "title": "CTO"},
+        {"crm_id": LEAD_2, "contact_key": "K2", "firstname": "Bo", "title": None},
+    )
+    members = member_frame(
+        {"crm_id": LEAD_1, "firstname": "Ann", "title": "CTO"},
+        {"crm_id": LEAD_2, "firstname": "Bo", "title": "VP"},
+    )
+    keys = {LEAD_1: "K1", LEAD_2: "K2"}
+    whole = plan_list_sync(with_title, current, members, keys, NOW)
+    assert whole.upserts.empty  # Title is written in the list (Ann's), and not chosen: Bo's stays as it is
+    # Bo alone: his rows say nothing of Ann's title, the list's written columns do.
+    bo_current, bo_members = current[current["crm_id"] == LEAD_2], members[members["crm_id"] == LEAD_2]
+    part = plan_list_sync(with_title, bo_current, bo_members, keys, NOW,
+                          written_columns={"email", "firstname", "title"})
+    assert part.upserts.empty and part.unchanged == 1
+    # Judged from Bo's rows alone, the column would look never written and fill from Salesforce.
+    judged_alone = plan_list_sync(with_title, bo_current, bo_members, keys, NOW)
+    assert by_id(judged_alone.upserts).loc[LEAD_2, "title"] == "VP"
+
+
 def test_row_no_longer_in_the_source_is_deactivated_when_remove_missing_is_true():
     current = list_rows(
         {"crm_id": LEAD_1, "contact_key": "K1", "email": "ann@x.com"},
