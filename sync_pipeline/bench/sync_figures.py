@@ -183,27 +183,16 @@ def _run_process(env: dict[str, str], log: Path) -> dict[str, Any]:
             "exit_status": process.returncode}
 
 
-def _changed_records(stats: Any) -> dict[str, int]:
-    """Records each pull step read (its materialization's ``changed_records``)."""
-    pulled = {}
+def _int_metadata(stats: Any, key: str) -> dict[str, int]:
+    """Per asset the step materialized, its whole-number metadata ``key``: ``changed_records`` (records a pull
+    read), ``keys_examined`` (keys a derived step examined; 0 for a step that had nothing to do)."""
+    found = {}
     for event in stats.materialization_events:
         materialization = event.asset_materialization
-        changed = materialization.metadata.get("changed_records") if materialization else None
-        if isinstance(changed, dg.IntMetadataValue) and changed.value is not None:
-            pulled[materialization.asset_key.to_user_string()] = changed.value
-    return pulled
-
-
-def _keys_examined(stats: Any) -> dict[str, int]:
-    """Keys each derived step examined (its materialization's ``keys_examined``; 0 for a step that had nothing to
-    do): which steps an idle run woke, and how much each one read."""
-    examined = {}
-    for event in stats.materialization_events:
-        materialization = event.asset_materialization
-        keys = materialization.metadata.get("keys_examined") if materialization else None
-        if isinstance(keys, dg.IntMetadataValue) and keys.value is not None:
-            examined[materialization.asset_key.to_user_string()] = keys.value
-    return examined
+        value = materialization.metadata.get(key) if materialization else None
+        if isinstance(value, dg.IntMetadataValue) and value.value is not None:
+            found[materialization.asset_key.to_user_string()] = value.value
+    return found
 
 
 def _run_in_instance(home: Path, previous: str | None) -> dict[str, Any]:
@@ -217,8 +206,8 @@ def _run_in_instance(home: Path, previous: str | None) -> dict[str, Any]:
         stats = instance.get_run_step_stats(run.run_id)
         failures = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
     steps = {s.step_key: round(s.end_time - s.start_time, 2) for s in stats if s.start_time and s.end_time}
-    pulled = {asset: n for s in stats for asset, n in _changed_records(s).items()}
-    examined = {asset: n for s in stats for asset, n in _keys_examined(s).items()}
+    pulled = {asset: n for s in stats for asset, n in _int_metadata(s, "changed_records").items()}
+    examined = {asset: n for s in stats for asset, n in _int_metadata(s, "keys_examined").items()}
     failed = {r.event_log_entry.step_key or "?": _failure_message(r.event_log_entry) for r in failures}
     # The run as Dagster timed it: the wall seconds less the command's start-up and code loading.
     seconds = round(record.end_time - record.start_time, 1) if record.start_time and record.end_time else None
