@@ -5,8 +5,9 @@ returns a :class:`PushOutcome` with one :class:`RecordOutcome` per input record,
 a test):
 
 1. **Path.** Below ``bulk_threshold`` records: sObject Collections, 200 records a call, ``allOrNone`` false (one
-   record's failure never holds back the others). At or above it: one Bulk API 2.0 ingest job (about 7 calls:
-   create, upload, close, poll, read, successful and failed results), whose result CSVs give the outcome per record.
+   record's failure never holds back the others). At or above it: Bulk API 2.0 ingest jobs (about 7 calls each:
+   create, upload, close, poll, read, successful and failed results), whose result CSVs give the outcome per record;
+   one job per 90 MB of CSV, under Salesforce's 100 MB upload limit.
 2. **Per-record failures** carry Salesforce's error code and message (``REQUIRED_FIELD_MISSING``,
    ``INVALID_EMAIL_ADDRESS``, ``STRING_TOO_LONG``, ``FIELD_CUSTOM_VALIDATION_EXCEPTION``, ``DUPLICATE_VALUE``,
    ``CANNOT_UPDATE_CONVERTED_LEAD``, ``ENTITY_IS_DELETED``, ``INVALID_CROSS_REFERENCE_KEY``...). Such failures are
@@ -71,6 +72,8 @@ from sync_pipeline.salesforce.errors import error_code, error_message, login_ref
 COLLECTION_SIZE = 200
 BULK_POLL_SECONDS = 0.5
 BULK_JOB_CALLS = 7  # create, upload, close, poll, read, successful results, failed results
+# Salesforce takes at most 100 MB in one ingest job's upload; a margin for the header and the client's line ends.
+BULK_UPLOAD_BYTES = 90 * 1024 * 1024
 LOCK_RETRY_DELAYS = (0.2, 0.5)
 TRANSIENT_RETRY_DELAYS = (0.2, 0.5)
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
@@ -259,7 +262,9 @@ class _Pusher:
 
     def send(self, indices: list[int], chunk: int, *, bulk: bool) -> None:
         if bulk:
-            self._bulk(indices)
+            rows = [self._csv_record(i) for i in indices]
+            for start, end in _upload_parts(rows):
+                self._bulk(indices[start:end], rows[start:end])
             return
         for start in range(0, len(indices), chunk):
             self._collection(indices[start : start + chunk])
@@ -293,9 +298,7 @@ class _Pusher:
                           answered=True,
                           error_fields=tuple(f for e in answer.get("errors") or [] for f in e.get("fields") or []))
 
-    def _bulk(self, indices: list[int]) -> None:
-        rows = [self._csv_record(i) for i in indices]
-
+    def _bulk(self, indices: list[int], rows: list[dict[str, str]]) -> None:
         def run() -> list[tuple[str, str]]:
             handler = getattr(self.client.bulk2, self.object_name)  # per try: it carries the session id
             if self.operation == "upsert":
@@ -542,6 +545,26 @@ def _json_value(value: Any) -> Any:
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
         return _json_value(value.item())
     return value
+
+
+def _csv_bytes(row: dict[str, str]) -> int:
+    """At least the row's size in the uploaded CSV: each cell quoted with its quotes doubled, a delimiter after it
+    (the client's own estimate leaves quotes and line ends out, and can pass the upload limit)."""
+    return sum(len(value.encode("utf-8")) + value.count('"') + 3 for value in row.values())
+
+
+def _upload_parts(rows: list[dict[str, str]]) -> list[tuple[int, int]]:
+    """(start, end) of consecutive rows whose CSV stays under BULK_UPLOAD_BYTES: one ingest job each."""
+    parts, start, size = [], 0, 0
+    for index, row in enumerate(rows):
+        row_size = _csv_bytes(row)
+        if index > start and size + row_size > BULK_UPLOAD_BYTES:
+            parts.append((start, index))
+            start, size = index, 0
+        size += row_size
+    if start < len(rows):
+        parts.append((start, len(rows)))
+    return parts
 
 
 def _csv_value(value: Any) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -165,6 +167,35 @@ def test_bulk_path_above_the_threshold_with_per_record_outcomes(emu: RunningEmul
     assert bad.attempts == 1
     scores = _scores(emu)
     assert all(scores[r["Id"]] == r["Behavior_Score__c"] for i, r in enumerate(records) if i != 7)
+
+
+def test_a_bulk_push_larger_than_one_upload_goes_as_several_jobs(emu: RunningEmulator,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = _connect(emu)
+    ids = _live_leads(emu, 30)
+    records = [{**r, "Title": 'VP "Growth", EMEA'} for r in _score_updates(ids)]  # cells the CSV must quote
+    monkeypatch.setattr(push_module, "BULK_UPLOAD_BYTES", 1_000)  # at most 19 of these rows an upload
+    outcome = _push(conn, records, bulk_threshold=20)
+    jobs = emu.salesforce().restful("jobs/ingest")["records"]
+    assert [(job["object"], job["operation"], job["state"]) for job in jobs] == [("Lead", "update", "JobComplete")] * 2
+    assert (outcome.succeeded, outcome.failed) == (30, 0)
+    assert all(_scores(emu)[r["Id"]] == r["Behavior_Score__c"] for r in records)
+
+
+def test_upload_parts_keep_each_csv_under_the_limit() -> None:
+    rows = [{"Id": f"00Q{i:015d}", "Title": '"quoted", and long ' * (i % 7), "Score": str(i)} for i in range(500)]
+    limit = push_module.BULK_UPLOAD_BYTES = 4_000
+    try:
+        parts = push_module._upload_parts(rows)
+    finally:
+        push_module.BULK_UPLOAD_BYTES = 90 * 1024 * 1024
+    assert parts[0][0] == 0 and parts[-1][1] == len(rows)
+    assert all(end == start for (_, end), (start, _) in zip(parts, parts[1:], strict=False))  # consecutive, complete
+    for start, end in parts:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writerows(rows[start:end])
+        assert len(buffer.getvalue().encode("utf-8")) <= limit
 
 
 def test_bulk_insert_matches_results_to_records_by_their_values(emu: RunningEmulator) -> None:
