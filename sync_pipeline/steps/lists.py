@@ -144,16 +144,27 @@ def _read_source(conn: sa.Connection, list_settings: ListSettings, inputs: StepI
                if source.campaign else pd.DataFrame({"id": []}))
     report = read_report_rows(conn, source.report) if source.report else pd.DataFrame({"crm_id": []})
     records = _changed_records(conn, list_settings, inputs)
+    read = _source_objects(list_settings)
+
+    def rows(object_name: str, ids: list[str] | None) -> pd.DataFrame:
+        """The object's mirror rows (of ``ids``); none of an object the source does not read."""
+        return read_mirror(conn, object_name, ids if object_name in read else [])
+
     if records is None:
-        return _Source(None, read_mirror(conn, "Lead"), read_mirror(conn, "Contact"), members, campaigns, report)
+        return _Source(None, rows("Lead", None), rows("Contact", None), members, campaigns, report)
     # A campaign member counts through its Lead, or its Contact when the Lead is not live: deciding a record needs
     # the other record of each of its campaign members.
     touching = members[members[[c for c in CAMPAIGN_MEMBER_IDS if c in members]].isin(records).any(axis=1)] \
         if source.campaign and not members.empty else members.iloc[0:0]
     partners = {str(v) for c in CAMPAIGN_MEMBER_IDS if c in touching for v in touching[c].dropna()}
     wanted = sorted(records | partners)
-    return _Source(records, read_mirror(conn, "Lead", wanted), read_mirror(conn, "Contact", wanted), members,
-                   campaigns, report)
+    return _Source(records, rows("Lead", wanted), rows("Contact", wanted), members, campaigns, report)
+
+
+def _source_objects(list_settings: ListSettings) -> list[str]:
+    """The people objects the list's source reads: its object, or both for a campaign or a report."""
+    source = list_settings.source
+    return [source.object] if source.kind == "object" and source.object else list(PEOPLE_OBJECTS)
 
 
 def _changed_records(conn: sa.Connection, list_settings: ListSettings, inputs: StepInputs) -> set[str] | None:
@@ -165,7 +176,7 @@ def _changed_records(conn: sa.Connection, list_settings: ListSettings, inputs: S
         if dataset in since and since[dataset] != inputs.values.get(dataset):
             return None  # the campaign or the report itself changed: every member may have
     source = list_settings.source
-    objects = [source.object] if source.kind == "object" and source.object else list(PEOPLE_OBJECTS)
+    objects = _source_objects(list_settings)
     records = {crm_id for name in objects
                for crm_id in changed_record_ids(conn, name, int(since[mirror_dataset(name)] or 0))}
     records |= changed_link_ids(conn, int(since[ALL_CONTACTS] or 0), objects)
