@@ -40,7 +40,8 @@ _BITS = {label: 1 << order for order, label in enumerate(SOURCE_LABELS)}
 _JOINED = {
     mask: ",".join(label for label, bit in _BITS.items() if mask & bit) for mask in range(1, 1 << len(SOURCE_LABELS))
 }
-_PERSON_COLUMNS = ("contact_key", "crm_type", "crm_id", "email", "first_name", "last_name", "company")
+# The person's columns an output row carries (besides score, activity, owner and flags).
+PERSON_COLUMNS = ("contact_key", "crm_type", "crm_id", "email", "first_name", "last_name", "company")
 
 
 def rank_hot_prospects(
@@ -81,7 +82,7 @@ def rank_hot_prospects(
     ranked = ranked[ranked["rank"] <= settings.top_n]
 
     chosen = people.loc[ranked.index]
-    frame = ranked.assign(**{name: _text_or_none(column(chosen, name)) for name in _PERSON_COLUMNS})
+    frame = ranked.assign(**{name: _text_or_none(column(chosen, name)) for name in PERSON_COLUMNS})
     frame["sources"] = frame["contact_key"].map(source_labels).astype(object)
     frame["opted_out"] = flags(column(chosen, "opted_out"))
     frame["hard_bounced"] = flags(column(chosen, "hard_bounced"))

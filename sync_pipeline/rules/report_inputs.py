@@ -38,6 +38,17 @@ OPPORTUNITY_COLUMNS = (
 )
 
 
+def sales_columns(mapping: ReportMapping) -> dict[str, list[str]]:
+    """The mirror columns the reports read of each sales object (besides id and is_deleted)."""
+    return {
+        "Opportunity": ["isclosed", mirror_column(mapping.amount), mirror_column(mapping.close_date),
+                        mirror_column(mapping.won), "leadsource", "campaignid"],
+        "OpportunityContactRole": ["opportunityid", "contactid"],
+        "CampaignMember": ["campaignid", "leadid", "contactid"],
+        "Campaign": ["name"],
+    }
+
+
 def column(frame: pd.DataFrame, name: str) -> pd.Series:
     """The column, or all None when the frame does not have it."""
     if name in frame.columns:

@@ -1,6 +1,6 @@
-"""The analyst outputs: hot prospects, the funnel and ROI. Each step reads the marketing database, calls its pure
-rule, then publishes the rows three ways: the table (replaced in one transaction), a Parquet file and a PNG chart
-under the exports folder."""
+"""The analyst outputs: hot prospects, the funnel and ROI. Each step reads what its pure rule uses from the marketing
+database (narrowed in SQL: ``store.reports``), calls the rule, then publishes the rows three ways: the table
+(replaced in one transaction), a Parquet file and a PNG chart under the exports folder."""
 
 from __future__ import annotations
 
@@ -18,12 +18,14 @@ from sqlalchemy.engine import Engine
 from sync_pipeline.rules.charts import funnel_chart, hot_prospects_chart, roi_chart
 from sync_pipeline.rules.export_schemas import FUNNEL_SCHEMA, HOT_PROSPECTS_SCHEMA, ROI_SCHEMA, to_arrow
 from sync_pipeline.rules.funnel import build_funnel
-from sync_pipeline.rules.hot_prospects import rank_hot_prospects
+from sync_pipeline.rules.hot_prospects import PERSON_COLUMNS, rank_hot_prospects
+from sync_pipeline.rules.report_inputs import sales_columns
 from sync_pipeline.rules.roi import build_roi
 from sync_pipeline.settings import SyncSettings
 from sync_pipeline.steps.changes import StepInputs, Unchanged, step_inputs
-from sync_pipeline.store.audience import read_links, read_list_members, read_mirror, read_people, read_sales_users
+from sync_pipeline.store.audience import read_sales_users
 from sync_pipeline.store.outputs import exports_dir, replace_output, write_chart, write_parquet
+from sync_pipeline.store.reports import active_people, hot_prospect_candidates, live_rows, report_links
 from sync_pipeline.store.tables import funnel as funnel_table
 from sync_pipeline.store.tables import hot_prospects as hot_prospects_table
 from sync_pipeline.store.tables import roi as roi_table
@@ -89,19 +91,25 @@ def publish_hot_prospects(engine: Engine, settings: SyncSettings, run_id: str) -
                                    settings, day=now.date())
     if unchanged:
         return unchanged
+    hot = settings.hot_prospects
     with engine.connect() as conn:
-        people, users = read_people(conn), read_sales_users(conn)
-        members = read_list_members(conn, list(lists.values()))
+        people, members = hot_prospect_candidates(
+            conn, list(lists.values()), min_score=hot.min_score, since=now - timedelta(days=hot.activity_days),
+            columns=[*PERSON_COLUMNS, "owner_id", "opted_out", "hard_bounced"])
+        users = read_sales_users(conn)
     label_of = {name: label for label, name in lists.items()}
-    active = members[members["is_active"].astype(bool) & members["contact_key"].notna()]
-    sources = pd.DataFrame({"contact_key": active["contact_key"], "source": active["list_name"].map(label_of)})
-    frame = rank_hot_prospects(people, sources, users, settings.hot_prospects, now)
+    sources = pd.DataFrame({"contact_key": members["contact_key"], "source": members["list_name"].map(label_of)})
+    frame = rank_hot_prospects(people, sources, users, hot, now)
     return _publish(engine, inputs, run_id, hot_prospects_table, frame, HOT_PROSPECTS_SCHEMA, hot_prospects_chart)
 
 
-def _inputs(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
+def _inputs(engine: Engine, settings: SyncSettings,
+            person_columns: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The active people with ``person_columns``, the links the reports resolve, and the live sales rows."""
+    wanted = sales_columns(settings.report_mapping)
     with engine.connect() as conn:
-        return read_people(conn), read_links(conn), {name: read_mirror(conn, name) for name in SALES_OBJECTS}
+        return (active_people(conn, person_columns), report_links(conn),
+                {name: live_rows(conn, name, wanted[name]) for name in SALES_OBJECTS})
 
 
 def publish_funnel(engine: Engine, settings: SyncSettings, run_id: str) -> Published | Unchanged:
@@ -110,7 +118,7 @@ def publish_funnel(engine: Engine, settings: SyncSettings, run_id: str) -> Publi
     inputs, unchanged = _inputs_of(engine, "funnel", SALES_INPUTS, settings, day=end.date())
     if unchanged:
         return unchanged
-    people, links, sales = _inputs(engine)
+    people, links, sales = _inputs(engine, settings, ["lead_source", "last_activity_at", "behavioral_score"])
     frame = build_funnel(people, links, sales["Opportunity"], sales["OpportunityContactRole"],
                          sales["CampaignMember"], sales["Campaign"], settings.report_mapping,
                          mql_score=settings.funnel.mql_score,
@@ -123,7 +131,7 @@ def publish_roi(engine: Engine, settings: SyncSettings, run_id: str) -> Publishe
     inputs, unchanged = _inputs_of(engine, "roi", SALES_INPUTS, settings)
     if unchanged:
         return unchanged
-    people, links, sales = _inputs(engine)
+    people, links, sales = _inputs(engine, settings, ["lead_source"])
     frame = build_roi(people, links, sales["Opportunity"], sales["OpportunityContactRole"], sales["CampaignMember"],
                       sales["Campaign"], settings.report_mapping)
     return _publish(engine, inputs, run_id, roi_table, frame, ROI_SCHEMA, roi_chart)
