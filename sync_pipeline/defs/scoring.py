@@ -49,6 +49,5 @@ def lead_score_maintenance(context: dg.AssetExecutionContext, marketing_db: Mark
     result = maintain_scores(marketing_db.engine(), sync_settings.load(), context.run.run_id)
     if isinstance(result, Unchanged):
         return dg.MaterializeResult(metadata=result.as_metadata())
-    shown = result.top[["contact_key", "email", "behavioral_score", "lead_score", "lead_score_changed"]]
-    return dg.MaterializeResult(metadata={
-        **result.as_metadata(), "preview": dg.MetadataValue.md(markdown_preview(shown.round({"behavioral_score": 2})))})
+    preview = markdown_preview(result.top.round({"behavioral_score": 2}))
+    return dg.MaterializeResult(metadata={**result.as_metadata(), "preview": dg.MetadataValue.md(preview)})

@@ -19,6 +19,13 @@ The rules, in order (each is a test):
    contact the scores do not list) and lead_score := the lead score value of it; ``lead_score_changed`` marks the
    contacts whose lead_score differs from the previous one (a missing previous value counts as changed), which is
    what the push diff will send.
+7. **What a score write changes.** A person whose lead_score or last_activity_at changed is a changed person (the
+   lists and the push look at them again); one whose behavioral_score alone moved (a day's decay of its decimals)
+   is written but is no news to anyone: nothing after scoring reads those decimals person by person.
+8. **Who decay can move.** All events of a person decay by the same factor, so a total's sign never changes with
+   time and a score of 0 stays 0, unless an event was counted at age 0 for being dated after the day it was
+   scored at (rule 1). A new day therefore re-scores only the people with a score above 0 and those with an event
+   dated at or after the day they were last scored.
 """
 
 from __future__ import annotations
@@ -148,3 +155,34 @@ def maintenance(all_contacts: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFram
     result["lead_score"] = new_lead_score
     result["lead_score_changed"] = changed.astype(bool)
     return result
+
+
+@dataclass(frozen=True)
+class ScoreWrites:
+    """Rule 7: the rows of a score write, split by whether they change the person for the steps after scoring."""
+
+    changed: pd.DataFrame  # contact_key, behavioral_score, lead_score, last_activity_at
+    decimals_only: pd.DataFrame  # contact_key, behavioral_score
+
+
+def score_writes(previous: pd.DataFrame, maintained: pd.DataFrame, scores: pd.DataFrame) -> ScoreWrites:
+    """Rule 7 for the people of ``previous`` (contact_key, behavioral_score, lead_score, last_activity_at as stored),
+    given :func:`maintenance` of them and their :func:`behavioral_scores`."""
+    new = maintained[["contact_key", "behavioral_score", "lead_score", "lead_score_changed"]].merge(
+        scores[["contact_key", "last_activity_at"]], on="contact_key", how="left")
+    before = previous.drop_duplicates("contact_key").set_index("contact_key")
+    old_activity = pd.to_datetime(new["contact_key"].map(before["last_activity_at"]), utc=True)
+    old_score = pd.to_numeric(new["contact_key"].map(before["behavioral_score"]), errors="coerce")
+    changed = new["lead_score_changed"].to_numpy(dtype=bool) | _moved(old_activity, new["last_activity_at"])
+    decimals_only = ~changed & _moved(old_score, new["behavioral_score"])
+    return ScoreWrites(
+        changed=new.loc[changed, ["contact_key", "behavioral_score", "lead_score", "last_activity_at"]]
+        .reset_index(drop=True),
+        decimals_only=new.loc[decimals_only, ["contact_key", "behavioral_score"]].reset_index(drop=True),
+    )
+
+
+def _moved(before: pd.Series, after: pd.Series) -> np.ndarray:
+    """Where a value differs, a missing value being equal only to a missing one."""
+    same = (before == after) | (before.isna() & after.isna())
+    return ~same.to_numpy(dtype=bool)

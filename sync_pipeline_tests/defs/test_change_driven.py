@@ -102,7 +102,7 @@ def test_an_idle_run_does_nothing_after_the_pull_and_a_change_wakes_its_readers(
         assert tasks["keys_examined"] == _rows(url, "SELECT COUNT(*) FROM engagement_events WHERE email = :e",
                                                e=lead["Email"].strip().lower())[0][0]
         scored = _metadata(woken, "lead_score_maintenance")
-        assert (scored["scored"], scored["keys_examined"]) == ("people changed or with new events", 1)
+        assert (scored["scored"], scored["keys_examined"]) == ("people changed, with new events or decaying", 1)
         assert _scores_as_stored(url) == _scores_from_scratch(url, settings)  # scoring everyone gives the same
         push = _metadata(woken, "salesforce_push")
         assert push["planned"] == "people changed since the last complete push"

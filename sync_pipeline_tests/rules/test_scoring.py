@@ -10,6 +10,7 @@ from sync_pipeline.rules.scoring import (
     lead_score_value,
     lead_score_values,
     maintenance,
+    score_writes,
 )
 from sync_pipeline.settings.model import ScoringSettings
 
@@ -195,3 +196,19 @@ def test_scores_flow_into_maintenance_end_to_end():
     assert updated.loc["K1", "behavioral_score"] == 3.5
     assert updated.loc["K1", "lead_score"] == 4  # 3.5 rounds half up
     assert list(updated["lead_score_changed"]) == [True, False]
+
+
+def test_score_writes_mark_changed_only_people_whose_lead_score_or_activity_moved() -> None:
+    at = pd.Timestamp("2026-03-01T10:00:00Z")
+    previous = pd.DataFrame({"contact_key": ["decimals", "whole", "activity", "same", "new"],
+                             "behavioral_score": [9.9, 2.52, 4.0, 1.0, None],
+                             "lead_score": [10.0, 3.0, 4.0, 1.0, None],
+                             "last_activity_at": [at, at, at, at, pd.NaT]})
+    scores = pd.DataFrame({"contact_key": previous["contact_key"], "behavioral_score": [9.7, 2.46, 4.0, 1.0, 0.0],
+                           "last_activity_at": [at, at, at + pd.Timedelta(hours=1), at, pd.NaT],
+                           "event_count": [1, 1, 2, 1, 0]})
+    writes = score_writes(previous, maintenance(previous, scores), scores)
+    # "new" had no lead score before: a missing previous value counts as changed (rule 6).
+    assert list(writes.changed["contact_key"]) == ["whole", "activity", "new"]
+    assert list(writes.changed["lead_score"]) == [2, 4, 0]
+    assert writes.decimals_only.to_dict("records") == [{"contact_key": "decimals", "behavioral_score": 9.7}]
