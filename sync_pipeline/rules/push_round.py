@@ -86,8 +86,10 @@ def plan_round(settings: SyncSettings, inputs: PushInputs, now: datetime) -> Pus
         people.assign(opt_in_event_at=None)[["contact_key", "opted_out", "opt_in_event_at", "opt_out_event_at"]],
         salesforce_consent(inputs.mirrors, inputs.links, settings.opt_out.field), consent_state(inputs.ledger),
         settings.opt_out.direction, now, field_name=settings.opt_out.field)
-    for key, value in consent.marketing_updates.items():
-        people.loc[people["contact_key"] == key, "opted_out"] = value
+    if consent.marketing_updates:  # one vectorized assignment: a scan of every person per update is quadratic
+        updated = people["contact_key"].isin(list(consent.marketing_updates))
+        people.loc[updated, "opted_out"] = people.loc[updated, "contact_key"].map(consent.marketing_updates)
+        people["opted_out"] = people["opted_out"].infer_objects()
 
     column_fields: dict[str, list[str]] = {}
     for object_name in OBJECTS:
