@@ -9,9 +9,17 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from sync_pipeline.store.engagement import pending_files, read_events, remember_file, store_events, write_scores
+from sync_pipeline.store.engagement import (
+    finish_scores,
+    pending_files,
+    read_events,
+    remember_file,
+    store_events,
+    write_scores,
+)
 from sync_pipeline.store.tables import all_contacts
 from sync_pipeline.store.upsert import bulk_update, bulk_upsert
+from sync_pipeline.store.versions import ALL_CONTACTS, next_version
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -75,7 +83,10 @@ def test_write_scores_updates_people(migrated_engine: Engine) -> None:
         bulk_upsert(conn, all_contacts, [_person("A"), _person("B")], ["contact_key"])
         scores = pd.DataFrame({"contact_key": ["A", "B"], "behavioral_score": [3.5, 0.0], "lead_score": [4, 0],
                                "last_activity_at": [NOW, None]})
-        assert write_scores(conn, scores) == 2
+        stamp = next_version(conn, ALL_CONTACTS)
+        decimals = pd.DataFrame({"contact_key": [], "behavioral_score": []})
+        assert write_scores(conn, scores, decimals, stamp) == 2
+        assert finish_scores(conn, stamp, 2) == 2
     with migrated_engine.connect() as conn:
         rows = {r.contact_key: r for r in conn.execute(sa.select(all_contacts))}
     assert rows["A"].behavioral_score == 3.5 and rows["A"].lead_score == 4 and rows["A"].last_activity_at == NOW
