@@ -6,7 +6,9 @@ Rules (each a test):
    push and two-way fields go to the person's primary record only: the other records keep their own names and
    titles (their current Salesforce value is what is "desired" for them, so nothing is sent). Nothing is desired
    for an inactive person (no live record Salesforce lets us write), nor through a converted Lead whose Contact is
-   not live in the mirror (the plan sends a converted Lead's values to its Contact: there is none to take them).
+   not a live record of the same person in the mirror (the plan sends a converted Lead's values to its Contact: there
+   is none to take them, or the Contact's own person decides what it holds). So a person's desired values depend on
+   their own rows only, and the push may plan people page by page.
 2. Values per Salesforce field: the lead-score field(s) carry ``lead_score``; push and two-way mapped fields carry their
    All Contacts column (relationship paths such as ``Account.Name`` are never pushed); the opt-out field carries the
    person's consent; the hard-bounce fields carry the reason and the date when the person bounced.
@@ -110,6 +112,10 @@ def desired_values(settings: SyncSettings, people: pd.DataFrame, links: pd.DataF
         people = people[people["is_active"].fillna(False).astype(bool)]
     contacts = mirrors["Contact"]
     live_contacts = set(contacts.loc[~contacts["is_deleted"], "id"]) if not contacts.empty else set()
+    # A converted Lead sends its values to its Contact only when that Contact is a live record of the same person
+    # (the person of the Contact decides what it holds): so a page of people decides alone, as everyone would.
+    own_contacts = links.loc[(links["crm_type"] == "Contact") & links["crm_id"].isin(live_contacts),
+                             ["contact_key", "crm_id"]].rename(columns={"crm_id": "convertedcontactid"})
     for object_name in OBJECTS:
         mirror = mirrors[object_name]
         if mirror.empty:
@@ -127,8 +133,10 @@ def desired_values(settings: SyncSettings, people: pd.DataFrame, links: pd.DataF
         if object_name == "Lead":
             converted = _is_true(merged["isconverted"]).to_numpy()
             out["converted_contact_id"] = merged["convertedcontactid"].where(converted, None).to_numpy()
-            # A converted Lead whose Contact is gone has nowhere to send its values (Salesforce refuses the Lead).
-            kept = ~converted | merged["convertedcontactid"].isin(live_contacts).to_numpy()
+            # A converted Lead whose Contact is gone, or is another person's, has nowhere to send its values
+            # (Salesforce refuses the Lead).
+            pairs = pd.MultiIndex.from_frame(merged[["contact_key", "convertedcontactid"]].astype(object))
+            kept = ~converted | pairs.isin(pd.MultiIndex.from_frame(own_contacts.astype(object)))
             merged, out = merged[kept].reset_index(drop=True), out[kept].reset_index(drop=True)
         primary = (merged["crm_id"] == merged["crm_id_person"]).to_numpy() if "crm_id_person" in merged else None
         for field, column in field_columns(settings, object_name).items():

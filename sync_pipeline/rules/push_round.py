@@ -9,7 +9,7 @@
 5. the plan: only what differs from the pushed state and from Salesforce, two-way conflicts decided, refused values
    held back (``push_plan``).
 
-:meth:`PushRound.edit_outcomes` says how each edit ended once Salesforce answered.
+:meth:`PushRound.edit_settlement` keeps what says how each edit ended once Salesforce answered.
 """
 
 from __future__ import annotations
@@ -66,6 +66,28 @@ class PushInputs:
 
 
 @dataclass(frozen=True)
+class EditSettlement:
+    """What a round's edits need to settle once Salesforce answered: only the edits' own rows, so a step can keep one
+    per page of people while the pages' frames are gone."""
+
+    live: pd.DataFrame  # the edits laid over
+    links: pd.DataFrame  # the links of the edited people
+    column_fields: dict[str, list[str]]
+    cell_states: dict[tuple[str, str], str]
+    settled: dict[int, tuple[str, str]]  # the edits settled at once (no such person or column...)
+
+    @property
+    def records(self) -> set[str]:
+        """The crm_ids whose answers settle the edits."""
+        return {str(crm_id) for crm_id in self.links["crm_id"]}
+
+    def outcomes(self, accepted: set[str], refused: set[str]) -> dict[int, tuple[str, str]]:
+        """edit_id → (status, reason) for every edit of the round (``marketing_edits`` rule 6)."""
+        return {**self.settled, **edit_outcomes(self.live, self.links, self.column_fields, self.cell_states, accepted,
+                                                refused)}
+
+
+@dataclass(frozen=True)
 class PushRound:
     people: pd.DataFrame  # All Contacts after consent and bounce evidence (CONSENT_COLUMNS are written back)
     consent: ConsentPlan
@@ -73,10 +95,15 @@ class PushRound:
     column_fields: dict[str, list[str]]  # all_contacts column → the Salesforce fields that carry it
     plan: PushPlan
 
+    def edit_settlement(self, links: pd.DataFrame) -> EditSettlement:
+        """The round's edits with what settles them (``links``: the round's links)."""
+        edited = links[links["contact_key"].isin(self.edited.live["contact_key"])].reset_index(drop=True)
+        return EditSettlement(self.edited.live, edited, self.column_fields, self.plan.cell_states,
+                              dict(self.edited.settled))
+
     def edit_outcomes(self, links: pd.DataFrame, accepted: set[str], refused: set[str]) -> dict[int, tuple[str, str]]:
         """edit_id → (status, reason) for every edit this round decided (``marketing_edits`` rule 6)."""
-        return {**self.edited.settled,
-                **edit_outcomes(self.edited.live, links, self.column_fields, self.plan.cell_states, accepted, refused)}
+        return self.edit_settlement(links).outcomes(accepted, refused)
 
 
 def plan_round(settings: SyncSettings, inputs: PushInputs, now: datetime) -> PushRound:

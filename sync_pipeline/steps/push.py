@@ -22,8 +22,8 @@ from sqlalchemy.engine import Engine
 from sync_pipeline.rules.activities import KEY_FIELD, activity_key, plan_tasks
 from sync_pipeline.rules.new_leads import LEAD_KEY_FIELD, NEW_PERSON_EVENT, plan_new_leads
 from sync_pipeline.rules.push_inputs import OBJECTS
-from sync_pipeline.rules.push_plan import REFUSAL_RETRY_AFTER, consent_fields, refused_values
-from sync_pipeline.rules.push_round import PushInputs, consent_changes, plan_round
+from sync_pipeline.rules.push_plan import REFUSAL_RETRY_AFTER, PushPlan, consent_fields, refused_values
+from sync_pipeline.rules.push_round import EditSettlement, PushInputs, consent_changes, plan_round
 from sync_pipeline.salesforce.connect import ApiUsage, SalesforceConnection
 from sync_pipeline.salesforce.push import (
     DEFERRED,
@@ -38,8 +38,10 @@ from sync_pipeline.salesforce.push import (
 from sync_pipeline.settings import SyncSettings
 from sync_pipeline.steps.changes import StepInputs, Unchanged, step_inputs, whole_pass_cheaper
 from sync_pipeline.store.audience import (
+    KeyRange,
     changed_people,
     changed_record_ids,
+    key_ranges,
     links_touching,
     people_count,
     people_with_emails,
@@ -76,6 +78,9 @@ from sync_pipeline.store.versions import (
 )
 
 PUSH_RESULTS = "push_results"  # one row per record sent, with Salesforce's answer
+PUSH_PAGE = 50_000  # people per push round: the round's memory grows with the page, not with the org
+SEND_AT = 100_000  # records of one object sent together (a Bulk job each), gathered over the pages
+PREVIEW_ROWS = 20
 PUSH_STEP, TASKS_STEP, NEW_LEADS_STEP = "salesforce_push", "activity_tasks", "new_leads"
 # What the push of scores, consent and fields reads: the people, their records in Salesforce, events and edits.
 PUSH_INPUTS = [ALL_CONTACTS, SCORES, ENGAGEMENT_EVENTS, MARKETING_EDITS, *(mirror_dataset(o) for o in OBJECTS)]
@@ -126,25 +131,36 @@ def _held_after(outcome: PushOutcome, sent: pd.DataFrame, apart: frozenset[str] 
                           apart)
 
 
-def read_push_inputs(conn: sa.Connection, keys: Sequence[str] | None = None) -> PushInputs:
-    """Everything the push round reads, in one transaction's snapshot: of everyone, or of the people of ``keys``
-    (each person's round depends on their own rows only)."""
-    if keys is None:
+def read_push_inputs(conn: sa.Connection, people: Sequence[str] | KeyRange | None = None) -> PushInputs:
+    """Everything the push round reads, in one transaction's snapshot: of everyone, of one page of people (by key
+    range), or of the people of ``keys`` (each person's round depends on their own rows only)."""
+    if people is None:
         return PushInputs(people=read_people(conn), links=read_links(conn),
                           mirrors={name: read_mirror(conn, name) for name in OBJECTS}, events=read_events(conn),
                           pushed=read_pushed_state(conn), ledger=read_ledger(conn), edits=pending_edits(conn),
                           refusals=read_refusals(conn))
-    people = read_people(conn, keys)
-    links = links_touching(conn, contact_keys=keys)
+    if isinstance(people, KeyRange):
+        persons, links = read_people(conn, people), read_links(conn, people)
+        return PushInputs(people=persons, links=links,
+                          mirrors={name: read_mirror(conn, name, people.record_ids(name)) for name in OBJECTS},
+                          events=read_events(conn, people.emails()),
+                          pushed=read_pushed_state(conn, people.record_ids()), ledger=read_ledger(conn, people),
+                          edits=pending_edits(conn, people), refusals=read_refusals(conn, people.record_ids()))
+    persons, links = read_people(conn, people), links_touching(conn, contact_keys=people)
     ids = [str(i) for i in links["crm_id"]]
-    edits, refusals = pending_edits(conn), read_refusals(conn)
-    return PushInputs(people=people, links=links,
+    return PushInputs(people=persons, links=links,
                       mirrors={name: read_mirror(conn, name, list(links.loc[links["crm_type"] == name, "crm_id"]))
                                for name in OBJECTS},
-                      events=read_events(conn, [str(e) for e in people["email"].dropna()]),
-                      pushed=read_pushed_state(conn, ids), ledger=read_ledger(conn, keys),
-                      edits=edits[edits["contact_key"].isin(keys)].reset_index(drop=True),
-                      refusals=refusals[refusals["crm_id"].isin(ids)].reset_index(drop=True))
+                      events=read_events(conn, [str(e) for e in persons["email"].dropna()]),
+                      pushed=read_pushed_state(conn, ids), ledger=read_ledger(conn, people),
+                      edits=pending_edits(conn, people), refusals=read_refusals(conn, ids))
+
+
+def pages_to_plan(conn: sa.Connection, keys: list[str] | None) -> list[Sequence[str] | KeyRange]:
+    """The people to plan in pages of PUSH_PAGE: everyone by key range, or the changed ``keys`` in slices."""
+    if keys is None:
+        return list(key_ranges(conn, PUSH_PAGE))
+    return [keys[start:start + PUSH_PAGE] for start in range(0, len(keys), PUSH_PAGE)]
 
 
 def people_to_plan(conn: sa.Connection, changes: StepInputs) -> list[str] | None:
@@ -181,10 +197,69 @@ def _complete(result: PushResult) -> bool:
     return not any(o.kind in (UNSENT, DEFERRED, LOCKED_KIND) for o in result.outcomes)
 
 
+@dataclass
+class _Outbox:
+    """Planned records waiting to be sent, per object: a page's records join those of the pages before, and an
+    object is sent once SEND_AT of its records wait (then once more at the end), so a full push of a million people
+    makes a Bulk job per SEND_AT records, not one per page. Each page's consent is committed before its records
+    join the outbox, so nothing is sent before the evidence that decided it."""
+
+    engine: Engine
+    connect: Callable[[], SalesforceConnection]
+    settings: SyncSettings
+    run_id: str
+    now: datetime
+    result: PushResult
+    tracked: set[str] = field(default_factory=set)  # records of edited people: their answers settle the edits
+    accepted: set[str] = field(default_factory=set)  # of the tracked records
+    refused: set[str] = field(default_factory=set)
+    waiting: dict[str, list[tuple[list[dict[str, Any]], pd.DataFrame]]] = field(default_factory=dict)
+    connection: SalesforceConnection | None = None
+
+    def add(self, plan: PushPlan, tracked: set[str]) -> None:
+        self.tracked |= tracked
+        for object_name in OBJECTS:
+            records = plan.records_for(object_name)
+            if records:
+                ids = {record["Id"] for record in records}
+                self.waiting.setdefault(object_name, []).append(
+                    (records, plan.updates[plan.updates["crm_id"].isin(ids)]))
+            if sum(len(batch) for batch, _ in self.waiting.get(object_name, [])) >= SEND_AT:
+                self.send(object_name)
+
+    def send(self, object_name: str) -> None:
+        """Send what waits for ``object_name`` and record every answer (one transaction)."""
+        batches = self.waiting.pop(object_name, [])
+        if not batches:
+            return
+        records = [record for batch, _ in batches for record in batch]
+        updates = pd.concat([cells for _, cells in batches], ignore_index=True)
+        if self.connection is None:
+            self.connection = self.connect()
+            self.result.usage, self.result.calls_before = self.connection.usage, self.connection.usage.calls
+        outcome = push_records(self.connection.client, self.connection.usage, object_name, records,
+                               operation="update", bulk_threshold=self.settings.salesforce.bulk_threshold,
+                               max_run_share=self.settings.salesforce.max_api_share_per_run)
+        self.result.pushes.append(outcome)
+        succeeded = {o.key for o in outcome.outcomes if o.success}
+        self.accepted |= succeeded & self.tracked
+        self.refused |= {o.key for o in outcome.outcomes if o.refused} & self.tracked
+        with self.engine.begin() as conn:
+            self.result.rows += record_results(conn, self.run_id, object_name, "update", outcome.outcomes, self.now)
+            remember_pushed(conn, updates, succeeded, self.now)
+            remember_refusals(conn, updates, succeeded,
+                              _held_after(outcome, updates, consent_fields(self.settings)), self.now)
+
+    def send_all(self) -> None:
+        for object_name in OBJECTS:
+            self.send(object_name)
+
+
 def push_changes(engine: Engine, connect: Callable[[], SalesforceConnection], settings: SyncSettings,
                  run_id: str) -> PushResult | Unchanged:
-    """Scores, consent, bounces and allowed field changes: the round's plan sent object by object. Nothing to do
-    while no input changed and no held value came due."""
+    """Scores, consent, bounces and allowed field changes: each page of people planned (a round), its consent
+    committed, its records sent through the outbox. Nothing to do while no input changed and no held value came
+    due."""
     now = datetime.now(UTC)
     changes, unchanged = step_inputs(engine, PUSH_STEP, PUSH_INPUTS, settings,
                                      refusals_due=_due(engine, now, not_fields=KEYED_FIELDS))
@@ -192,42 +267,40 @@ def push_changes(engine: Engine, connect: Callable[[], SalesforceConnection], se
         return unchanged
     with engine.connect() as conn:
         keys = people_to_plan(conn, changes)
-        inputs = read_push_inputs(conn, keys)
-    push = plan_round(settings, inputs, now)
-    plan = push.plan
-    result = PushResult("update", plan.updates[["crm_id", "crm_type", "field", "value"]], {
+        pages = pages_to_plan(conn, keys)
+    counts: Counter[str] = Counter()
+    result = PushResult("update", pd.DataFrame(columns=["crm_id", "crm_type", "field", "value"]), {
         "planned": "everyone" if keys is None else "people changed since the last complete push",
-        "keys_examined": len(inputs.people), "records_planned": len(plan.records),
-        "fields_planned": len(plan.updates), "conflicts": len(plan.conflicts),
-        "consent_changes": len(push.consent.ledger_entries), "marketing_edits": len(inputs.edits),
-        "skipped_refused_before": plan.counts.get("skipped_refused", 0)})
-    with engine.begin() as conn:  # consent and evidence first: an opt-out is kept even if the push then fails
-        result.details["consent_written"] = write_consent(conn, consent_changes(inputs.people, push.people))
-        append_ledger(conn, push.consent.ledger_entries)
-        record_conflicts(conn, plan.conflicts)
-    connection = connect()
-    result.usage, result.calls_before = connection.usage, connection.usage.calls
-    apart = consent_fields(settings)
-    for object_name in OBJECTS:
-        records = plan.records_for(object_name)
-        if not records:
-            continue
-        outcome = push_records(connection.client, connection.usage, object_name, records, operation="update",
-                               bulk_threshold=settings.salesforce.bulk_threshold,
-                               max_run_share=settings.salesforce.max_api_share_per_run)
-        succeeded = {o.key for o in outcome.outcomes if o.success}
-        result.pushes.append(outcome)
-        with engine.begin() as conn:
-            result.rows += record_results(conn, run_id, object_name, "update", outcome.outcomes, now)
-            remember_pushed(conn, plan.updates, succeeded, now)
-            remember_refusals(conn, plan.updates, succeeded, _held_after(outcome, plan.updates, apart), now)
-    outcomes = result.outcomes
-    statuses = push.edit_outcomes(inputs.links, {o.key for o in outcomes if o.success},
-                                  {o.key for o in outcomes if o.refused})
+        "pages": len(pages)})
+    outbox = _Outbox(engine, connect, settings, run_id, now, result)
+    settlements: list[EditSettlement] = []
+    for page in pages:
+        with engine.connect() as conn:
+            inputs = read_push_inputs(conn, page)
+        push = plan_round(settings, inputs, now)
+        plan = push.plan
+        if len(result.preview) < PREVIEW_ROWS:
+            result.preview = pd.concat([result.preview, plan.updates[list(result.preview.columns)].head(PREVIEW_ROWS)],
+                                       ignore_index=True)
+        counts.update(keys_examined=len(inputs.people), records_planned=len(plan.records),
+                      fields_planned=len(plan.updates), conflicts=len(plan.conflicts),
+                      consent_changes=len(push.consent.ledger_entries), marketing_edits=len(inputs.edits),
+                      skipped_refused_before=plan.counts.get("skipped_refused", 0))
+        with engine.begin() as conn:  # consent and evidence first: an opt-out is kept even if the push then fails
+            counts["consent_written"] += write_consent(conn, consent_changes(inputs.people, push.people))
+            append_ledger(conn, push.consent.ledger_entries)
+            record_conflicts(conn, plan.conflicts)
+        settlement = push.edit_settlement(inputs.links)
+        settlements.append(settlement)
+        outbox.add(plan, settlement.records)
+    outbox.send_all()
+    statuses = {edit_id: status for settlement in settlements
+                for edit_id, status in settlement.outcomes(outbox.accepted, outbox.refused).items()}
     with engine.begin() as conn:
         settle_edits(conn, statuses, now)
         if _complete(result):
             changes.done(conn, run_id)
+    result.details.update(counts)
     result.details["marketing_edits_settled"] = dict(sorted(Counter(s for s, _ in statuses.values()).items()))
     return result
 

@@ -7,6 +7,7 @@ added here at run time (typed by the mapping for All Contacts, text for lists), 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -48,18 +49,71 @@ def with_runtime_columns(conn: sa.Connection, table: sa.Table | str) -> sa.Table
     return sa.Table(table if isinstance(table, str) else table.name, sa.MetaData(), autoload_with=conn)
 
 
-def read_in(conn: sa.Connection, query: sa.Select, column: sa.ColumnElement[Any],
-            values: Sequence[Any] | None) -> pd.DataFrame:
+@dataclass(frozen=True)
+class KeyRange:
+    """One page of everyone: the contact_keys after ``after`` up to ``last`` (None: no bound on that side). The pages
+    of :func:`key_ranges` cover every key, so a row keyed by a person unknown to All Contacts (a pending edit of a
+    removed person) still falls in exactly one page."""
+
+    after: str | None
+    last: str | None
+
+    def holds(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        bounds: list[sa.ColumnElement[bool]] = [sa.true()]
+        if self.after is not None:
+            bounds.append(column > self.after)
+        if self.last is not None:
+            bounds.append(column <= self.last)
+        return sa.and_(*bounds)
+
+    def contact_keys(self) -> sa.Select[Any]:
+        return sa.select(all_contacts.c.contact_key).where(self.holds(all_contacts.c.contact_key))
+
+    def emails(self) -> sa.Select[Any]:
+        return sa.select(all_contacts.c.email).where(self.holds(all_contacts.c.contact_key),
+                                                     all_contacts.c.email.is_not(None))
+
+    def record_ids(self, crm_type: str | None = None) -> sa.Select[Any]:
+        """The Salesforce records linked to the page's people (of one type, if given)."""
+        query = sa.select(contact_links.c.crm_id).where(self.holds(contact_links.c.contact_key))
+        return query if crm_type is None else query.where(contact_links.c.crm_type == crm_type)
+
+
+# Which rows a read takes: every row (None), the rows of these values (IN lists), of the values a query selects, or
+# of a page of people (one query each: a page read by its key range needs no list of bound values).
+Values = Sequence[Any] | sa.Select[Any] | KeyRange | None
+
+
+def read_in(conn: sa.Connection, query: sa.Select, column: sa.ColumnElement[Any], values: Values) -> pd.DataFrame:
     """``query`` as a frame; with ``values``, only its rows whose ``column`` is one of them (IN lists of
-    IDS_PER_QUERY values)."""
+    IDS_PER_QUERY values, or one query for a subquery or a page of people keyed by ``column``)."""
     if values is None:
         return pd.read_sql(query, conn)
+    if isinstance(values, sa.Select):
+        return pd.read_sql(query.where(column.in_(values.scalar_subquery())), conn)
+    if isinstance(values, KeyRange):
+        return pd.read_sql(query.where(values.holds(column)), conn)
     parts = [pd.read_sql(query.where(column.in_(part)), conn) for part in chunks(sorted(set(values)), IDS_PER_QUERY)]
     parts = [part for part in parts if not part.empty]
     return pd.concat(parts, ignore_index=True) if parts else pd.read_sql(query.limit(0), conn)
 
 
-def read_people(conn: sa.Connection, keys: Sequence[str] | None = None) -> pd.DataFrame:
+def key_ranges(conn: sa.Connection, size: int) -> list[KeyRange]:
+    """Everyone in pages of ``size`` people, in contact_key order (one small query per page: its last key)."""
+    keys = sa.select(all_contacts.c.contact_key).order_by(all_contacts.c.contact_key)
+    final = conn.execute(sa.select(sa.func.max(all_contacts.c.contact_key))).scalar_one_or_none()
+    pages: list[KeyRange] = []
+    after: str | None = None
+    while True:
+        page = keys if after is None else keys.where(all_contacts.c.contact_key > after)
+        last = conn.execute(page.offset(size - 1).limit(1)).scalar_one_or_none()
+        if last is None or last == final:
+            return [*pages, KeyRange(after, None)]
+        pages.append(KeyRange(after, str(last)))
+        after = str(last)
+
+
+def read_people(conn: sa.Connection, keys: Values = None) -> pd.DataFrame:
     """All Contacts (or the people of ``keys``) with its run-time columns, times as UTC."""
     table = with_runtime_columns(conn, all_contacts)
     frame = read_in(conn, sa.select(table), table.c.contact_key, keys)
@@ -68,7 +122,7 @@ def read_people(conn: sa.Connection, keys: Sequence[str] | None = None) -> pd.Da
     return frame
 
 
-def read_mirror(conn: sa.Connection, object_name: str, ids: Sequence[str] | None = None, *,
+def read_mirror(conn: sa.Connection, object_name: str, ids: Values = None, *,
                 by: str = "id") -> pd.DataFrame:
     """Every row of an object's mirror, or the rows whose ``by`` column (the Id unless told) is one of ``ids``
     (empty frame with the fixed columns when it was never pulled, or has no ``by`` column). The change stamp is the
@@ -126,10 +180,14 @@ def changed_link_ids(conn: sa.Connection, since: int, crm_types: Sequence[str]) 
         contact_links.c[CHANGE_SEQ] > since, contact_links.c.crm_type.in_(list(crm_types)))).scalars()}
 
 
-def read_links(conn: sa.Connection) -> pd.DataFrame:
-    """contact_links: which person (contact_key) each Salesforce record (crm_id, crm_type, email) belongs to, in
-    (contact_key, crm_id) order: of two people known under one email, a new record joins the one first in it."""
-    return pd.read_sql(sa.select(*LINK_COLUMNS).order_by(contact_links.c.contact_key, contact_links.c.crm_id), conn)
+def read_links(conn: sa.Connection, page: KeyRange | None = None) -> pd.DataFrame:
+    """contact_links (of everyone, or of one page of people): which person (contact_key) each Salesforce record
+    (crm_id, crm_type, email) belongs to, in (contact_key, crm_id) order: of two people known under one email, a new
+    record joins the one first in it."""
+    query = sa.select(*LINK_COLUMNS).order_by(contact_links.c.contact_key, contact_links.c.crm_id)
+    if page is not None:
+        query = query.where(page.holds(contact_links.c.contact_key))
+    return pd.read_sql(query, conn)
 
 
 def links_touching(conn: sa.Connection, *, crm_ids: Sequence[str] = (), contact_keys: Sequence[str] = (),

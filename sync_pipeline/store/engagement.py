@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-from sync_pipeline.store.audience import read_in
+from sync_pipeline.store.audience import Values, read_in
 from sync_pipeline.store.tables import all_contacts, engagement_events, ingested_files
 from sync_pipeline.store.types import utc_now
 from sync_pipeline.store.upsert import bulk_update, bulk_upsert
@@ -79,7 +79,7 @@ def _event_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def read_events(conn: sa.Connection, emails: Sequence[str] | None = None,
+def read_events(conn: sa.Connection, emails: Values = None,
                 event_types: Sequence[str] | None = None) -> pd.DataFrame:
     """Every stored event, or the events of these emails (and of these types), in event_id order."""
     query = sa.select(engagement_events)

@@ -11,7 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from sync_pipeline.records.mirror import PEOPLE_OBJECTS, mirror_table
-from sync_pipeline.store.audience import read_in, with_runtime_columns
+from sync_pipeline.store.audience import Values, read_in, with_runtime_columns
 from sync_pipeline.store.tables import (
     all_contacts,
     consent_ledger,
@@ -40,7 +40,7 @@ def from_json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def read_pushed_state(conn: sa.Connection, crm_ids: Sequence[str] | None = None) -> pd.DataFrame:
+def read_pushed_state(conn: sa.Connection, crm_ids: Values = None) -> pd.DataFrame:
     """What Salesforce last accepted from us, per record and field (of every record, or of ``crm_ids``)."""
     frame = read_in(conn, sa.select(pushed_state), pushed_state.c.crm_id, crm_ids)
     frame["value"] = frame["value"].map(from_json)
@@ -66,7 +66,7 @@ def record_results(conn: sa.Connection, run_id: str, object_name: str, operation
     return len(rows)
 
 
-def read_ledger(conn: sa.Connection, keys: Sequence[str] | None = None) -> pd.DataFrame:
+def read_ledger(conn: sa.Connection, keys: Values = None) -> pd.DataFrame:
     """The consent ledger (of everyone, or of the people of ``keys``)."""
     frame = read_in(conn, sa.select(consent_ledger), consent_ledger.c.contact_key, keys)
     frame["changed_at"] = pd.to_datetime(frame["changed_at"], utc=True)
@@ -122,8 +122,10 @@ def record_edit(conn: sa.Connection, contact_key: str, column_name: str, value: 
     return int(conn.execute(sa.insert(marketing_edits).returning(marketing_edits.c.edit_id), row).scalar_one())
 
 
-def pending_edits(conn: sa.Connection) -> pd.DataFrame:
-    frame = pd.read_sql(sa.select(marketing_edits).where(marketing_edits.c.status == "pending"), conn)
+def pending_edits(conn: sa.Connection, keys: Values = None) -> pd.DataFrame:
+    """The edits not settled yet (of everyone, or of the people of ``keys``)."""
+    frame = read_in(conn, sa.select(marketing_edits).where(marketing_edits.c.status == "pending"),
+                    marketing_edits.c.contact_key, keys)
     for column in ("value", "old_value"):
         frame[column] = frame[column].map(from_json)
     frame["changed_at"] = pd.to_datetime(frame["changed_at"], utc=True)
@@ -146,8 +148,9 @@ def settle_edits(conn: sa.Connection, statuses: dict[int, tuple[str, str]], at: 
     return len(statuses)
 
 
-def read_refusals(conn: sa.Connection) -> pd.DataFrame:
-    frame = pd.read_sql(sa.select(push_refusals), conn)
+def read_refusals(conn: sa.Connection, crm_ids: Values = None) -> pd.DataFrame:
+    """The values held back after a refusal (of every record, or of ``crm_ids``)."""
+    frame = read_in(conn, sa.select(push_refusals), push_refusals.c.crm_id, crm_ids)
     frame["value"] = frame["value"].map(from_json)
     frame["record_stamp"] = pd.to_datetime(frame["record_stamp"], utc=True)
     return frame

@@ -123,3 +123,17 @@ def test_nothing_is_desired_for_an_inactive_person_nor_through_a_converted_lead_
     mirrors["Contact"].loc[mirrors["Contact"]["id"] == "003D", "is_deleted"] = False
     desired = desired_values(SETTINGS, people, links, mirrors).set_index("crm_id")
     assert sorted(desired.index) == ["003D", "00QA", "00QC"] and desired.loc["00QC", "converted_contact_id"] == "003D"
+
+
+def test_a_converted_lead_sends_nothing_through_a_contact_of_another_person() -> None:
+    people = _people().assign(is_active=[True, True])
+    mirrors = _mirrors()
+    # Ann's duplicate Lead 00QC was converted into Bo's Contact 003B: Bo's own values decide what 003B holds, so a
+    # page holding only Ann plans the same as a run over everyone.
+    mirrors["Lead"]["isconverted"] = ["false", "true"]
+    mirrors["Lead"]["convertedcontactid"] = [None, "003B"]
+    desired = desired_values(SETTINGS, people, LINKS, mirrors)
+    assert sorted(desired["crm_id"]) == ["003B", "00QA"]
+    ann_only = desired_values(SETTINGS, people[people["contact_key"] == "K1"], LINKS[LINKS["contact_key"] == "K1"],
+                              {"Lead": mirrors["Lead"], "Contact": mirrors["Contact"].iloc[:0]})
+    assert list(ann_only["crm_id"]) == ["00QA"]
