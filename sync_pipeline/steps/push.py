@@ -19,10 +19,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from sync_pipeline.rules.activities import KEY_FIELD, activity_key, plan_tasks
+from sync_pipeline.rules.activities import KEY_FIELD, TASK_COLUMNS, activity_key, plan_tasks
 from sync_pipeline.rules.new_leads import LEAD_KEY_FIELD, NEW_PERSON_EVENT, plan_new_leads
 from sync_pipeline.rules.push_inputs import OBJECTS
-from sync_pipeline.rules.push_plan import REFUSAL_RETRY_AFTER, PushPlan, consent_fields, refused_values
+from sync_pipeline.rules.push_plan import REFUSAL_RETRY_AFTER, consent_fields, refused_values
 from sync_pipeline.rules.push_round import EditSettlement, PushInputs, consent_changes, plan_round
 from sync_pipeline.salesforce.connect import ApiUsage, SalesforceConnection
 from sync_pipeline.salesforce.push import (
@@ -44,7 +44,6 @@ from sync_pipeline.store.audience import (
     key_ranges,
     links_touching,
     people_count,
-    people_with_emails,
     read_links,
     read_mirror,
     read_people,
@@ -69,6 +68,7 @@ from sync_pipeline.store.push_state import (
     settle_edits,
     write_consent,
 )
+from sync_pipeline.store.tables import all_contacts, engagement_events
 from sync_pipeline.store.versions import (
     ALL_CONTACTS,
     ENGAGEMENT_EVENTS,
@@ -79,6 +79,7 @@ from sync_pipeline.store.versions import (
 
 PUSH_RESULTS = "push_results"  # one row per record sent, with Salesforce's answer
 PUSH_PAGE = 50_000  # people per push round: the round's memory grows with the page, not with the org
+TASK_PAGE = 50_000  # events (or changed emails) per page of Tasks planned
 SEND_AT = 100_000  # records of one object sent together (a Bulk job each), gathered over the pages
 PREVIEW_ROWS = 20
 PUSH_STEP, TASKS_STEP, NEW_LEADS_STEP = "salesforce_push", "activity_tasks", "new_leads"
@@ -159,7 +160,7 @@ def read_push_inputs(conn: sa.Connection, people: Sequence[str] | KeyRange | Non
 def pages_to_plan(conn: sa.Connection, keys: list[str] | None) -> list[Sequence[str] | KeyRange]:
     """The people to plan in pages of PUSH_PAGE: everyone by key range, or the changed ``keys`` in slices."""
     if keys is None:
-        return list(key_ranges(conn, PUSH_PAGE))
+        return list(key_ranges(conn, all_contacts.c.contact_key, PUSH_PAGE))
     return [keys[start:start + PUSH_PAGE] for start in range(0, len(keys), PUSH_PAGE)]
 
 
@@ -197,12 +198,17 @@ def _complete(result: PushResult) -> bool:
     return not any(o.kind in (UNSENT, DEFERRED, LOCKED_KIND) for o in result.outcomes)
 
 
+# What a push step remembers of one send besides push_results, in the send's transaction: the outcome and the rows
+# the records came with (the planned cells of the records, or the Tasks with their events).
+Remember = Callable[[sa.Connection, PushOutcome, pd.DataFrame], None]
+
+
 @dataclass
 class _Outbox:
     """Planned records waiting to be sent, per object: a page's records join those of the pages before, and an
-    object is sent once SEND_AT of its records wait (then once more at the end), so a full push of a million people
-    makes a Bulk job per SEND_AT records, not one per page. Each page's consent is committed before its records
-    join the outbox, so nothing is sent before the evidence that decided it."""
+    object is sent once SEND_AT of its records wait (then once more at the end), so a push over a million people
+    makes a Bulk job per SEND_AT records, not one per page. A step adds a page's records only after it committed
+    what decided them (consent and evidence), so nothing is sent before that."""
 
     engine: Engine
     connect: Callable[[], SalesforceConnection]
@@ -210,22 +216,16 @@ class _Outbox:
     run_id: str
     now: datetime
     result: PushResult
-    tracked: set[str] = field(default_factory=set)  # records of edited people: their answers settle the edits
-    accepted: set[str] = field(default_factory=set)  # of the tracked records
-    refused: set[str] = field(default_factory=set)
+    remember: Remember
+    external_id_field: str | None = None
     waiting: dict[str, list[tuple[list[dict[str, Any]], pd.DataFrame]]] = field(default_factory=dict)
     connection: SalesforceConnection | None = None
 
-    def add(self, plan: PushPlan, tracked: set[str]) -> None:
-        self.tracked |= tracked
-        for object_name in OBJECTS:
-            records = plan.records_for(object_name)
-            if records:
-                ids = {record["Id"] for record in records}
-                self.waiting.setdefault(object_name, []).append(
-                    (records, plan.updates[plan.updates["crm_id"].isin(ids)]))
-            if sum(len(batch) for batch, _ in self.waiting.get(object_name, [])) >= SEND_AT:
-                self.send(object_name)
+    def add(self, object_name: str, records: list[dict[str, Any]], rows: pd.DataFrame) -> None:
+        if records:
+            self.waiting.setdefault(object_name, []).append((records, rows))
+        if sum(len(batch) for batch, _ in self.waiting.get(object_name, [])) >= SEND_AT:
+            self.send(object_name)
 
     def send(self, object_name: str) -> None:
         """Send what waits for ``object_name`` and record every answer (one transaction)."""
@@ -233,25 +233,22 @@ class _Outbox:
         if not batches:
             return
         records = [record for batch, _ in batches for record in batch]
-        updates = pd.concat([cells for _, cells in batches], ignore_index=True)
+        rows = pd.concat([part for _, part in batches], ignore_index=True)
         if self.connection is None:
             self.connection = self.connect()
             self.result.usage, self.result.calls_before = self.connection.usage, self.connection.usage.calls
         outcome = push_records(self.connection.client, self.connection.usage, object_name, records,
-                               operation="update", bulk_threshold=self.settings.salesforce.bulk_threshold,
+                               operation=self.result.operation, external_id_field=self.external_id_field,
+                               bulk_threshold=self.settings.salesforce.bulk_threshold,
                                max_run_share=self.settings.salesforce.max_api_share_per_run)
         self.result.pushes.append(outcome)
-        succeeded = {o.key for o in outcome.outcomes if o.success}
-        self.accepted |= succeeded & self.tracked
-        self.refused |= {o.key for o in outcome.outcomes if o.refused} & self.tracked
         with self.engine.begin() as conn:
-            self.result.rows += record_results(conn, self.run_id, object_name, "update", outcome.outcomes, self.now)
-            remember_pushed(conn, updates, succeeded, self.now)
-            remember_refusals(conn, updates, succeeded,
-                              _held_after(outcome, updates, consent_fields(self.settings)), self.now)
+            self.result.rows += record_results(conn, self.run_id, object_name, self.result.operation,
+                                               outcome.outcomes, self.now)
+            self.remember(conn, outcome, rows)
 
     def send_all(self) -> None:
-        for object_name in OBJECTS:
+        for object_name in list(self.waiting):
             self.send(object_name)
 
 
@@ -272,8 +269,20 @@ def push_changes(engine: Engine, connect: Callable[[], SalesforceConnection], se
     result = PushResult("update", pd.DataFrame(columns=["crm_id", "crm_type", "field", "value"]), {
         "planned": "everyone" if keys is None else "people changed since the last complete push",
         "pages": len(pages)})
-    outbox = _Outbox(engine, connect, settings, run_id, now, result)
     settlements: list[EditSettlement] = []
+    tracked: set[str] = set()  # records of edited people: their answers settle the edits
+    accepted: set[str] = set()
+    refused: set[str] = set()
+    apart = consent_fields(settings)
+
+    def remember(conn: sa.Connection, outcome: PushOutcome, updates: pd.DataFrame) -> None:
+        succeeded = {o.key for o in outcome.outcomes if o.success}
+        accepted.update(succeeded & tracked)
+        refused.update({o.key for o in outcome.outcomes if o.refused} & tracked)
+        remember_pushed(conn, updates, succeeded, now)
+        remember_refusals(conn, updates, succeeded, _held_after(outcome, updates, apart), now)
+
+    outbox = _Outbox(engine, connect, settings, run_id, now, result, remember)
     for page in pages:
         with engine.connect() as conn:
             inputs = read_push_inputs(conn, page)
@@ -292,10 +301,14 @@ def push_changes(engine: Engine, connect: Callable[[], SalesforceConnection], se
             record_conflicts(conn, plan.conflicts)
         settlement = push.edit_settlement(inputs.links)
         settlements.append(settlement)
-        outbox.add(plan, settlement.records)
+        tracked |= settlement.records
+        for object_name in OBJECTS:
+            records = plan.records_for(object_name)
+            ids = {record["Id"] for record in records}
+            outbox.add(object_name, records, plan.updates[plan.updates["crm_id"].isin(ids)])
     outbox.send_all()
     statuses = {edit_id: status for settlement in settlements
-                for edit_id, status in settlement.outcomes(outbox.accepted, outbox.refused).items()}
+                for edit_id, status in settlement.outcomes(accepted, refused).items()}
     with engine.begin() as conn:
         settle_edits(conn, statuses, now)
         if _complete(result):
@@ -307,8 +320,9 @@ def push_changes(engine: Engine, connect: Callable[[], SalesforceConnection], se
 
 def push_tasks(engine: Engine, connect: Callable[[], SalesforceConnection], settings: SyncSettings,
                run_id: str) -> PushResult | Unchanged:
-    """The engagement events the settings enable, as Tasks upserted on their stable key (nothing to do while no
-    event, person or held Task changed)."""
+    """The engagement events the settings enable, as Tasks upserted on their stable key, planned page by page of
+    emails (all of an email's events and people in one page: its first click and its record are decided there).
+    Nothing to do while no event, person or held Task changed."""
     now = datetime.now(UTC)
     changes, unchanged = step_inputs(engine, TASKS_STEP, [ENGAGEMENT_EVENTS, ALL_CONTACTS], settings,
                                      refusals_due=_due(engine, now, fields=[KEY_FIELD]))
@@ -316,35 +330,43 @@ def push_tasks(engine: Engine, connect: Callable[[], SalesforceConnection], sett
         return unchanged
     with engine.connect() as conn:
         emails = emails_to_log(conn, changes)
-        events = read_events(conn, emails)
-        people = read_people(conn, None if emails is None else sorted(people_with_emails(conn, emails)))
-        done = pushed_activity_keys(conn, None if emails is None else [activity_key(e) for e in events["event_id"]])
+        pages: list[Sequence[str] | KeyRange] = (
+            list(key_ranges(conn, engagement_events.c.email, TASK_PAGE)) if emails is None
+            else [emails[start:start + TASK_PAGE] for start in range(0, len(emails), TASK_PAGE)])
         refused = refused_keys(conn, KEY_FIELD, now - REFUSAL_RETRY_AFTER)
-    live = people[people["is_active"].astype(bool) & people["email"].notna()]
-    tasks = plan_tasks(events, live[["email", "crm_id", "crm_type"]], list(settings.activities.push), done, refused)
-    result = PushResult("upsert", tasks, {
+    result = PushResult("upsert", pd.DataFrame(columns=TASK_COLUMNS), {
         "planned": "everyone" if emails is None else "emails with new events or a changed person",
-        "keys_examined": len(events), "tasks_planned": len(tasks), **tasks.attrs.get("counts", {})})
-    if tasks.empty:
-        with engine.begin() as conn:
-            changes.done(conn, run_id)
-        return result
-    connection = connect()
-    result.usage, result.calls_before = connection.usage, connection.usage.calls
-    outcome = push_records(connection.client, connection.usage, "Task", tasks.to_dict("records"), operation="upsert",
-                           external_id_field=KEY_FIELD, bulk_threshold=settings.salesforce.bulk_threshold,
-                           max_run_share=settings.salesforce.max_api_share_per_run)
-    result.pushes.append(outcome)
-    by_key = {activity_key(event_id): event_id for event_id in events["event_id"]}
-    # A refused Task is held by its WhoId: the same Task for the same record gets the same answer.
-    sent = pd.DataFrame({"crm_id": tasks[KEY_FIELD], "field": KEY_FIELD, "value": tasks["WhoId"],
-                         "salesforce_stamp": None})
-    accepted = {o.key for o in outcome.outcomes if o.success}
-    with engine.begin() as conn:
-        result.rows = record_results(conn, run_id, "Task", "upsert", outcome.outcomes, now)
+        "pages": len(pages)})
+
+    def remember(conn: sa.Connection, outcome: PushOutcome, tasks: pd.DataFrame) -> None:
+        by_key = dict(zip(tasks[KEY_FIELD], tasks["event_id"], strict=True))
         remember_activities(conn, [{"activity_key": o.key, "event_id": by_key.get(o.key, o.key), "task_id": o.sf_id,
                                     "pushed_at": now} for o in outcome.outcomes if o.success])
+        # A refused Task is held by its WhoId: the same Task for the same record gets the same answer.
+        sent = pd.DataFrame({"crm_id": tasks[KEY_FIELD], "field": KEY_FIELD, "value": tasks["WhoId"],
+                             "salesforce_stamp": None})
+        accepted = {o.key for o in outcome.outcomes if o.success}
         remember_refusals(conn, sent, accepted, _held_after(outcome, sent), now)
+
+    outbox = _Outbox(engine, connect, settings, run_id, now, result, remember, external_id_field=KEY_FIELD)
+    counts: Counter[str] = Counter()
+    for page in pages:
+        with engine.connect() as conn:
+            events = read_events(conn, page)
+            people = read_people(conn, page, by="email")
+            done = pushed_activity_keys(conn, [activity_key(e) for e in events["event_id"]])
+        live = people[people["is_active"].astype(bool) & people["email"].notna()]
+        tasks = plan_tasks(events, live[["email", "crm_id", "crm_type"]], list(settings.activities.push), done,
+                           refused)
+        counts.update(keys_examined=len(events), tasks_planned=len(tasks), **tasks.attrs.get("counts", {}))
+        if len(result.preview) < PREVIEW_ROWS:
+            result.preview = pd.concat([result.preview, tasks.head(PREVIEW_ROWS)], ignore_index=True)
+        event_of = {activity_key(event_id): event_id for event_id in events["event_id"]}
+        outbox.add("Task", tasks.to_dict("records"),
+                   tasks[[KEY_FIELD, "WhoId"]].assign(event_id=tasks[KEY_FIELD].map(event_of)))
+    outbox.send_all()
+    result.details.update(counts)
+    with engine.begin() as conn:
         if _complete(result):
             changes.done(conn, run_id)
     return result

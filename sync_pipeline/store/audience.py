@@ -51,9 +51,9 @@ def with_runtime_columns(conn: sa.Connection, table: sa.Table | str) -> sa.Table
 
 @dataclass(frozen=True)
 class KeyRange:
-    """One page of everyone: the contact_keys after ``after`` up to ``last`` (None: no bound on that side). The pages
-    of :func:`key_ranges` cover every key, so a row keyed by a person unknown to All Contacts (a pending edit of a
-    removed person) still falls in exactly one page."""
+    """One page of keys: those after ``after`` up to ``last`` (None: no bound on that side), of contact_keys unless
+    told. The pages of :func:`key_ranges` cover every key, so a row keyed by a person unknown to All Contacts (a
+    pending edit of a removed person) still falls in exactly one page."""
 
     after: str | None
     last: str | None
@@ -98,14 +98,16 @@ def read_in(conn: sa.Connection, query: sa.Select, column: sa.ColumnElement[Any]
     return pd.concat(parts, ignore_index=True) if parts else pd.read_sql(query.limit(0), conn)
 
 
-def key_ranges(conn: sa.Connection, size: int) -> list[KeyRange]:
-    """Everyone in pages of ``size`` people, in contact_key order (one small query per page: its last key)."""
-    keys = sa.select(all_contacts.c.contact_key).order_by(all_contacts.c.contact_key)
-    final = conn.execute(sa.select(sa.func.max(all_contacts.c.contact_key))).scalar_one_or_none()
+def key_ranges(conn: sa.Connection, column: sa.Column[Any], size: int) -> list[KeyRange]:
+    """Every value of ``column`` (an indexed key: contact_key, or the events' email) in pages of about ``size``
+    rows, in the column's order (one small query per page: its last value; a page takes every row of its last
+    value, so a value is never split)."""
+    values = sa.select(column).where(column.is_not(None)).order_by(column)
+    final = conn.execute(sa.select(sa.func.max(column))).scalar_one_or_none()
     pages: list[KeyRange] = []
     after: str | None = None
     while True:
-        page = keys if after is None else keys.where(all_contacts.c.contact_key > after)
+        page = values if after is None else values.where(column > after)
         last = conn.execute(page.offset(size - 1).limit(1)).scalar_one_or_none()
         if last is None or last == final:
             return [*pages, KeyRange(after, None)]
@@ -113,10 +115,11 @@ def key_ranges(conn: sa.Connection, size: int) -> list[KeyRange]:
         after = str(last)
 
 
-def read_people(conn: sa.Connection, keys: Values = None) -> pd.DataFrame:
-    """All Contacts (or the people of ``keys``) with its run-time columns, times as UTC."""
+def read_people(conn: sa.Connection, keys: Values = None, *, by: str = "contact_key") -> pd.DataFrame:
+    """All Contacts (or the people whose ``by`` column, the contact_key unless told, is one of ``keys``) with its
+    run-time columns, times as UTC."""
     table = with_runtime_columns(conn, all_contacts)
-    frame = read_in(conn, sa.select(table), table.c.contact_key, keys)
+    frame = read_in(conn, sa.select(table), table.c[by], keys)
     for name in ("last_activity_at", "system_modstamp", "hard_bounced_at"):
         frame[name] = pd.to_datetime(frame[name], utc=True)
     return frame

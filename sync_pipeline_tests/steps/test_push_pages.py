@@ -1,6 +1,7 @@
 """The push plans people page by page and sends each object's records in batches gathered over the pages: the same
 values reach Salesforce as in one round over everyone, each page's consent is committed before any of its records
-is sent, and a marketing edit settles whichever page its person falls in."""
+is sent, and a marketing edit settles whichever page its person falls in. The Tasks, planned page by page of
+emails, are the Tasks of one pass over every event."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from simple_salesforce import format_soql
 from sqlalchemy.engine import Engine
 
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
+from sync_pipeline.rules.activities import KEY_FIELD
 from sync_pipeline.rules.push_inputs import OBJECTS, field_columns
 from sync_pipeline.salesforce.connect import SalesforceConnection, open_connection
 from sync_pipeline.settings import SyncSettings, load_settings, pulled_fields
@@ -24,12 +26,12 @@ from sync_pipeline.steps import push as push_step
 from sync_pipeline.steps.audience import build_audience
 from sync_pipeline.steps.changes import Unchanged
 from sync_pipeline.steps.pull import PullOptions, pull_object
-from sync_pipeline.steps.push import PushResult, push_changes
+from sync_pipeline.steps.push import PushResult, push_changes, push_tasks
 from sync_pipeline.steps.scoring import ingest_events, maintain_scores
 from sync_pipeline.store.engine import make_engine
 from sync_pipeline.store.migrate import upgrade_to_head
 from sync_pipeline.store.push_state import record_edit
-from sync_pipeline.store.tables import all_contacts, consent_ledger, marketing_edits, pushed_state
+from sync_pipeline.store.tables import all_contacts, consent_ledger, marketing_edits, pushed_activities, pushed_state
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED, SCALE, EVENT_PEOPLE = 5, 60, 40
@@ -176,3 +178,31 @@ def test_an_edit_settles_in_the_page_of_its_person(synced: Any, monkeypatch: pyt
                                         .where(all_contacts.c.contact_key == last)).one()
     soql = format_soql("SELECT Title FROM {:literal} WHERE Id = {}", crm_type, crm_id)
     assert run.connection.client.query(soql)["records"][0]["Title"] == "Chief Tester"
+
+
+def _tasks(synced: Synced) -> list[tuple[Any, ...]]:
+    soql = format_soql("SELECT {:literal} FROM Task WHERE {:literal} != null",
+                       f"{KEY_FIELD}, WhoId, Subject, ActivityDate, Type", KEY_FIELD)
+    return sorted((r[KEY_FIELD], r["WhoId"], r["Subject"], r["ActivityDate"], r["Type"])
+                  for r in synced.connection.client.query_all(soql)["records"])
+
+
+def test_tasks_planned_page_by_page_of_emails_equal_one_pass_over_every_event(
+        synced: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    whole, paged = synced("whole"), synced("paged")
+    one = push_tasks(whole.engine, lambda: whole.connection, whole.settings, "run-2")
+    monkeypatch.setattr(push_step, "TASK_PAGE", 25)
+    monkeypatch.setattr(push_step, "SEND_AT", 40)
+    many = push_tasks(paged.engine, lambda: paged.connection, paged.settings, "run-2")
+    assert isinstance(one, PushResult) and isinstance(many, PushResult)
+    assert one.details["pages"] == 1 and many.details["pages"] > 3
+    # Every count of the plan agrees: first clicks, events with no record, Tasks planned.
+    for name in ("keys_examined", "tasks_planned", "later_clicks", "no_salesforce_record", "disabled_type"):
+        assert many.details[name] == one.details[name], name
+    assert one.details["tasks_planned"] > 80
+    sizes = [len(push.outcomes) for push in many.pushes]
+    assert sum(sizes) == one.details["tasks_planned"] and all(size >= 40 for size in sizes[:-1])
+    assert _tasks(paged) == _tasks(whole) and len(_tasks(paged)) == one.details["tasks_planned"]
+    activities = ("activity_key", "event_id", "task_id")
+    assert len(_table(paged.engine, pushed_activities, *activities)) == one.details["tasks_planned"]
+    assert isinstance(push_tasks(paged.engine, lambda: paged.connection, paged.settings, "run-3"), Unchanged)
