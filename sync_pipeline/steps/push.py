@@ -82,6 +82,7 @@ PUSH_PAGE = 50_000  # people per push round: the round's memory grows with the p
 TASK_PAGE = 50_000  # events (or changed emails) per page of Tasks planned
 SEND_AT = 100_000  # records of one object sent together (a Bulk job each), gathered over the pages
 PREVIEW_ROWS = 20
+EVERYONE = KeyRange(None, None)  # the page without bounds
 PUSH_STEP, TASKS_STEP, NEW_LEADS_STEP = "salesforce_push", "activity_tasks", "new_leads"
 # What the push of scores, consent and fields reads: the people, their records in Salesforce, events and edits.
 PUSH_INPUTS = [ALL_CONTACTS, SCORES, ENGAGEMENT_EVENTS, MARKETING_EDITS, *(mirror_dataset(o) for o in OBJECTS)]
@@ -132,14 +133,9 @@ def _held_after(outcome: PushOutcome, sent: pd.DataFrame, apart: frozenset[str] 
                           apart)
 
 
-def read_push_inputs(conn: sa.Connection, people: Sequence[str] | KeyRange | None = None) -> PushInputs:
-    """Everything the push round reads, in one transaction's snapshot: of everyone, of one page of people (by key
-    range), or of the people of ``keys`` (each person's round depends on their own rows only)."""
-    if people is None:
-        return PushInputs(people=read_people(conn), links=read_links(conn),
-                          mirrors={name: read_mirror(conn, name) for name in OBJECTS}, events=read_events(conn),
-                          pushed=read_pushed_state(conn), ledger=read_ledger(conn), edits=pending_edits(conn),
-                          refusals=read_refusals(conn))
+def read_push_inputs(conn: sa.Connection, people: Sequence[str] | KeyRange = EVERYONE) -> PushInputs:
+    """Everything the push round reads, in one transaction's snapshot: of one page of people (by key range;
+    EVERYONE by default), or of the people of a key list (each person's round depends on their own rows only)."""
     if isinstance(people, KeyRange):
         persons, links = read_people(conn, people), read_links(conn, people)
         return PushInputs(people=persons, links=links,
@@ -157,11 +153,13 @@ def read_push_inputs(conn: sa.Connection, people: Sequence[str] | KeyRange | Non
                       edits=pending_edits(conn, people), refusals=read_refusals(conn, ids))
 
 
-def pages_to_plan(conn: sa.Connection, keys: list[str] | None) -> list[Sequence[str] | KeyRange]:
-    """The people to plan in pages of PUSH_PAGE: everyone by key range, or the changed ``keys`` in slices."""
+def pages_to_plan(conn: sa.Connection, keys: list[str] | None, column: sa.Column[Any],
+                  size: int) -> list[Sequence[str] | KeyRange]:
+    """What to plan in pages of ``size``: every value of ``column`` by range (``keys`` None), or ``keys`` in
+    slices."""
     if keys is None:
-        return list(key_ranges(conn, all_contacts.c.contact_key, PUSH_PAGE))
-    return [keys[start:start + PUSH_PAGE] for start in range(0, len(keys), PUSH_PAGE)]
+        return list(key_ranges(conn, column, size))
+    return [keys[start:start + size] for start in range(0, len(keys), size)]
 
 
 def people_to_plan(conn: sa.Connection, changes: StepInputs) -> list[str] | None:
@@ -264,7 +262,7 @@ def push_changes(engine: Engine, connect: Callable[[], SalesforceConnection], se
         return unchanged
     with engine.connect() as conn:
         keys = people_to_plan(conn, changes)
-        pages = pages_to_plan(conn, keys)
+        pages = pages_to_plan(conn, keys, all_contacts.c.contact_key, PUSH_PAGE)
     counts: Counter[str] = Counter()
     result = PushResult("update", pd.DataFrame(columns=["crm_id", "crm_type", "field", "value"]), {
         "planned": "everyone" if keys is None else "people changed since the last complete push",
@@ -330,9 +328,7 @@ def push_tasks(engine: Engine, connect: Callable[[], SalesforceConnection], sett
         return unchanged
     with engine.connect() as conn:
         emails = emails_to_log(conn, changes)
-        pages: list[Sequence[str] | KeyRange] = (
-            list(key_ranges(conn, engagement_events.c.email, TASK_PAGE)) if emails is None
-            else [emails[start:start + TASK_PAGE] for start in range(0, len(emails), TASK_PAGE)])
+        pages = pages_to_plan(conn, emails, engagement_events.c.email, TASK_PAGE)
         refused = refused_keys(conn, KEY_FIELD, now - REFUSAL_RETRY_AFTER)
     result = PushResult("upsert", pd.DataFrame(columns=TASK_COLUMNS), {
         "planned": "everyone" if emails is None else "emails with new events or a changed person",
