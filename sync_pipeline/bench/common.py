@@ -17,7 +17,10 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
+from sync_pipeline.emulator.app import DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN, DEFAULT_USERNAME
 from sync_pipeline.records.mirror import mirror_table
+from sync_pipeline.salesforce.auth import LoginCredentials
+from sync_pipeline.settings.login import AuthMode
 
 EMULATOR_START_SECONDS = 900  # generous: at 1,000,000 Leads the seed, and its events when asked, take minutes
 BENCH_TITLE = "Changed in bench"
@@ -30,6 +33,13 @@ class Emulator:
 
     def stats(self) -> dict[str, Any]:
         return session().get(f"{self.url}/__emulator__/stats", timeout=30).json()
+
+
+def emulator_login() -> LoginCredentials:
+    """The benches' login into their emulator process: its default user by the password login (the emulator process
+    makes its app's key pair itself; the login mode does not change what a bench measures)."""
+    return LoginCredentials(AuthMode.PASSWORD, username=DEFAULT_USERNAME, password=DEFAULT_PASSWORD,
+                            security_token=DEFAULT_SECURITY_TOKEN)
 
 
 def session() -> requests.Session:

@@ -19,8 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from simple_salesforce import format_soql
 
-from sync_pipeline.bench.common import Emulator, change_titles, emulator_process, live_ids, session
-from sync_pipeline.emulator.app import DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN, DEFAULT_USERNAME
+from sync_pipeline.bench.common import Emulator, change_titles, emulator_login, emulator_process, live_ids, session
 from sync_pipeline.records.mirror import PEOPLE_OBJECTS, mirror_table
 from sync_pipeline.salesforce.connect import open_connection
 from sync_pipeline.salesforce.query import BULK_PAGE_RECORDS
@@ -100,8 +99,7 @@ def run(leads: int, database_url: str) -> dict[str, Any]:
     generation_started = time.perf_counter()
     with emulator_process(leads) as emulator:
         generation = time.perf_counter() - generation_started
-        connection = open_connection(username=DEFAULT_USERNAME, password=DEFAULT_PASSWORD,
-                                     security_token=DEFAULT_SECURITY_TOKEN, emulator_url=emulator.url)
+        connection = open_connection(emulator_login(), emulator_url=emulator.url)
         client = connection.client
         floor = 0.0
         upper = format_soql("SystemModstamp < {}", datetime.now(UTC))

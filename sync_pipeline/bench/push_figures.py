@@ -14,9 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from sync_pipeline.bench.common import emulator_process
+from sync_pipeline.bench.common import emulator_login, emulator_process
 from sync_pipeline.bench.emulator_figures import bulk_query_pages
-from sync_pipeline.emulator.app import DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN, DEFAULT_USERNAME
 from sync_pipeline.records.mirror import PEOPLE_OBJECTS
 from sync_pipeline.rules.activities import KEY_FIELD, plan_tasks
 from sync_pipeline.rules.push_plan import plan_push
@@ -44,8 +43,7 @@ def _timed(connection: Any, emulator: Any, action: Any) -> tuple[Any, dict[str, 
 def run(scores: int = 100_000, tasks: int = 10_000) -> dict[str, Any]:
     settings = load_settings(Path("data/sync.yaml"))
     with emulator_process(int(scores * 1.3)) as emulator:
-        connection = open_connection(username=DEFAULT_USERNAME, password=DEFAULT_PASSWORD,
-                                     security_token=DEFAULT_SECURITY_TOKEN, emulator_url=emulator.url)
+        connection = open_connection(emulator_login(), emulator_url=emulator.url)
         client = connection.client
         pages = bulk_query_pages(client, "Lead", "SELECT Id, Email FROM Lead WHERE IsConverted = false", wait=0.5,
                                  max_records=500_000)

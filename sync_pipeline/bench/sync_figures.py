@@ -32,7 +32,7 @@ import dagster as dg
 import sqlalchemy as sa
 import yaml
 
-from sync_pipeline.bench.common import Emulator, change_titles, emulator_process, live_ids
+from sync_pipeline.bench.common import Emulator, change_titles, emulator_login, emulator_process, live_ids
 from sync_pipeline.emulator.app import DEFAULT_PASSWORD, DEFAULT_SECURITY_TOKEN, DEFAULT_USERNAME
 from sync_pipeline.emulator.seed import event_line
 from sync_pipeline.salesforce.connect import open_connection
@@ -159,7 +159,8 @@ def write_settings(source: Path, target: Path) -> None:
 def job_environment(emulator: Emulator, database_url: str, folder: Path) -> dict[str, str]:
     """The environment of the README for a run against the emulator; Salesforce variables of ours are not passed on."""
     inherited = {name: value for name, value in os.environ.items() if not name.startswith("SALESFORCE_")}
-    return {**inherited, "SALESFORCE_EMULATOR_URL": emulator.url, "SALESFORCE_USERNAME": DEFAULT_USERNAME,
+    return {**inherited, "SALESFORCE_EMULATOR_URL": emulator.url, "SALESFORCE_AUTH": "password",
+            "SALESFORCE_USERNAME": DEFAULT_USERNAME,
             "SALESFORCE_PASSWORD": DEFAULT_PASSWORD, "SALESFORCE_SECURITY_TOKEN": DEFAULT_SECURITY_TOKEN,
             "SALESFORCE_DOMAIN": "login", "MARKETING_DB_URL": database_url,
             "SYNC_SETTINGS": str(folder / "sync.yaml"), "ENGAGEMENT_EVENTS_DIR": str(folder / "events"),
@@ -274,8 +275,7 @@ def change_org(emulator: Emulator, database_url: str, events_dir: Path) -> dict[
         engine.dispose()
     if not ids or not emails:
         raise SyncBenchError("the first run left no live Lead or no person to change")
-    connection = open_connection(username=DEFAULT_USERNAME, password=DEFAULT_PASSWORD,
-                                 security_token=DEFAULT_SECURITY_TOKEN, emulator_url=emulator.url)
+    connection = open_connection(emulator_login(), emulator_url=emulator.url)
     change_titles(connection.client, "Lead", ids)
     events = write_new_events(events_dir / "bench-changes.jsonl", emails, NEW_EVENTS, datetime.now(UTC))
     time.sleep(1.0)  # a pull reads up to the last whole second before it starts (SOQL datetimes are seconds)

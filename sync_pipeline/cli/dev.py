@@ -20,12 +20,7 @@ from sync_pipeline.emulator.testing import running_emulator
 def run_dev(port: int = 3000) -> int:
     with running_emulator(seed=DEMO_SEED, scale="demo", events_path=EVENTS_PATH) as emulator:
         env = dict(os.environ)
-        env.update(
-            SALESFORCE_EMULATOR_URL=emulator.url,
-            SALESFORCE_USERNAME=emulator.username,
-            SALESFORCE_PASSWORD=emulator.password,
-            SALESFORCE_SECURITY_TOKEN=emulator.security_token,
-        )
+        env.update(emulator.env())  # the JWT login of the demo app, with the key pair the emulator made now
         env.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve()))
         # The demo's database and events: the UI shows what `make demo` ran, and a run from the UI continues it.
         env.setdefault("MARKETING_DB_URL", f"sqlite:///{DEMO_DATABASE.resolve()}")

@@ -27,6 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(commands)
     commands.add_parser("demo", help="run the main job once against the emulator's demo org, with a summary")
     commands.add_parser("dev", help="start the emulator and the Dagster UI; Ctrl-C stops both")
+    connect = commands.add_parser("connect", help="the login to Salesforce")
+    connect_commands = connect.add_subparsers(dest="connect_command", required=True)
+    connect_commands.add_parser(
+        "check", help="log in as a sync would; print the org, user, login mode, API version and usage, and whether "
+                      "the settings' fields exist (exit 0 or 1)")
     _add_mapping(commands)
     db = commands.add_parser("db", help="the marketing database")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -57,6 +62,11 @@ def _add_emulator(commands: _Commands) -> None:
     serve.add_argument("--password", default=None)
     serve.add_argument("--security-token", default=None)
     serve.add_argument("--sandbox", action="store_true", help="a sandbox org: log in with SALESFORCE_DOMAIN=test")
+    serve.add_argument("--consumer-key", default=None, help="the External Client App's consumer key (OAuth logins)")
+    serve.add_argument("--consumer-secret", default=None, help="the app's consumer secret (client credentials)")
+    serve.add_argument("--jwt-certificate", default=None,
+                       help="PEM certificate (or public key) of the app, for JWT logins; without it a key pair is "
+                            "made at start and its private key written to a file whose path is printed")
     serve.add_argument("--events", default=None, help="also write the seed's engagement events to this JSONL file")
     serve.add_argument("--events-people", type=int, default=None,
                        help="how many people --events covers (the first Leads, then Contacts, with a valid email; "
@@ -100,26 +110,48 @@ def _add_contacts(commands: _Commands) -> None:
     edit.add_argument("assignments", nargs="+", metavar="column=value", help='e.g. title="VP Sales" (empty: null)')
 
 
+def _serve_emulator(args: argparse.Namespace) -> int:
+    """``emulator serve``: a certificate that cannot be read is refused before the org is generated."""
+    from pathlib import Path
+
+    from sync_pipeline.emulator.app import serve
+
+    certificate = Path(args.jwt_certificate) if args.jwt_certificate else None
+    if certificate is not None:
+        from sync_pipeline.emulator.oauth import public_key_of
+
+        try:
+            public_key_of(certificate.read_bytes())
+        except (OSError, ValueError) as error:
+            print(f"--jwt-certificate: {certificate} cannot be used ({error}) — give the PEM certificate (or "
+                  "public key) of the app")
+            return 2
+    serve(
+        args.port,
+        seed=args.seed,
+        scale=args.scale,
+        faults=args.faults,
+        username=args.username,
+        password=args.password,
+        security_token=args.security_token,
+        sandbox=args.sandbox,
+        events_path=Path(args.events) if args.events else None,
+        events_people=args.events_people,
+        consumer_key=args.consumer_key,
+        consumer_secret=args.consumer_secret,
+        jwt_certificate=certificate,
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "emulator":
-        from pathlib import Path
+        return _serve_emulator(args)
+    if args.command == "connect":
+        from sync_pipeline.cli.connect import connect_check_command
 
-        from sync_pipeline.emulator.app import serve
-
-        serve(
-            args.port,
-            seed=args.seed,
-            scale=args.scale,
-            faults=args.faults,
-            username=args.username,
-            password=args.password,
-            security_token=args.security_token,
-            sandbox=args.sandbox,
-            events_path=Path(args.events) if args.events else None,
-            events_people=args.events_people,
-        )
-        return 0
+        return connect_check_command()
     if args.command == "bench":
         from sync_pipeline.cli.bench import bench_command
 

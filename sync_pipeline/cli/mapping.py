@@ -15,7 +15,6 @@ are required.
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,15 +28,6 @@ from sync_pipeline.rules.mapping_suggest import render_mapping_yaml, suggest_map
 from sync_pipeline.salesforce.connect import SalesforceConnection, SalesforceResource
 from sync_pipeline.salesforce.errors import SalesforceDisconnected
 
-REQUIRED_ENV = ("SALESFORCE_USERNAME", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN")
-ENV_FIX = {
-    "SALESFORCE_USERNAME": "set it to the integration user's username",
-    "SALESFORCE_PASSWORD": "set it to the integration user's password",
-    "SALESFORCE_SECURITY_TOKEN": (
-        "set it to the user's security token (an empty value if the org trusts this network's IP range)"
-    ),
-}
-
 
 class DescribeFailed(Exception):
     """A describe the suggestion needs could not be read."""
@@ -45,16 +35,6 @@ class DescribeFailed(Exception):
 
 def _error(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-def _missing_environment() -> list[str]:
-    """The required variables that are unset (the token may be set to empty; username and password may not)."""
-    missing = []
-    for name in REQUIRED_ENV:
-        value = os.environ.get(name)
-        if value is None or (not value.strip() and name != "SALESFORCE_SECURITY_TOKEN"):
-            missing.append(name)
-    return missing
 
 
 def _describe(client: Salesforce, object_name: str) -> dict[str, Any]:
@@ -95,13 +75,14 @@ def suggest_mapping_command(output: Path, *, force: bool = False) -> int:
     if refusal is not None:
         _error(refusal)
         return 1
-    missing = _missing_environment()
-    if missing:
-        for name in missing:
-            _error(f"{name} is not set — {ENV_FIX[name]}")
+    resource = SalesforceResource.from_environment()
+    try:
+        resource.credentials()  # a variable the login mode needs and lacks: named before any call
+    except SalesforceDisconnected as exc:
+        _error(str(exc))
         return 2
     try:
-        org = _read_org(_environment_resource())
+        org = _read_org(resource)
     except (SalesforceDisconnected, DescribeFailed) as exc:
         _error(str(exc))
         return 1
@@ -134,15 +115,6 @@ def _output_refusal(output: Path, *, force: bool) -> str | None:
     if output.exists() and not force:
         return _refusal(output)
     return None
-
-
-def _environment_resource() -> SalesforceResource:
-    """The connection a sync would make, from the same environment variables."""
-    return SalesforceResource(
-        username=os.environ["SALESFORCE_USERNAME"],
-        password=os.environ["SALESFORCE_PASSWORD"],
-        security_token=os.environ["SALESFORCE_SECURITY_TOKEN"],
-    )
 
 
 def _read_org(resource: SalesforceResource) -> _OrgMetadata:

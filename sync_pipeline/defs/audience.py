@@ -43,7 +43,8 @@ def all_contacts(context: dg.AssetExecutionContext, salesforce: SalesforceResour
                  sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
     """Grain: one row per person; source: the sf_lead and sf_contact mirrors and the stored contact links."""
     engine = marketing_db.engine()
-    result = build_audience(engine, salesforce.connect(), sync_settings.load(), context.run.run_id)
+    settings = sync_settings.load()
+    result = build_audience(engine, salesforce.connect(settings.salesforce.api_version), settings, context.run.run_id)
     if isinstance(result, Unchanged):
         return dg.MaterializeResult(metadata=result.as_metadata(),
                                     check_results=replayed_checks("all_contacts", result, ["quarantine_share"]))

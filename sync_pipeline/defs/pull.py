@@ -41,7 +41,7 @@ def _mirror_asset(object_name: str) -> dg.AssetsDefinition:
                sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
         """Grain: one row per Salesforce record; source: queryAll / Bulk 2.0 queryAll, getDeleted."""
         settings = sync_settings.load()
-        connection = salesforce.connect()
+        connection = salesforce.connect(settings.salesforce.api_version)
         fields = pulled_fields(settings, object_name)
         calls_before = connection.usage.calls
         try:

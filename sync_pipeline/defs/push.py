@@ -2,6 +2,7 @@
 new Leads where a list asks. The work is in ``steps.push``; these report it."""
 
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import dagster as dg
 
@@ -52,7 +53,9 @@ def _reported(asset: str, context: dg.AssetExecutionContext, result: PushResult,
 def _step(step: Callable[..., PushResult | Unchanged], context: dg.AssetExecutionContext,
           salesforce: SalesforceResource, marketing_db: MarketingDatabase,
           sync_settings: SyncSettingsResource) -> PushResult | Unchanged:
-    return step(marketing_db.engine(), salesforce.connect, sync_settings.load(), context.run.run_id)
+    settings = sync_settings.load()
+    return step(marketing_db.engine(), partial(salesforce.connect, settings.salesforce.api_version), settings,
+                context.run.run_id)
 
 
 def _idle(asset: str, unchanged: Unchanged, *checks: dg.AssetCheckResult) -> Iterator[dg.MaterializeResult]:
@@ -81,8 +84,9 @@ def salesforce_push(context: dg.AssetExecutionContext, salesforce: SalesforceRes
                     ) -> Iterator[dg.MaterializeResult]:
     """Grain: one Salesforce record per changed (record, field); source: all_contacts, events, pushed_state."""
     result = _step(push_changes, context, salesforce, marketing_db, sync_settings)
-    usage = (result.usage if isinstance(result, PushResult) else None) or salesforce.connect().usage
     settings = sync_settings.load()
+    usage = (result.usage if isinstance(result, PushResult) else None) or salesforce.connect(
+        settings.salesforce.api_version).usage
     if isinstance(result, Unchanged):
         yield from _idle("salesforce_push", result, api_budget_check(
             "salesforce_push", usage, api_calls=0, max_share_per_run=settings.salesforce.max_api_share_per_run))

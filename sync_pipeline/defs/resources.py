@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from sync_pipeline.salesforce.connect import SalesforceResource
+from sync_pipeline.salesforce.connect import CREDENTIAL_VARIABLES, SalesforceResource
 from sync_pipeline.settings import SyncSettings, load_settings
 from sync_pipeline.store.engine import default_database_url, make_engine
 from sync_pipeline.store.migrate import upgrade_to_head
@@ -49,14 +49,19 @@ class SyncSettingsResource(dg.ConfigurableResource):
         return load_settings(Path(self.path or os.environ.get("SYNC_SETTINGS", DEFAULT_SETTINGS_PATH)))
 
 
+def salesforce_resource() -> SalesforceResource:
+    """The connection, each credential through ``dagster.EnvVar`` (its value is read when a run starts).
+
+    Only the variables set in this process are wired: each mode needs some of them, and Dagster refuses a run whose
+    resource names an unset variable. The login then says which variable its mode still lacks."""
+    return SalesforceResource(**{name: dg.EnvVar(variable) for name, variable in CREDENTIAL_VARIABLES.items()
+                                 if variable in os.environ})
+
+
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources wired to the environment variables of the README."""
     return {
-        "salesforce": SalesforceResource(
-            username=dg.EnvVar("SALESFORCE_USERNAME"),
-            password=dg.EnvVar("SALESFORCE_PASSWORD"),
-            security_token=dg.EnvVar("SALESFORCE_SECURITY_TOKEN"),
-        ),
+        "salesforce": salesforce_resource(),
         "marketing_db": MarketingDatabase(),
         "sync_settings": SyncSettingsResource(),
     }

@@ -16,6 +16,7 @@ from sync_pipeline.rules.org_binding import OrgSwitchError
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.salesforce.errors import SalesforceDisconnected
 from sync_pipeline.settings import SettingsError
+from sync_pipeline.settings.login import AuthMode, password_login_warning
 from sync_pipeline.steps.connect import bind_org, check_org
 
 ORG_STATE_COLUMNS = ("org_id", "org_name", "is_sandbox", "instance_host", "first_connected_at", "last_connected_at")
@@ -42,7 +43,7 @@ def salesforce_connection(
     """One row of state per run: grain = the org; source = login + Organization + describe of Lead/Contact/Account."""
     try:
         settings = sync_settings.load()
-        connection = salesforce.connect()
+        connection = salesforce.connect(settings.salesforce.api_version)
         bind_org(marketing_db.engine(), connection)
     except (SalesforceDisconnected, OrgSwitchError, SettingsError) as exc:
         raise dg.Failure(description=str(exc), metadata={"connected": False, "reason": str(exc)}) from None
@@ -52,7 +53,10 @@ def salesforce_connection(
         raise dg.Failure(description=message, metadata={"connected": True, "settings_problems": len(checked.problems)})
     for line in checked.missing_sources:  # only these lists fail, later: a warning now
         context.log.warning(line)
-    context.log.info("connected to org %s (%s)", connection.org_id, connection.org_name)
+    if connection.auth_mode is AuthMode.PASSWORD:
+        context.log.warning(password_login_warning())
+    context.log.info("connected to org %s (%s) by the %s login at API %s", connection.org_id, connection.org_name,
+                     connection.auth_mode.value, connection.api_version)
     preview = table_preview(marketing_db.engine(), "org_state", ORG_STATE_COLUMNS, order_by="id")
     return dg.MaterializeResult(
         metadata={
@@ -63,6 +67,8 @@ def salesforce_connection(
             "org_name": connection.org_name,
             "sandbox": connection.is_sandbox,
             "instance": connection.instance_host,
+            "login": connection.auth_mode.value,
+            "api_version": connection.api_version,
             **connection.usage.as_metadata(),
             "preview": preview,
         },

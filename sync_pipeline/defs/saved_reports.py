@@ -9,7 +9,7 @@ from sync_pipeline.defs.metadata import (
     report_complete_check,
 )
 from sync_pipeline.defs.names import report_asset_name
-from sync_pipeline.defs.resources import MarketingDatabase
+from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
 from sync_pipeline.salesforce.connect import SalesforceResource
 from sync_pipeline.steps.saved_reports import ReportNotFound, pull_report
 
@@ -30,10 +30,11 @@ def report_asset(report_name: str) -> dg.AssetsDefinition:
                      "metadata, in the run log and by the report_complete check, never silently."),
     )
     def report(context: dg.AssetExecutionContext, salesforce: SalesforceResource,
-               marketing_db: MarketingDatabase) -> dg.MaterializeResult:
+               marketing_db: MarketingDatabase, sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
         """Grain: one row per report detail row; source: analytics/reports/{id}?includeDetails=true."""
         try:
-            pulled = pull_report(marketing_db.engine(), salesforce.connect(), report_name)
+            pulled = pull_report(marketing_db.engine(),
+                                 salesforce.connect(sync_settings.load().salesforce.api_version), report_name)
         except ReportNotFound as error:
             raise dg.Failure(description=str(error)) from None
         result = pulled.report

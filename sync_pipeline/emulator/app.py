@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from sync_pipeline.emulator.faults import parse_fault_spec
+from sync_pipeline.emulator.oauth import DEMO_CONSUMER_KEY, DEMO_CONSUMER_SECRET, ClientApp, demo_app, public_key_of
 from sync_pipeline.emulator.org import Org
 from sync_pipeline.emulator.seed import EVENTS_PEOPLE, generate, org_identity, write_events
 from sync_pipeline.emulator.server import DEFAULT_PAGE_SIZE, Emulator, EmulatorApp
@@ -30,9 +32,12 @@ class Credentials:
 def build_emulator(*, seed: int = 7, scale: str | int = "demo", faults: dict[str, Any] | str | None = None,
                    credentials: Credentials | None = None, sandbox: bool = False,
                    page_size: int = DEFAULT_PAGE_SIZE, anchor: datetime | None = None,
-                   events_path: Path | None = None, events_people: int = EVENTS_PEOPLE
-                   ) -> tuple[Emulator, dict[str, Any]]:
+                   events_path: Path | None = None, events_people: int = EVENTS_PEOPLE,
+                   client_app: ClientApp | None = None) -> tuple[Emulator, dict[str, Any]]:
     """A seeded emulator and a summary (counts per object, generation seconds, events written).
+
+    ``client_app`` is the External Client App its OAuth logins go through (default: the demo app's key and secret,
+    without a certificate: no JWT login).
 
     With ``events_path``, the seed's engagement events of the first ``events_people`` people go to that file."""
     credentials = credentials or Credentials()
@@ -48,7 +53,7 @@ def build_emulator(*, seed: int = 7, scale: str | int = "demo", faults: dict[str
     fault_changes = parse_fault_spec(faults) if isinstance(faults, str) else (faults or {})
     emulator = Emulator(org, seed=seed, username=credentials.username, password=credentials.password,
                         security_token=credentials.security_token, reports=reports, page_size=page_size,
-                        faults=fault_changes)
+                        faults=fault_changes, client_app=client_app)
     events = write_events(org, events_path, seed=seed, anchor=summary.anchor,
                           max_people=events_people) if events_path else 0
     return emulator, {"org_id": org_id, "org_name": org.org_name, "counts": summary.counts,
@@ -57,21 +62,54 @@ def build_emulator(*, seed: int = 7, scale: str | int = "demo", faults: dict[str
 
 def serve(port: int, *, seed: int = 7, scale: str | int = "demo", faults: str | None = None,
           username: str | None = None, password: str | None = None, security_token: str | None = None,
-          sandbox: bool = False, events_path: Path | None = None, events_people: int | None = None) -> None:
-    """Run the emulator in the foreground on 127.0.0.1 until interrupted."""
+          sandbox: bool = False, events_path: Path | None = None, events_people: int | None = None,
+          consumer_key: str | None = None, consumer_secret: str | None = None,
+          jwt_certificate: Path | None = None) -> None:
+    """Run the emulator in the foreground on 127.0.0.1 until interrupted.
+
+    Without ``jwt_certificate`` the app gets a key pair made now; its private key goes to a file of its own (mode
+    0600) whose path is printed, for the JWT login."""
     credentials = Credentials(username or DEFAULT_USERNAME, password or DEFAULT_PASSWORD,
                               security_token or DEFAULT_SECURITY_TOKEN)
+    app, key_file = _client_app(consumer_key, consumer_secret, jwt_certificate)
     emulator, summary = build_emulator(seed=seed, scale=scale, faults=faults, credentials=credentials,
                                        sandbox=sandbox, events_path=events_path,
-                                       events_people=events_people or EVENTS_PEOPLE)
+                                       events_people=events_people or EVENTS_PEOPLE, client_app=app)
     counts = ", ".join(f"{name} {count:,}" for name, count in summary["counts"].items())
+    domain = "test" if sandbox else "login"
     print(f"Salesforce emulator for org {summary['org_id']} ({summary['org_name']}), seed {seed}, scale {scale}")
     print(f"  generated in {summary['generation_seconds']} s: {counts}")
     print(f"  url:      http://127.0.0.1:{port}")
-    print(f"  login:    username {credentials.username}, password and security token as given "
-          f"(defaults: {DEFAULT_PASSWORD} / {DEFAULT_SECURITY_TOKEN}), domain {'test' if sandbox else 'login'}")
+    print(f"  app:      consumer key {app.consumer_key}"
+          + (f", consumer secret {DEMO_CONSUMER_SECRET} (the demo app's)" if consumer_secret is None else ""))
+    print(f"  jwt:      SALESFORCE_AUTH=jwt SALESFORCE_USERNAME={credentials.username} "
+          f"SALESFORCE_PRIVATE_KEY_FILE={key_file or '<the key of ' + str(jwt_certificate) + '>'} "
+          f"SALESFORCE_DOMAIN={domain}")
+    print(f"  client credentials: SALESFORCE_AUTH=client_credentials SALESFORCE_DOMAIN={my_domain(emulator)}")
+    print(f"  password (legacy, API 64.0 and before): username {credentials.username}, password and security token "
+          f"as given (defaults: {DEFAULT_PASSWORD} / {DEFAULT_SECURITY_TOKEN}), domain {domain}")
     if events_path:
         print(f"  events:   {summary['events']:,} engagement events written to {events_path}")
     print(f"  use it:   export SALESFORCE_EMULATOR_URL=http://127.0.0.1:{port}", flush=True)
     uvicorn.run(EmulatorApp(emulator), host="127.0.0.1", port=port, log_level="warning", lifespan="off",
                 access_log=False)
+
+
+def my_domain(emulator: Emulator) -> str:
+    """The org's My Domain as SALESFORCE_DOMAIN takes it (its instance host without .salesforce.com)."""
+    return emulator.instance_host.removesuffix(".salesforce.com")
+
+
+def _client_app(consumer_key: str | None, consumer_secret: str | None, certificate: Path | None
+                ) -> tuple[ClientApp, Path | None]:
+    """The app of ``emulator serve``: the given key, secret and certificate, or the demo's with a key pair made now
+    (its private key written to a private file, returned)."""
+    key, secret = consumer_key or DEMO_CONSUMER_KEY, consumer_secret or DEMO_CONSUMER_SECRET
+    if certificate is not None:
+        return ClientApp(key, secret, public_key_of(certificate.read_bytes())), None
+    app, private_pem = demo_app()
+    folder = Path(tempfile.mkdtemp(prefix="sync-pipeline-emulator-"))
+    key_file = folder / "demo-app.key"
+    key_file.touch(mode=0o600)
+    key_file.write_text(private_pem)
+    return ClientApp(key, secret, app.public_key_pem), key_file

@@ -27,6 +27,18 @@ LOGIN_FAULTS = {
 }
 
 
+# OAuth token errors a fault can make every OAuth login answer: name → (error, error_description).
+OAUTH_FAULTS = {
+    "unapproved": ("invalid_grant", "user hasn't approved this consumer"),
+    "ip_restricted": ("invalid_grant", "ip restricted"),
+    "inactive_user": ("invalid_grant", "inactive user"),
+    "no_run_as_user": ("invalid_grant", "no client credentials user enabled"),
+    "flow_disabled": ("unsupported_grant_type", "grant type not supported"),
+}
+SOAP_LOGIN_DISABLED = ("SOAP API login() is disabled by default in this org. Contact the org administrator to enable "
+                       "SOAP API login().")
+
+
 class FaultSpecError(ValueError):
     """A fault key or value the emulator does not know."""
 
@@ -41,6 +53,8 @@ class Faults:
     lock_ids: list[str] = field(default_factory=list)
     reject_email_domain: str | None = None
     login_fault: str | None = None  # one of LOGIN_FAULTS: every login answers with it
+    oauth_fault: str | None = None  # one of OAUTH_FAULTS: every OAuth token request answers with it
+    soap_login_disabled: bool = False  # as in new orgs: SOAP login() answers INVALID_OPERATION
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply the keys given; keys left out stay as they are."""
@@ -99,13 +113,22 @@ def _login_fault(value: Any) -> str | None:
     return str(value)
 
 
+def _oauth_fault(value: Any) -> str | None:
+    if value in (None, "", "none"):
+        return None
+    if value not in OAUTH_FAULTS:
+        raise FaultSpecError(f"oauth_fault must be one of {', '.join(OAUTH_FAULTS)}, not '{value}'")
+    return str(value)
+
+
 def _optional_text(value: Any) -> Any:
     return value or None
 
 
 _COERCIONS: dict[str, Callable[[Any], Any]] = {
     "latency_ms": _count, "daily_api_limit": _count, "error_rate": _rate, "reset_rate": _rate,
-    "expire_sessions": _flag, "lock_ids": _record_ids, "login_fault": _login_fault,
+    "expire_sessions": _flag, "lock_ids": _record_ids, "login_fault": _login_fault, "oauth_fault": _oauth_fault,
+    "soap_login_disabled": _flag,
 }
 
 

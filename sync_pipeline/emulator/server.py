@@ -26,7 +26,8 @@ from urllib.parse import parse_qs, unquote, unquote_plus
 from xml.etree import ElementTree
 
 from sync_pipeline.emulator import ids
-from sync_pipeline.emulator.faults import LOGIN_FAULTS, Faults, FaultSpecError
+from sync_pipeline.emulator.faults import LOGIN_FAULTS, OAUTH_FAULTS, SOAP_LOGIN_DISABLED, Faults, FaultSpecError
+from sync_pipeline.emulator.oauth import JWT_BEARER, ClientApp, TokenRefused, client_credentials
 from sync_pipeline.emulator.org import (
     Org,
     SaveError,
@@ -41,7 +42,8 @@ from sync_pipeline.emulator.reports import ReportDefinition, describe_report, ru
 from sync_pipeline.emulator.schema import OBJECTS, object_spec
 from sync_pipeline.emulator.soql import CompiledQuery, SoqlError, compile_query, datetime_to_storage
 
-MIN_VERSION, MAX_VERSION = 31.0, 66.0
+MIN_VERSION, MAX_VERSION = 31.0, 68.0
+FIRST_VERSION_WITHOUT_SOAP_LOGIN = 65.0
 DEFAULT_PAGE_SIZE = 2000
 CURSOR_IDLE_SECONDS = 15 * 60
 MAX_OPEN_CURSORS = 50
@@ -158,8 +160,11 @@ class Emulator:
 
     def __init__(self, org: Org, *, seed: int, username: str, password: str, security_token: str,
                  reports: list[ReportDefinition] | None = None, page_size: int = DEFAULT_PAGE_SIZE,
-                 faults: dict[str, Any] | None = None, instance_host: str | None = None) -> None:
+                 faults: dict[str, Any] | None = None, instance_host: str | None = None,
+                 client_app: ClientApp | None = None) -> None:
         self.org = org
+        self.client_app = client_app or ClientApp()
+        self.refresh_tokens: set[str] = set()
         self.username = username
         self.password = password
         self.security_token = security_token
@@ -231,7 +236,7 @@ class Emulator:
         if path.startswith("/services/Soap/u/"):
             return self._soap_login(path, headers, body)
         if path == "/services/oauth2/token":
-            return self._oauth_token(body)
+            return self._oauth_token(body, headers)
         if path == "/services/data":
             return json_reply([{"label": f"v{v}", "url": f"/services/data/v{v}.0", "version": f"{v}.0"}
                                for v in range(int(MIN_VERSION), int(MAX_VERSION) + 1)])
@@ -257,6 +262,9 @@ class Emulator:
         if path.startswith("/services/oauth2/"):
             self.stats["oauth2"] += 1
             return self._userinfo(user)
+        if path.startswith("/id/"):
+            self.stats["identity"] += 1
+            return self._identity(path, user)
         match = re.match(r"^/services/data/v(\d+\.\d)(/.*)?$", path)
         if not match or not MIN_VERSION <= float(match.group(1)) <= MAX_VERSION:
             self.stats["not_found"] += 1
@@ -322,6 +330,11 @@ class Emulator:
         except ElementTree.ParseError:
             return _soap_fault("INVALID_LOGIN", "Invalid request: the login envelope is not XML")
         values = {element.tag.rsplit("}", 1)[-1]: (element.text or "") for element in root.iter()}
+        if _version_number(version) >= FIRST_VERSION_WITHOUT_SOAP_LOGIN:
+            return _soap_fault("INVALID_OPERATION", f"The SOAP Login operation is not available in the API version "
+                               f"specified ({version}). Refer to the documentation for supported versions.")
+        if self.faults.soap_login_disabled:
+            return _soap_fault("INVALID_OPERATION", SOAP_LOGIN_DISABLED)
         fault = self._check_credentials(values.get("username", ""), values.get("password", ""))
         host = headers.get("x-emulator-original-host", "").lower()
         if not fault and (host.startswith("test.") and not self.org.is_sandbox
@@ -348,21 +361,67 @@ class Emulator:
                              f"<loginResponse><result>{result}</result></loginResponse>")
         return Reply(200, xml.encode(), "text/xml;charset=UTF-8")
 
-    def _oauth_token(self, body: bytes) -> Reply:
+    def _oauth_token(self, body: bytes, headers: dict[str, str]) -> Reply:
+        """The token endpoint (see ``emulator.oauth``): a token, or Salesforce's JSON refusal."""
         form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
-        grant = form.get("grant_type")
-        if grant == "password":
-            fault = self._check_credentials(form.get("username", ""), form.get("password", ""))
-            if fault or not form.get("client_id"):
-                return json_reply({"error": "invalid_grant", "error_description": "authentication failure"}, 400)
-        elif grant != "client_credentials":
-            return json_reply({"error": "unsupported_grant_type", "error_description": "grant type not supported"}, 400)
+        host = (headers.get("x-emulator-original-host") or headers.get("host") or "login.salesforce.com").lower()
+        try:
+            self._grant(form, headers.get("authorization", ""), host)
+        except TokenRefused as refusal:
+            return json_reply(refusal.as_json(), 400)
         self.stats["login"] += 1
         token = self._new_session()
+        login_host = host if host.endswith("salesforce.com") else "login.salesforce.com"
         return json_reply({"access_token": token, "instance_url": f"https://{self.instance_host}",
-                           "id": f"https://login.salesforce.com/id/{self.org.org_id}/{self.org.integration_user_id}",
+                           "id": f"https://{login_host}/id/{self.org.org_id}/{self.org.integration_user_id}",
                            "token_type": "Bearer", "issued_at": str(int(time.time() * 1000)),
                            "signature": base64.b64encode(secrets.token_bytes(32)).decode(), "scope": "api"})
+
+    def _grant(self, form: dict[str, str], authorization: str, host: str) -> None:
+        """Raise TokenRefused unless the grant logs in the integration user."""
+        grant = form.get("grant_type", "")
+        if grant not in ("password", JWT_BEARER, "client_credentials", "refresh_token"):
+            raise TokenRefused("unsupported_grant_type", "grant type not supported")
+        if self.faults.oauth_fault:
+            raise TokenRefused(*OAUTH_FAULTS[self.faults.oauth_fault])
+        if grant == JWT_BEARER:
+            username = self.client_app.jwt_subject(form.get("assertion", ""), sandbox=self.org.is_sandbox)
+            if username.lower() != self.username.lower():
+                raise TokenRefused("invalid_grant", "authentication failure")
+        elif grant == "client_credentials":
+            self.client_app.check_client(*client_credentials(form, authorization))
+            if host.split(".", 1)[0] in ("login", "test"):
+                raise TokenRefused("invalid_grant", "request not supported on this domain")
+        elif grant == "refresh_token":
+            key, secret = client_credentials(form, authorization)
+            self.client_app.check_client(key, secret or None)
+            if form.get("refresh_token", "") not in self.refresh_tokens:
+                raise TokenRefused("invalid_grant", "expired access/refresh token")
+        else:
+            self.client_app.check_client(form.get("client_id", ""), form.get("client_secret", ""))
+            if self._check_credentials(form.get("username", ""), form.get("password", "")):
+                raise TokenRefused("invalid_grant", "authentication failure")
+
+    def issue_refresh_token(self) -> str:
+        """A refresh token of the integration user, as if it had authorized the app in a browser."""
+        token = f"5Aep861{secrets.token_urlsafe(60)}"
+        self.refresh_tokens.add(token)
+        return token
+
+    def _identity(self, path: str, user: str) -> Reply:
+        """The identity URL of a token: ``/id/<org id>/<user id>``, for the user the token belongs to."""
+        parts = [p for p in path.split("/") if p]
+        if len(parts) != 3 or ids.normalize(parts[1]) != self.org.org_id or ids.normalize(parts[2]) != user:
+            raise HttpError(403, "Bad_Id", "Bad_Id")
+        return json_reply({"id": f"https://login.salesforce.com/id/{self.org.org_id}/{user}", "asserted_user": True,
+                           "user_id": user, "organization_id": self.org.org_id, "username": self.username,
+                           "nick_name": self.username.split("@")[0], "display_name": "Integration User",
+                           "email": self.username, "active": True, "user_type": "STANDARD", "language": "en_US",
+                           "locale": "en_US", "utcOffset": -28800000, "is_app_installed": True,
+                           "urls": {"rest": f"https://{self.instance_host}/services/data/v{{version}}/",
+                                    "query": f"https://{self.instance_host}/services/data/v{{version}}/query/",
+                                    "sobjects": f"https://{self.instance_host}/services/data/v{{version}}/sobjects/",
+                                    "profile": f"https://{self.instance_host}/{user}"}})
 
     def _userinfo(self, user: str) -> Reply:
         return json_reply({"sub": f"https://login.salesforce.com/id/{self.org.org_id}/{user}", "user_id": user,
@@ -950,6 +1009,8 @@ class Emulator:
                 return json_reply(self.set_faults(_json_body(body)))
             if name == "faults" and method == "GET":
                 return json_reply(self.faults.as_dict())
+            if name == "refresh_token" and method == "POST":
+                return json_reply({"refresh_token": self.issue_refresh_token()})
             if name == "convert_lead" and method == "POST":
                 lead_id = _json_body(body).get("lead_id")
                 return json_reply(self.org.convert_lead(str(lead_id)))
@@ -1027,6 +1088,13 @@ def _soap_envelope(namespace: str, body: str) -> str:
             f'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" {namespace} '
             f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>{body}</soapenv:Body>'
             "</soapenv:Envelope>")
+
+
+def _version_number(version: str) -> float:
+    try:
+        return float(version)
+    except ValueError:
+        return 0.0
 
 
 def _soap_fault(code: str, message: str) -> Reply:

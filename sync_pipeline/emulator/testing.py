@@ -7,16 +7,19 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 import uvicorn
 from simple_salesforce import Salesforce
 
-from sync_pipeline.emulator.app import Credentials, build_emulator
+from sync_pipeline.emulator.app import Credentials, build_emulator, my_domain
+from sync_pipeline.emulator.oauth import demo_app
 from sync_pipeline.emulator.server import Emulator, EmulatorApp
+from sync_pipeline.salesforce.auth import LoginCredentials
 from sync_pipeline.salesforce.transport import emulator_session
+from sync_pipeline.settings.login import AuthMode
 
 
 @dataclass
@@ -25,6 +28,7 @@ class RunningEmulator:
     credentials: Credentials
     state: Emulator
     summary: dict[str, Any]
+    private_key: str = field(default="", repr=False)  # PEM of the demo app's certificate key, made when the emulator started (JWT logins)
 
     @property
     def username(self) -> str:
@@ -48,6 +52,16 @@ class RunningEmulator:
                           domain=kwargs.pop("domain", self.domain), version=version,
                           session=emulator_session(self.url), **kwargs)
 
+    def login(self, mode: AuthMode = AuthMode.JWT) -> LoginCredentials:
+        """The credentials of a login by ``mode`` into this emulator's org."""
+        env = self.env(mode)
+        return LoginCredentials.choose(
+            auth=env["SALESFORCE_AUTH"], username=env.get("SALESFORCE_USERNAME", ""),
+            password=env.get("SALESFORCE_PASSWORD", ""), security_token=env.get("SALESFORCE_SECURITY_TOKEN", ""),
+            consumer_key=env.get("SALESFORCE_CONSUMER_KEY", ""),
+            consumer_secret=env.get("SALESFORCE_CONSUMER_SECRET", ""),
+            private_key=env.get("SALESFORCE_PRIVATE_KEY", ""), domain=env["SALESFORCE_DOMAIN"])
+
     def admin(self, method: str, name: str, payload: dict[str, Any] | None = None) -> Any:
         session = requests.Session()
         session.trust_env = False
@@ -55,15 +69,30 @@ class RunningEmulator:
         response.raise_for_status()
         return response.json()
 
-    def env(self) -> dict[str, str]:
-        return {"SALESFORCE_EMULATOR_URL": self.url, "SALESFORCE_USERNAME": self.username,
-                "SALESFORCE_PASSWORD": self.password, "SALESFORCE_SECURITY_TOKEN": self.security_token,
-                "SALESFORCE_DOMAIN": self.domain}
+    def env(self, mode: AuthMode = AuthMode.JWT) -> dict[str, str]:
+        """The environment of a sync that logs in to this emulator by ``mode`` (JWT by default, as the demo)."""
+        env = {"SALESFORCE_EMULATOR_URL": self.url, "SALESFORCE_AUTH": mode.value, "SALESFORCE_DOMAIN": self.domain}
+        app = self.state.client_app
+        if mode is AuthMode.JWT:
+            env.update(SALESFORCE_CONSUMER_KEY=app.consumer_key, SALESFORCE_USERNAME=self.username,
+                       SALESFORCE_PRIVATE_KEY=self.private_key)
+        elif mode is AuthMode.CLIENT_CREDENTIALS:
+            env.update(SALESFORCE_CONSUMER_KEY=app.consumer_key, SALESFORCE_CONSUMER_SECRET=app.consumer_secret,
+                       SALESFORCE_DOMAIN=my_domain(self.state))
+        else:
+            env.update(SALESFORCE_USERNAME=self.username, SALESFORCE_PASSWORD=self.password,
+                       SALESFORCE_SECURITY_TOKEN=self.security_token)
+        return env
 
 
 @contextmanager
 def running_emulator(**options: Any) -> Iterator[RunningEmulator]:
-    """Build (see ``build_emulator``) and serve an emulator until the block ends."""
+    """Build (see ``build_emulator``) and serve an emulator until the block ends.
+
+    Unless ``client_app`` is given, the org's app is the demo app with a key pair made now (for JWT logins)."""
+    private_key = ""
+    if "client_app" not in options:
+        options["client_app"], private_key = demo_app()
     emulator, summary = build_emulator(**options)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -80,7 +109,7 @@ def running_emulator(**options: Any) -> Iterator[RunningEmulator]:
         time.sleep(0.01)
     try:
         yield RunningEmulator(f"http://127.0.0.1:{port}", options.get("credentials") or Credentials(), emulator,
-                              summary)
+                              summary, private_key)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

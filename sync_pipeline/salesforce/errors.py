@@ -23,6 +23,42 @@ LOGIN_REASONS: dict[str, tuple[str, str]] = {
 }
 DEFAULT_FIX = "update the credentials"
 
+APP_SETTINGS = "Setup > External Client App Manager > the app"
+# OAuth token errors: (error, words in error_description) → reason and fix. The first match wins; "" matches any.
+OAUTH_REASONS: list[tuple[str, str, str, str]] = [
+    ("invalid_client_id", "", "the org knows no app with this consumer key",
+     "check SALESFORCE_CONSUMER_KEY (the app's consumer key) and SALESFORCE_DOMAIN (login, test or the org's My "
+     "Domain)"),
+    ("invalid_client", "", "the consumer secret was refused",
+     f"check SALESFORCE_CONSUMER_SECRET against the app's consumer secret ({APP_SETTINGS} > Settings > OAuth "
+     "Settings)"),
+    ("unsupported_grant_type", "", "the app does not allow this OAuth flow",
+     f"enable the JWT bearer flow or the client credentials flow in {APP_SETTINGS} > Settings > OAuth Settings"),
+    ("invalid_grant", "approved", "the integration user is not pre-authorized for the app",
+     f"in {APP_SETTINGS} > Policies set Permitted Users to 'Admin approved users are pre-authorized' and add the "
+     "integration user's profile or permission set"),
+    ("invalid_grant", "audience", "the JWT audience is not this org's login server",
+     "set SALESFORCE_DOMAIN to login for a production org, test for a sandbox (or the org's My Domain)"),
+    ("invalid_grant", "expired authorization", "the JWT assertion had expired when Salesforce read it",
+     "check this machine's clock: an assertion is valid for 3 minutes"),
+    ("invalid_grant", "assertion", "the JWT assertion was refused (signature, consumer key or user)",
+     "check that SALESFORCE_PRIVATE_KEY_FILE (or SALESFORCE_PRIVATE_KEY) is the key of the certificate uploaded to "
+     "the app, SALESFORCE_CONSUMER_KEY the app's consumer key and SALESFORCE_USERNAME the integration user"),
+    ("invalid_grant", "ip restricted", "the app's IP restrictions refused this machine",
+     f"relax the IP restrictions in {APP_SETTINGS} > Policies, or add this machine's address to the trusted IP "
+     "ranges"),
+    ("invalid_grant", "inactive", "the integration user is inactive or frozen",
+     "activate (or unfreeze) the integration user in Setup > Users"),
+    ("invalid_grant", "client credentials user", "the app has no run-as user for the client credentials flow",
+     f"choose a Run As user for the client credentials flow in {APP_SETTINGS} > Policies"),
+    ("invalid_grant", "not supported on this domain", "the client credentials flow needs the org's My Domain",
+     "set SALESFORCE_DOMAIN to the My Domain (e.g. yourco.my, or yourco--uat.sandbox.my)"),
+    ("invalid_grant", "refresh token", "the refresh token was revoked or has expired",
+     "authorize the app again to get a new refresh token"),
+    ("invalid_grant", "", "Salesforce refused the login (authentication failure)",
+     "check SALESFORCE_USERNAME, SALESFORCE_CONSUMER_KEY and the key or secret of the login mode in use"),
+]
+
 
 class SalesforceDisconnected(Exception):
     """The org cannot be used: ``disconnected: <reason> — <fix>``. Never carries a secret."""
@@ -47,10 +83,19 @@ class SalesforceLimitReached(Exception):
 
 
 def login_refused(error: SalesforceAuthenticationFailed) -> SalesforceDisconnected:
-    """The disconnected state for a login Salesforce refused: its reason and fix, never a secret."""
+    """The disconnected state for a login Salesforce refused: its reason and fix, never a secret.
+
+    A SOAP fault carries a code such as ``INVALID_LOGIN``; an OAuth token error ``error`` and ``error_description``
+    (what the token endpoint answers holds no secret)."""
     code = str(error.code)
-    reason, fix = LOGIN_REASONS.get(code, (f"login refused ({code})", DEFAULT_FIX))
-    return SalesforceDisconnected(reason, code=code, fix=fix)
+    if code in LOGIN_REASONS:
+        reason, fix = LOGIN_REASONS[code]
+        return SalesforceDisconnected(reason, code=code, fix=fix)
+    description = error.auth_message.lower()
+    for oauth_error, words, reason, fix in OAUTH_REASONS:
+        if code == oauth_error and words in description:
+            return SalesforceDisconnected(f"{reason} ({code}: {error.auth_message})", code=code, fix=fix)
+    return SalesforceDisconnected(f"login refused ({code})", code=code, fix=DEFAULT_FIX)
 
 
 def error_code(error: SalesforceError) -> str | None:

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any, TypeVar
 
 import pyarrow as pa
 from simple_salesforce import Salesforce, format_soql
+from simple_salesforce.bulk2 import Operation
+from simple_salesforce.exceptions import SalesforceExpiredSession
+
+T = TypeVar("T")
 
 BULK_PAGE_RECORDS = 200_000
 BULK_FIRST_POLL_SECONDS = 0.5  # the client sleeps this long before asking whether the job is done
@@ -47,10 +52,42 @@ def rest_pages(client: Salesforce, soql: str, fields: list[str], *, include_dele
 def bulk_pages(client: Salesforce, object_name: str, soql: str, *, include_deleted: bool = True,
                page_records: int = BULK_PAGE_RECORDS) -> Iterator[str]:
     """Bulk API 2.0 query(All) result pages, each a complete CSV text with its header row, as Salesforce sent it
-    (PostgreSQL copies it as it is; :func:`parse_bulk_csv` reads it elsewhere)."""
-    handler = getattr(client.bulk2, object_name)
-    yield from (handler.query_all if include_deleted else handler.query)(
-        soql, max_records=page_records, wait=BULK_FIRST_POLL_SECONDS)
+    (PostgreSQL copies it as it is; :func:`parse_bulk_csv` reads it elsewhere).
+
+    The job's steps are simple-salesforce's own (create, wait, results by locator). Its Bulk handlers keep the
+    session id they were made with, so a session that expires mid-job is renewed here, once per failure, by the
+    client's own login flow, and the same step is asked again: the page at the same locator, none read twice."""
+    operation = Operation.query_all if include_deleted else Operation.query
+    job = _renewing(client, lambda: _bulk_client(client, object_name).create_job(operation, soql))
+    job_id = str(job["id"])
+    _renewing(client, lambda: _bulk_client(client, object_name).wait_for_job(job_id, True, BULK_FIRST_POLL_SECONDS))
+    locator = ""
+    while True:
+        page = _renewing(client, partial(_query_results, client, object_name, job_id, locator, page_records))
+        yield page["records"]
+        locator = page["locator"]
+        if not locator:
+            return
+
+
+def _bulk_client(client: Salesforce, object_name: str) -> Any:
+    """simple-salesforce's Bulk 2.0 client of ``object_name``, with the session id the client holds now."""
+    return getattr(client.bulk2, object_name)._client
+
+
+def _query_results(client: Salesforce, object_name: str, job_id: str, locator: str, page_records: int
+                   ) -> dict[str, Any]:
+    return dict(_bulk_client(client, object_name).get_query_results(job_id, locator, page_records))
+
+
+def _renewing(client: Salesforce, call: Callable[[], T]) -> T:
+    """``call()``; when Salesforce answers INVALID_SESSION_ID, log in again (the client's own flow) and call once
+    more. A 401 means Salesforce did not act on the call, so asking again is safe."""
+    try:
+        return call()
+    except SalesforceExpiredSession:
+        client._refresh_session()
+        return call()
 
 
 def _records_table(records: list[dict[str, Any]], fields: list[str]) -> pa.Table:

@@ -113,7 +113,7 @@ def _api_version(value: str) -> str:
     if float(text) < MINIMUM_API_VERSION:
         raise RuleViolation.single(
             f"API version {text} is too old for Bulk API 2.0 queries",
-            f'use "{MINIMUM_API_VERSION}" or later, e.g. "62.0"',
+            f'use "{MINIMUM_API_VERSION}" or later, e.g. "65.0"',
         )
     return text
 
@@ -149,7 +149,8 @@ def same_field(left: str | None, right: str | None) -> bool:
 class SalesforceSettings(_Block):
     """How the org is read: API version, full-sync cadence, incremental lookback, Bulk threshold, API budget."""
 
-    api_version: ApiVersion = "62.0"
+    # None: the login mode's default (65.0 for the OAuth modes, 64.0 for the legacy password login; settings.login).
+    api_version: ApiVersion | None = None
     full_sync_every_days: int = Field(default=14, ge=1)
     lookback_minutes: int = Field(default=10, ge=0)
     bulk_threshold: int = Field(default=10_000, ge=1)

@@ -85,12 +85,14 @@ def test_refuses_to_overwrite_without_force(org_environment: RunningEmulator, tm
 def test_missing_environment_variable_is_named(org_environment: RunningEmulator, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.delenv("SALESFORCE_PASSWORD")
+    monkeypatch.delenv("SALESFORCE_PRIVATE_KEY")  # the JWT login of the environment, without its key
+    logins = org_environment.admin("GET", "stats")["logins"]
     output = tmp_path / "mapping.yaml"
     assert suggest_mapping_command(output) == 2
     _, err = capsys.readouterr()
-    assert "SALESFORCE_PASSWORD is not set" in err
+    assert "disconnected: the jwt login needs SALESFORCE_PRIVATE_KEY_FILE (or SALESFORCE_PRIVATE_KEY) — set " in err
     assert "SALESFORCE_USERNAME" not in err and not output.exists()
+    assert org_environment.admin("GET", "stats")["logins"] == logins  # refused before any call
 
 
 def test_failed_login_is_reported_without_secrets(org_environment: RunningEmulator, tmp_path: Path,

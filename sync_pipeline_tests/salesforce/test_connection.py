@@ -11,8 +11,10 @@ import sqlalchemy as sa
 from sync_pipeline.emulator.app import Credentials
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
 from sync_pipeline.rules.org_binding import OrgSwitchError
-from sync_pipeline.salesforce.connect import SalesforceResource, open_connection
+from sync_pipeline.salesforce.auth import LoginCredentials
+from sync_pipeline.salesforce.connect import SalesforceConnection, SalesforceResource, open_connection
 from sync_pipeline.salesforce.errors import SalesforceDisconnected
+from sync_pipeline.settings.login import AuthMode
 from sync_pipeline.steps.connect import bind_org
 from sync_pipeline.store.engine import make_engine
 from sync_pipeline.store.migrate import upgrade_to_head
@@ -29,10 +31,11 @@ def emulator() -> RunningEmulator:
         yield running
 
 
-def _connect(emulator: RunningEmulator, **overrides: str):
+def _connect(emulator: RunningEmulator, **overrides: str) -> SalesforceConnection:
+    """The legacy password login (its own faults are this module's subject; the OAuth logins are test_oauth's)."""
     values = {"username": emulator.username, "password": SECRET_PASSWORD, "security_token": SECRET_TOKEN,
-              "domain": "login", "emulator_url": emulator.url, **overrides}
-    return open_connection(**values)
+              "domain": "login", **overrides}
+    return open_connection(LoginCredentials(AuthMode.PASSWORD, **values), emulator_url=emulator.url)
 
 
 def test_connects_and_counts_api_calls(emulator: RunningEmulator) -> None:
@@ -89,8 +92,8 @@ def test_login_faults_are_clear_and_hold_no_secret(emulator: RunningEmulator, ca
 
 def test_unreachable_salesforce_is_a_clear_state() -> None:
     with pytest.raises(SalesforceDisconnected) as error:
-        open_connection(username="u", password=SECRET_PASSWORD, security_token=SECRET_TOKEN,
-                        emulator_url="http://127.0.0.1:9")
+        open_connection(LoginCredentials(AuthMode.PASSWORD, username="u", password=SECRET_PASSWORD,
+                                         security_token=SECRET_TOKEN), emulator_url="http://127.0.0.1:9")
     assert error.value.code == "UNREACHABLE" and SECRET_PASSWORD not in str(error.value)
 
 

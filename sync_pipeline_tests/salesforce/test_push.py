@@ -25,6 +25,7 @@ from sync_pipeline.salesforce.push import (
     push_records,
     unsent_summary,
 )
+from sync_pipeline.settings.login import AuthMode
 
 SCALE = 600  # Leads: enough for 450 live ones
 FAULT_SEED = 7  # the emulator draws its random faults from the org seed: this one fails early requests
@@ -41,9 +42,8 @@ def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(push_module, "_pause", lambda seconds: None)
 
 
-def _connect(emu: RunningEmulator) -> SalesforceConnection:
-    return open_connection(username=emu.username, password=emu.password, security_token=emu.security_token,
-                           emulator_url=emu.url)
+def _connect(emu: RunningEmulator, mode: AuthMode = AuthMode.JWT) -> SalesforceConnection:
+    return open_connection(emu.login(mode), emulator_url=emu.url)
 
 
 def _live_leads(emu: RunningEmulator, count: int) -> list[str]:
@@ -88,8 +88,11 @@ def test_450_score_updates_take_three_collections_calls(emu: RunningEmulator) ->
     assert all(scores[r["Id"]] == r["Behavior_Score__c"] for r in records)
 
 
-def test_an_expired_session_mid_push_relogs_once_and_loses_nothing(emu: RunningEmulator) -> None:
-    conn = _connect(emu)
+@pytest.mark.parametrize("mode", list(AuthMode))
+def test_an_expired_session_mid_push_relogs_once_and_loses_nothing(emu: RunningEmulator, mode: AuthMode) -> None:
+    """Renewed by the flow the connection logged in with: a new JWT assertion, a new client-credentials token, or a
+    SOAP login."""
+    conn = _connect(emu, mode)
     ids = _live_leads(emu, 450)
     records = _score_updates(ids)
     logins = emu.admin("GET", "stats")["logins"]
@@ -101,10 +104,12 @@ def test_an_expired_session_mid_push_relogs_once_and_loses_nothing(emu: RunningE
     assert all(scores[r["Id"]] == r["Behavior_Score__c"] for r in records)
 
 
-def test_an_expired_session_under_a_bulk_job_relogs_once_and_loses_nothing(emu: RunningEmulator) -> None:
+@pytest.mark.parametrize("mode", list(AuthMode))
+def test_an_expired_session_under_a_bulk_job_relogs_once_and_loses_nothing(emu: RunningEmulator,
+                                                                            mode: AuthMode) -> None:
     """The Bulk ingest path renews the session like the Collections path (simple-salesforce's Bulk 2.0 helpers do
-    not), so a Task push above the threshold survives an expiry."""
-    conn = _connect(emu)
+    not), so a Task upsert above the threshold survives an expiry."""
+    conn = _connect(emu, mode)
     ids = _live_leads(emu, 30)
     events = pd.DataFrame([{"event_id": f"evt-{i}", "event_type": "email_open", "email": f"p{i}@example.com",
                             "occurred_at": "2024-03-01T10:00:00Z", "campaign": None, "email_name": "Promo",
@@ -120,17 +125,26 @@ def test_an_expired_session_under_a_bulk_job_relogs_once_and_loses_nothing(emu: 
 
 
 @pytest.mark.parametrize("bulk_threshold", [10_000, 20], ids=["collections", "bulk"])
-def test_a_password_expired_mid_run_stops_the_push_as_disconnected(emu: RunningEmulator,
-                                                                   bulk_threshold: int) -> None:
-    conn = _connect(emu)
+@pytest.mark.parametrize(("mode", "fault", "reason", "fix_names"), [
+    (AuthMode.PASSWORD, {"login_fault": "INVALID_OPERATION_WITH_EXPIRED_PASSWORD"}, "the password has expired",
+     "SALESFORCE_PASSWORD"),
+    (AuthMode.JWT, {"oauth_fault": "inactive_user"},
+     "the integration user is inactive or frozen (invalid_grant: inactive user)", "Setup > Users"),
+], ids=["password-expired", "jwt-user-frozen"])
+def test_a_login_refused_mid_run_stops_the_push_as_disconnected(emu: RunningEmulator, bulk_threshold: int,
+                                                                mode: AuthMode, fault: dict[str, str], reason: str,
+                                                                fix_names: str) -> None:
+    conn = _connect(emu, mode)
     records = _score_updates(_live_leads(emu, 30))
-    emu.admin("POST", "faults", {"expire_sessions": True, "login_fault": "INVALID_OPERATION_WITH_EXPIRED_PASSWORD"})
+    emu.admin("POST", "faults", {"expire_sessions": True, **fault})
     outcome = _push(conn, records, bulk_threshold=bulk_threshold)
     assert outcome.succeeded == 0 and outcome.count("unsent") == 30 and outcome.count("refused") == 0
     assert {o.error_code for o in outcome.outcomes} == {DISCONNECTED}
-    assert (outcome.stopped_reason or "").startswith("disconnected: the password has expired — ")
+    assert (outcome.stopped_reason or "").startswith(f"disconnected: {reason} — ")
     assert unsent_summary(outcome.outcomes, "Lead") == [outcome.stopped_reason]
-    assert "SALESFORCE_PASSWORD" in (outcome.stopped_reason or "") and emu.password not in str(outcome)
+    assert fix_names in (outcome.stopped_reason or "")
+    for secret in (emu.password, emu.private_key, emu.state.client_app.consumer_secret):
+        assert secret not in str(outcome)
 
 
 def test_server_errors_on_every_try_leave_the_records_unsent_with_the_cause(emu: RunningEmulator) -> None:
@@ -412,8 +426,7 @@ def test_records_without_their_key_are_refused_before_any_call() -> None:
 def test_bulk_push_of_records_that_carry_attributes() -> None:
     """Records of a push plan carry ``attributes`` (for Collections); the Bulk path must not send it as a column."""
     with running_emulator(seed=5, scale=300) as emu:
-        connection = open_connection(username=emu.username, password=emu.password, security_token=emu.security_token,
-                           emulator_url=emu.url)
+        connection = open_connection(emu.login(), emulator_url=emu.url)
         ids = [r["Id"] for r in connection.client.query("SELECT Id FROM Lead WHERE IsConverted = false LIMIT 20")[
             "records"]]
         records = [{"attributes": {"type": "Lead"}, "Id": i, "Behavior_Score__c": 77} for i in ids]

@@ -130,8 +130,7 @@ OPERATIONS = st.one_of(
 @pytest.fixture(scope="module")
 def connection() -> Iterator[SalesforceConnection]:
     with running_emulator(seed=5, scale=20) as org:
-        yield open_connection(username=org.username, password=org.password, security_token=org.security_token,
-                              domain=org.domain, emulator_url=org.url)
+        yield open_connection(org.login(), emulator_url=org.url)
 
 
 @pytest.fixture(scope="module")

@@ -59,8 +59,7 @@ def synced(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
         stack.append(context)
         engine = make_engine(f"sqlite:///{tmp_path / name / 'marketing.db'}")
         upgrade_to_head(engine)
-        connection = open_connection(username=org.username, password=org.password,
-                                     security_token=org.security_token, domain=org.domain, emulator_url=org.url)
+        connection = open_connection(org.login(), emulator_url=org.url)
         settings = load_settings(ROOT / "data" / "sync.yaml")
         for object_name in OBJECTS:
             pull_object(connection.client, engine, object_name, pulled_fields(settings, object_name),
