@@ -387,7 +387,7 @@ def _campaign_members(org: Org, cols: _Columns, campaign_ids: list[str], leads: 
     member_ids = _ids("00v", members_per_campaign * len(CAMPAIGNS) + len(CAMPAIGNS))
     member_stamps = cols.timestamps(members_per_campaign * len(CAMPAIGNS), 90)
     for campaign_id in campaign_ids:
-        lead_pick = cols.rng.choice(leads_n, size=members_per_campaign * 3 // 4, replace=False).tolist()
+        lead_pick = cols.rng.choice(leads_n, size=min(leads_n, members_per_campaign * 3 // 4), replace=False).tolist()
         contact_pick = cols.rng.choice(contacts_n, size=min(contacts_n, members_per_campaign // 4),
                                        replace=False).tolist()
         responded = cols.flags(0.3, len(lead_pick) + len(contact_pick)).tolist()

@@ -28,7 +28,8 @@ class RunningEmulator:
     credentials: Credentials
     state: Emulator
     summary: dict[str, Any]
-    private_key: str = field(default="", repr=False)  # PEM of the demo app's certificate key, made when the emulator started (JWT logins)
+    # PEM of the demo app's certificate key, made when the emulator started (JWT logins).
+    private_key: str = field(default="", repr=False)
 
     @property
     def username(self) -> str:

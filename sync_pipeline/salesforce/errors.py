@@ -20,6 +20,9 @@ LOGIN_REASONS: dict[str, tuple[str, str]] = {
     "LOGIN_MUST_USE_MFA": ("the user must log in with multi-factor authentication",
                            "exempt the integration user from MFA for API logins, or use an OAuth flow"),
     "INVALID_SSO_GATEWAY_URL": ("the user is bound to single sign-on", "use an integration user without SSO"),
+    "INVALID_OPERATION": ("Salesforce refused the SOAP login(): {message}",
+                          "move to OAuth: SALESFORCE_AUTH=jwt with an External Client App (see the README's 'Running "
+                          "against a real org'); until then an admin can enable SOAP API login() in the org"),
 }
 DEFAULT_FIX = "update the credentials"
 
@@ -90,7 +93,7 @@ def login_refused(error: SalesforceAuthenticationFailed) -> SalesforceDisconnect
     code = str(error.code)
     if code in LOGIN_REASONS:
         reason, fix = LOGIN_REASONS[code]
-        return SalesforceDisconnected(reason, code=code, fix=fix)
+        return SalesforceDisconnected(reason.format(message=error.auth_message.rstrip(".")), code=code, fix=fix)
     description = error.auth_message.lower()
     for oauth_error, words, reason, fix in OAUTH_REASONS:
         if code == oauth_error and words in description:

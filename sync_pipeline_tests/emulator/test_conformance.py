@@ -79,15 +79,21 @@ def test_expired_password_login_fault(emu: RunningEmulator) -> None:
 
 def test_oauth_password_and_client_credentials(emu: RunningEmulator) -> None:
     session = emulator_session(emu.url)
-    sf = Salesforce(username=emu.username, password=emu.password + emu.security_token, consumer_key="key",
-                    consumer_secret="secret", session=session)
+    app = emu.state.client_app
+    sf = Salesforce(username=emu.username, password=emu.password + emu.security_token, consumer_key=app.consumer_key,
+                    consumer_secret=app.consumer_secret, session=session)
     assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 10
-    sf_cc = Salesforce(consumer_key="key", consumer_secret="secret", domain="acme.my", session=session)
+    sf_cc = Salesforce(consumer_key=app.consumer_key, consumer_secret=app.consumer_secret, domain="acme.my",
+                       session=session)
     assert sf_cc.query("SELECT Id FROM Organization")["totalSize"] == 1
     with pytest.raises(SalesforceAuthenticationFailed) as bad:
-        Salesforce(username=emu.username, password="nope", consumer_key="key", consumer_secret="secret",
-                   session=session)
+        Salesforce(username=emu.username, password="nope", consumer_key=app.consumer_key,
+                   consumer_secret=app.consumer_secret, session=session)
     assert bad.value.code == "invalid_grant"
+    with pytest.raises(SalesforceAuthenticationFailed) as unknown_app:
+        Salesforce(consumer_key="key", consumer_secret="secret", domain="acme.my", session=session)
+    assert unknown_app.value.code == "invalid_client_id"
+    assert unknown_app.value.auth_message == "client identifier invalid"
 
 
 def test_expired_session_relogs_in_once(emu: RunningEmulator) -> None:

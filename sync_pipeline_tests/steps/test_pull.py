@@ -5,14 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+import sync_pipeline.salesforce.query as query_module
 import sync_pipeline.steps.pull as pull_module
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
+from sync_pipeline.salesforce.connect import open_connection
 from sync_pipeline.salesforce.errors import SalesforceLimitReached
+from sync_pipeline.settings.login import AuthMode
 from sync_pipeline.steps.pull import PullOptions, PullResult, pull_object
 from sync_pipeline.store.engine import make_engine
 from sync_pipeline.store.migrate import upgrade_to_head
@@ -215,11 +219,17 @@ def test_get_deleted_once_a_day(emu: RunningEmulator, make_db) -> None:
     assert _calls(emu) - calls_before == 2  # COUNT() + getDeleted
 
 
-def test_session_expiry_mid_run_relogs_once(make_db, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("options", [REST, BULK], ids=["rest", "bulk"])
+@pytest.mark.parametrize("mode", list(AuthMode))
+def test_session_expiry_mid_run_relogs_once(make_db, monkeypatch: pytest.MonkeyPatch, options: PullOptions,
+                                            mode: AuthMode) -> None:
+    """The session expires after the first page is written: the next page is asked again after one new login by
+    the connection's own flow (REST: simple-salesforce's retry; Bulk: the pull's, at the same locator)."""
     engine = make_db()
     real_write = pull_module.write_mirror_page
     state = {"pages": 0}
     # Ten pages: the pull reads at most three pages ahead of its writes, so pages are fetched after the expiry.
+    monkeypatch.setattr(pull_module, "bulk_pages", partial(query_module.bulk_pages, page_records=100))
     with running_emulator(seed=4, scale=1000, page_size=100) as emu:
 
         def expire_after_first_page(*args, **kwargs):
@@ -229,10 +239,12 @@ def test_session_expiry_mid_run_relogs_once(make_db, monkeypatch: pytest.MonkeyP
             return real_write(*args, **kwargs)
 
         monkeypatch.setattr(pull_module, "write_mirror_page", expire_after_first_page)
+        client = open_connection(emu.login(mode), emulator_url=emu.url).client
         logins_before = emu.admin("GET", "stats")["logins"]
-        result = _pull(emu, engine)
+        result = _pull(emu, engine, options, client=client)
+        assert result.used_bulk is (options is BULK) and result.pages == 10
         assert result.rows_written == 1000 and len(_mirror(engine)) == 1000
-        assert emu.admin("GET", "stats")["logins"] == logins_before + 2  # our login, and one re-login
+        assert emu.admin("GET", "stats")["logins"] == logins_before + 1  # one re-login
 
 
 def test_api_limit_stops_cleanly_and_resumes(emu: RunningEmulator, make_db) -> None:
