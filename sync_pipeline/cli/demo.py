@@ -48,6 +48,7 @@ class RunFacts:
     top_campaign: tuple[Any, ...] | None = None
     exports: list[str] = field(default_factory=list)
     api_calls: int = 0
+    login: str = ""  # the login mode and API version, e.g. "jwt at API 65.0"
 
 
 def _instance() -> dg.DagsterInstance:
@@ -64,7 +65,8 @@ def _number(value: Any) -> str:
 def summary_lines(facts: RunFacts) -> list[str]:
     """The demo's summary: pulled, quarantined, pushed, consent, Tasks, hot prospects, funnel, exports."""
     lines = [f"salesforce_sync {'succeeded' if facts.success else 'FAILED'} "
-             f"({facts.api_calls} Salesforce API calls, logins not counted)", ""]
+             f"({facts.api_calls} Salesforce API calls, logins not counted"
+             f"{f'; logged in by {facts.login}' if facts.login else ''})", ""]
     lines += [f"  FAILED {failure}" for failure in facts.failures]
     lines += [f"  warning: {warning}" for warning in facts.warnings]
     pulled = ", ".join(f"{name} {count:,}" for name, (count, _) in facts.pulled.items())
@@ -124,7 +126,7 @@ def _gather_from_events(result: dg.ExecuteInProcessResult, facts: RunFacts) -> N
 
 
 def _gather_materialization(materialization: dg.AssetMaterialization, facts: RunFacts) -> None:
-    """A pull's records and mode (the sf_ assets), and the funnel's headline."""
+    """A pull's records and mode (the sf_ assets), the funnel's headline and how the run logged in."""
     asset = materialization.asset_key.to_user_string()
     metadata = materialization.metadata
     changed = metadata.get("changed_records")
@@ -132,6 +134,8 @@ def _gather_materialization(materialization: dg.AssetMaterialization, facts: Run
         facts.pulled[asset.removeprefix("sf_")] = (changed.value, _text(metadata, "mode"))
     if asset == "funnel":
         facts.funnel_headline = _text(metadata, "headline")
+    if asset == "salesforce_connection":
+        facts.login = f"{_text(metadata, 'login')} at API {_text(metadata, 'api_version')}"
 
 
 def _text(metadata: Mapping[str, dg.MetadataValue], key: str) -> str:

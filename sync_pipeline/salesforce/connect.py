@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -202,7 +203,11 @@ def _login(session: requests.Session, credentials: LoginCredentials, *, emulator
     """simple-salesforce logs in by the mode's flow (and keeps it, to log in again when a session expires); a refusal
     or an unreachable server becomes a SalesforceDisconnected without the secrets."""
     try:
-        return Salesforce(version=api_version, session=session, **credentials.client_arguments())
+        with warnings.catch_warnings():
+            # On "user hasn't approved this consumer" the client warns to self-authorize the app in a browser; an
+            # integration user is pre-authorized instead, which the refusal's fix says.
+            warnings.filterwarnings("ignore", message=r"(?s).*self-authorize", category=UserWarning)
+            return Salesforce(version=api_version, session=session, **credentials.client_arguments())
     except SalesforceAuthenticationFailed as exc:
         raise login_refused(exc) from None
     except requests.RequestException as exc:

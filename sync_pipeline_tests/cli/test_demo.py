@@ -24,6 +24,7 @@ def test_the_demo_exits_zero_and_prints_the_summary(demo_run: DemoRun) -> None:
     out = demo_run.stdout
     assert demo_run.returncode == 0, demo_run.stdout[-3000:] + demo_run.stderr[-3000:]
     assert "salesforce_sync succeeded" in out and "Emulator stopped." in out
+    assert "logins not counted; logged in by jwt at API 65.0)" in out  # the demo app's JWT login
     pulled = next(line for line in out.splitlines() if line.startswith("Pulled (full):"))
     assert "lead 3,000" in pulled and "contact 750" in pulled
     people = _count(demo_run, "SELECT COUNT(*) FROM all_contacts")
