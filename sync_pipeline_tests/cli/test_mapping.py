@@ -12,12 +12,15 @@ import yaml
 import sync_pipeline.cli.mapping as mapping_module
 from sync_pipeline.cli.mapping import suggest_mapping_command
 from sync_pipeline.emulator.app import Credentials
+from sync_pipeline.emulator.oauth import generate_key_pair
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
 from sync_pipeline.settings import parse_settings
+from sync_pipeline.settings.login import AuthMode
 
 SETTINGS_FILE = Path(__file__).resolve().parents[2] / "data" / "sync.yaml"
 SECRET_PASSWORD = "Map-S3cret-Pa55!"
 SECRET_TOKEN = "MAPTOKENxyz789"
+OTHER_KEY, _ = generate_key_pair()  # a private key the org's app does not know
 
 
 @pytest.fixture(scope="module")
@@ -95,15 +98,22 @@ def test_missing_environment_variable_is_named(org_environment: RunningEmulator,
     assert org_environment.admin("GET", "stats")["logins"] == logins  # refused before any call
 
 
+@pytest.mark.parametrize(("mode", "wrong", "variable"), [
+    (AuthMode.PASSWORD, {"SALESFORCE_SECURITY_TOKEN": "WRONG-" + SECRET_TOKEN}, "SALESFORCE_SECURITY_TOKEN"),
+    (AuthMode.JWT, {"SALESFORCE_PRIVATE_KEY": OTHER_KEY}, "SALESFORCE_PRIVATE_KEY_FILE"),
+])
 def test_failed_login_is_reported_without_secrets(org_environment: RunningEmulator, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("SALESFORCE_SECURITY_TOKEN", "WRONG-" + SECRET_TOKEN)
+                                                  capsys: pytest.CaptureFixture[str], mode: AuthMode,
+                                                  wrong: dict[str, str], variable: str) -> None:
+    for name, value in {**org_environment.env(mode), **wrong}.items():
+        monkeypatch.setenv(name, value)
     output = tmp_path / "mapping.yaml"
     assert suggest_mapping_command(output) == 1
     out, err = capsys.readouterr()
-    assert err.startswith("disconnected: ") and "SALESFORCE_SECURITY_TOKEN" in err
-    assert SECRET_PASSWORD not in out + err and SECRET_TOKEN not in out + err
+    assert err.startswith("disconnected: ") and variable in err
+    for secret in (SECRET_PASSWORD, SECRET_TOKEN, OTHER_KEY, org_environment.private_key):
+        assert secret not in out + err
     assert not output.exists()
 
 

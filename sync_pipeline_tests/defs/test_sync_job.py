@@ -171,6 +171,7 @@ def test_truncated_report_is_flagged_not_silent(tmp_path: Path) -> None:
             "salesforce": SalesforceResource(username=emulator.username, password=emulator.password,
                                              security_token=emulator.security_token, emulator_url=emulator.url),
             "marketing_db": MarketingDatabase(url=f"sqlite:///{tmp_path / 'marketing.db'}"),
+            "sync_settings": SyncSettingsResource(path=str(ROOT / "data" / "sync.yaml")),
         }
         result = dg.materialize([report_asset("All Open Leads")], resources=resources, instance=instance)
         metadata = _metadata(result, "report_all_open_leads")
