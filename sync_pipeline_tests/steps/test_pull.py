@@ -221,11 +221,13 @@ def test_get_deleted_once_a_day(emu: RunningEmulator, make_db) -> None:
 
 @pytest.mark.parametrize("options", [REST, BULK], ids=["rest", "bulk"])
 @pytest.mark.parametrize("mode", list(AuthMode))
-def test_session_expiry_mid_run_relogs_once(make_db, monkeypatch: pytest.MonkeyPatch, options: PullOptions,
+def test_session_expiry_mid_run_relogs_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: PullOptions,
                                             mode: AuthMode) -> None:
     """The session expires after the first page is written: the next page is asked again after one new login by
-    the connection's own flow (REST: simple-salesforce's retry; Bulk: the pull's, at the same locator)."""
-    engine = make_db()
+    the connection's own flow (REST: simple-salesforce's retry; Bulk: the pull's, at the same locator). SQLite
+    only: the renewal is the client's, the same whatever the database."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'marketing.db'}")
+    upgrade_to_head(engine)
     real_write = pull_module.write_mirror_page
     state = {"pages": 0}
     # Ten pages: the pull reads at most three pages ahead of its writes, so pages are fetched after the expiry.
