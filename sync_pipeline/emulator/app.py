@@ -82,10 +82,12 @@ def serve(port: int, *, seed: int = 7, scale: str | int = "demo", faults: str | 
     print(f"  url:      http://127.0.0.1:{port}")
     print(f"  app:      consumer key {app.consumer_key}"
           + (f", consumer secret {DEMO_CONSUMER_SECRET} (the demo app's)" if consumer_secret is None else ""))
-    print(f"  jwt:      SALESFORCE_AUTH=jwt SALESFORCE_USERNAME={credentials.username} "
+    print(f"  jwt:      SALESFORCE_AUTH=jwt SALESFORCE_CONSUMER_KEY={app.consumer_key} "
+          f"SALESFORCE_USERNAME={credentials.username} "
           f"SALESFORCE_PRIVATE_KEY_FILE={key_file or '<the key of ' + str(jwt_certificate) + '>'} "
           f"SALESFORCE_DOMAIN={domain}")
-    print(f"  client credentials: SALESFORCE_AUTH=client_credentials SALESFORCE_DOMAIN={my_domain(emulator)}")
+    print(f"  client credentials: SALESFORCE_AUTH=client_credentials SALESFORCE_CONSUMER_KEY={app.consumer_key} "
+          f"SALESFORCE_CONSUMER_SECRET=<the app's secret> SALESFORCE_DOMAIN={my_domain(emulator)}")
     print(f"  password (legacy, API 64.0 and before): username {credentials.username}, password and security token "
           f"as given (defaults: {DEFAULT_PASSWORD} / {DEFAULT_SECURITY_TOKEN}), domain {domain}")
     if events_path:

@@ -105,20 +105,17 @@ def _record_ids(value: Any) -> list[str | None]:
     return normalized
 
 
-def _login_fault(value: Any) -> str | None:
-    if value in (None, "", "none"):
-        return None
-    if value not in LOGIN_FAULTS:
-        raise FaultSpecError(f"login_fault must be one of {', '.join(LOGIN_FAULTS)}, not '{value}'")
-    return str(value)
+def _one_of(name: str, catalogue: dict[str, Any]) -> Callable[[Any], str | None]:
+    """The coercion of a fault whose value names an entry of ``catalogue`` (or none: null, "" or "none")."""
 
+    def coerce(value: Any) -> str | None:
+        if value in (None, "", "none"):
+            return None
+        if value not in catalogue:
+            raise FaultSpecError(f"{name} must be one of {', '.join(catalogue)}, not '{value}'")
+        return str(value)
 
-def _oauth_fault(value: Any) -> str | None:
-    if value in (None, "", "none"):
-        return None
-    if value not in OAUTH_FAULTS:
-        raise FaultSpecError(f"oauth_fault must be one of {', '.join(OAUTH_FAULTS)}, not '{value}'")
-    return str(value)
+    return coerce
 
 
 def _optional_text(value: Any) -> Any:
@@ -127,7 +124,8 @@ def _optional_text(value: Any) -> Any:
 
 _COERCIONS: dict[str, Callable[[Any], Any]] = {
     "latency_ms": _count, "daily_api_limit": _count, "error_rate": _rate, "reset_rate": _rate,
-    "expire_sessions": _flag, "lock_ids": _record_ids, "login_fault": _login_fault, "oauth_fault": _oauth_fault,
+    "expire_sessions": _flag, "lock_ids": _record_ids, "login_fault": _one_of("login_fault", LOGIN_FAULTS),
+    "oauth_fault": _one_of("oauth_fault", OAUTH_FAULTS),
     "soap_login_disabled": _flag,
 }
 
