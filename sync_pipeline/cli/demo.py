@@ -90,9 +90,11 @@ def summary_lines(facts: RunFacts) -> list[str]:
                      f"{'  [opted out/bounced]' if flagged else ''}")
     lines.append(f"Funnel:     {facts.funnel_headline or 'no funnel yet'}")
     if facts.top_campaign:
-        campaign, won, pipeline = facts.top_campaign
-        lines.append(f"ROI:        top campaign {campaign}: won {_number(won)}, open pipeline {_number(pipeline)} "
-                     "(any-touch)")
+        campaign, returned, cost, won = facts.top_campaign
+        lines.append(f"ROI:        top campaign by return {campaign}: {returned:+.0%} on cost {_number(cost)} "
+                     f"(won {_number(won)}, even split)")
+    else:
+        lines.append("ROI:        no campaign has a cost yet (BudgetedCost or ActualCost), so no return")
     lines.append(f"Exports:    {', '.join(facts.exports) or 'none'}")
     return lines
 
@@ -185,9 +187,9 @@ def _read_facts(conn: sa.Connection, tables: Any, run_id: str, started: datetime
         sa.select(name, hot.c.owner_name, hot.c.score, hot.c.sources, sa.or_(hot.c.opted_out, hot.c.hard_bounced))
         .order_by(hot.c.score.desc(), hot.c.last_activity_at.desc(), hot.c.contact_key).limit(TOP_PROSPECTS_SHOWN))]
     roi = tables["roi"]
-    top = conn.execute(sa.select(roi.c.segment, roi.c.won_amount, roi.c.pipeline_amount)
-                       .where(roi.c.dimension == "campaign")
-                       .order_by(roi.c.won_amount.desc(), roi.c.pipeline_amount.desc()).limit(1)).first()
+    top = conn.execute(sa.select(roi.c.segment, roi.c.return_on_cost, roi.c.cost, roi.c.won_amount_even_split)
+                       .where(roi.c.dimension == "campaign", roi.c.return_on_cost.is_not(None))
+                       .order_by(roi.c.return_on_cost.desc(), roi.c.segment).limit(1)).first()
     facts.top_campaign = tuple(top) if top else None
 
 

@@ -22,6 +22,7 @@ from sync_pipeline.steps.reporting import (
     publish_funnel,
     publish_hot_prospects,
     publish_roi,
+    top_by_return,
 )
 
 if TYPE_CHECKING:
@@ -42,8 +43,8 @@ def _shown(published: Published, title: str) -> dict[str, Any]:
 
 
 # What an unchanged output shows again: its table, rows, files and headline figures (not the chart or preview).
-_KEPT = ("table", "rows", "parquet", "chart_file", "headline", "owners", "campaigns", "won_amount_influenced",
-         "pipeline_amount_influenced")
+_KEPT = ("table", "rows", "parquet", "chart_file", "headline", "owners", "campaigns", "won_amount", "pipeline_amount",
+         "open_opportunities", "won_opportunities", "top_campaign_by_return", "period_days")
 
 
 def _remembered(engine: "Engine", step: str, metadata: dict[str, Any]) -> dg.MaterializeResult:
@@ -94,11 +95,15 @@ def hot_prospects_asset(settings: SyncSettings | None) -> dg.AssetsDefinition:
 @dg.asset(
     group_name=REPORTING_GROUP,
     kinds=REPORTING_KINDS,
-    deps=["all_contacts", "lead_score_maintenance", *SALES_MIRRORS],
-    description=("The marketing funnel: people in the audience → engaged in the period → marketing-qualified (score "
-                 "threshold) → sales-accepted (converted, or on an open opportunity) → won in the period, with "
-                 "conversion rates, open and won amounts; overall, by lead source and by campaign. Table funnel, "
-                 "data/exports/funnel.parquet and a chart."),
+    # salesforce_push: the audience stage leaves out the people its consent write-back marks opted out or bounced.
+    deps=["all_contacts", "lead_score_maintenance", "salesforce_push", "engagement_events", *SALES_MIRRORS],
+    description=("The marketing funnel, each stage by its own criterion: in the audience (active and emailable) → "
+                 "engaged (an open, click, form or page visit in the period; not a send) → marketing-qualified "
+                 "(score threshold) → sales-accepted (converted, or on an open or won opportunity) → won in the "
+                 "period. "
+                 "Conversion counts only people who passed both stages; people who skipped one are counted apart "
+                 "(entered_directly); small bases are flagged. Overall, by lead source and by campaign, with the "
+                 "pipeline and won amounts. Table funnel, data/exports/funnel.parquet and a chart."),
 )
 def funnel(context: dg.AssetExecutionContext, marketing_db: MarketingDatabase,
            sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
@@ -112,7 +117,7 @@ def funnel(context: dg.AssetExecutionContext, marketing_db: MarketingDatabase,
     overall = frame[frame["dimension"] == "overall"].set_index("stage")["people"]
     return _remembered(engine, "funnel", {**_shown(published, "Marketing funnel"), "headline": funnel_headline(frame),
                                           **{f"overall_{stage}": int(count) for stage, count in overall.items()},
-                                          "period_days": settings.funnel.period_days,
+                                          **_totals(published), "period_days": settings.funnel.period_days,
                                           "mql_score": settings.funnel.mql_score})
 
 
@@ -120,22 +125,29 @@ def funnel(context: dg.AssetExecutionContext, marketing_db: MarketingDatabase,
     group_name=REPORTING_GROUP,
     kinds=REPORTING_KINDS,
     deps=["all_contacts", *SALES_MIRRORS],
-    description=("Return per campaign and per lead source: people touched, opportunities influenced, open pipeline "
-                 "and won amounts and win rate. Any-touch attribution: an opportunity counts in full for every "
-                 "campaign that is its primary source or that one of its contacts is a member of. Table roi, "
-                 "data/exports/roi.parquet and a chart."),
+    description=("Return per campaign and per lead source over the period: people touched, opportunities "
+                 "influenced (any-touch: in full for every campaign that is a deal's primary source or that one of "
+                 "its contacts is a member of), open pipeline, won amount and win rate; the won amount by first "
+                 "touch, last touch and even split (these add up); campaign cost, return on cost and cost per "
+                 "opportunity and per won deal. Table roi, data/exports/roi.parquet and a chart."),
 )
 def roi(context: dg.AssetExecutionContext, marketing_db: MarketingDatabase,
         sync_settings: SyncSettingsResource) -> dg.MaterializeResult:
     """Grain: one row per campaign and per lead source; source: all_contacts, links, Opportunity, Campaign."""
     engine = marketing_db.engine()
-    published = publish_roi(engine, sync_settings.load(), context.run.run_id)
+    settings = sync_settings.load()
+    published = publish_roi(engine, settings, context.run.run_id)
     if isinstance(published, Unchanged):
         return _unchanged(published)
     campaigns = published.frame[published.frame["dimension"] == "campaign"]
     return _remembered(engine, "roi", {**_shown(published, "Campaign return"), "campaigns": len(campaigns),
-                                       "won_amount_influenced": float(campaigns["won_amount"].sum()),
-                                       "pipeline_amount_influenced": float(campaigns["pipeline_amount"].sum())})
+                                       **_totals(published), "top_campaign_by_return": top_by_return(campaigns),
+                                       "period_days": settings.funnel.period_days})
+
+
+def _totals(published: Published) -> dict[str, Any]:
+    """The org's pipeline and won amounts over the period: the same figures on the funnel and on ROI."""
+    return published.totals.as_metadata() if published.totals else {}
 
 
 def reporting_assets(settings: SyncSettings | None) -> list[dg.AssetsDefinition]:

@@ -370,12 +370,16 @@ def _campaigns(org: Org, anchor: datetime, created: str, owners: list[str], user
     campaign_rows = []
     for index, (campaign_id, (name, kind)) in enumerate(zip(campaign_ids, CAMPAIGNS, strict=True)):
         start = (anchor - timedelta(days=120 - 20 * index)).date().isoformat()
+        budget = 5000.0 * (index + 1)
+        # Completed campaigns have an actual cost; the last one has no cost entered at all (a return cannot be said).
+        actual = budget * (0.9 + 0.1 * index) if index < 2 else None
         campaign_rows.append((campaign_id, name, kind, "Completed" if index < 2 else "In Progress", start,
-                              (anchor + timedelta(days=30)).date().isoformat(), 1, 5000.0 * (index + 1),
+                              (anchor + timedelta(days=30)).date().isoformat(), 1,
+                              None if index == len(CAMPAIGNS) - 1 else budget, actual,
                               owners[-1] if index == 2 else user_ids[-1], 0, created, user, created, user, created))
     org.insert_rows("Campaign", ["Id", "Name", "Type", "Status", "StartDate", "EndDate", "IsActive", "BudgetedCost",
-                                 "OwnerId", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate",
-                                 "LastModifiedById", "SystemModstamp"], campaign_rows)
+                                 "ActualCost", "OwnerId", "IsDeleted", "CreatedDate", "CreatedById",
+                                 "LastModifiedDate", "LastModifiedById", "SystemModstamp"], campaign_rows)
     return campaign_ids
 
 

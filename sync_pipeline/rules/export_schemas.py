@@ -54,10 +54,14 @@ FUNNEL_SCHEMA = pa.schema(
         _field("segment", pa.string(), "all, the lead source, or the campaign name"),
         _field("stage", pa.string(), "in_audience, engaged, marketing_qualified, sales_accepted or won"),
         _field("stage_order", pa.int64(), "1..5"),
-        _field("people", pa.int64(), "people at this stage or a later one"),
-        _field("conversion_rate", pa.float64(), "people / people of the previous stage"),
-        _field("rate_from_audience", pa.float64(), "people / people in the audience"),
-        _field("amount", pa.float64(), "open (sales_accepted) or won-in-period (won) opportunity amount"),
+        _field("people", pa.int64(), "people who meet this stage's own criterion"),
+        _field("from_previous", pa.int64(), "of them, people who also met the previous stage's (stage 1: all)"),
+        _field("entered_directly", pa.int64(), "of them, people who reached this stage without the previous one"),
+        _field("conversion_rate", pa.float64(), "from_previous / people of the previous stage"),
+        _field("rate_from_audience", pa.float64(), "people of this stage in the audience / people in the audience"),
+        _field("small_sample", pa.bool_(), "the rate's base (previous stage; audience at stage 1) is under 20"),
+        _field("amount", pa.float64(), "pipeline of open opportunities (sales_accepted) or amount won in the "
+                                       "period (won); each opportunity once"),
         _field("period_start", _TIMESTAMP, "start of the period, included"),
         _field("period_end", _TIMESTAMP, "end of the period, included"),
     ]
@@ -71,10 +75,27 @@ ROI_SCHEMA = pa.schema(
         _field("contacts_touched", pa.int64(), "distinct active people"),
         _field("opportunities_influenced", pa.int64(), "distinct opportunities (any-touch)"),
         _field("open_opportunities", pa.int64(), "influenced opportunities still open"),
-        _field("won_opportunities", pa.int64(), "influenced opportunities won"),
-        _field("pipeline_amount", pa.float64(), "amount of the influenced open opportunities"),
-        _field("won_amount", pa.float64(), "amount of the influenced won opportunities"),
-        _field("win_rate", pa.float64(), "won / closed influenced opportunities"),
+        _field("won_opportunities", pa.int64(), "influenced opportunities won in the period"),
+        _field("closed_opportunities", pa.int64(), "influenced opportunities closed (won or lost) in the period"),
+        _field("pipeline_amount", pa.float64(), "amount of the influenced open opportunities (any-touch: full "
+                                                "credit to every campaign, rows do not add up)"),
+        _field("won_amount", pa.float64(), "amount of the influenced opportunities won in the period (any-touch)"),
+        _field("win_rate", pa.float64(), "won_opportunities / closed_opportunities"),
+        _field("won_amount_first_touch", pa.float64(), "won amount credited to the campaign of each deal's first "
+                                                       "touch"),
+        _field("won_amount_last_touch", pa.float64(), "won amount credited to the campaign of each deal's last "
+                                                      "touch before it closed"),
+        _field("won_amount_even_split", pa.float64(), "won amount split evenly among each deal's campaigns"),
+        _field("pipeline_amount_even_split", pa.float64(), "open pipeline split evenly among each deal's "
+                                                           "campaigns"),
+        _field("budgeted_cost", pa.float64(), "the campaign's BudgetedCost; null when not set"),
+        _field("actual_cost", pa.float64(), "the campaign's ActualCost; null when not set"),
+        _field("cost", pa.float64(), "actual_cost, else budgeted_cost; null when neither is set"),
+        _field("return_on_cost", pa.float64(), "(won_amount_even_split - cost) / cost"),
+        _field("cost_per_opportunity", pa.float64(), "cost / opportunities_influenced"),
+        _field("cost_per_won", pa.float64(), "cost / won_opportunities"),
+        _field("period_start", _TIMESTAMP, "start of the period, included"),
+        _field("period_end", _TIMESTAMP, "end of the period, included"),
     ]
 )
 

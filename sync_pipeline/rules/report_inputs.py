@@ -42,10 +42,10 @@ def sales_columns(mapping: ReportMapping) -> dict[str, list[str]]:
     """The mirror columns the reports read of each sales object (besides id and is_deleted)."""
     return {
         "Opportunity": ["isclosed", mirror_column(mapping.amount), mirror_column(mapping.close_date),
-                        mirror_column(mapping.won), "leadsource", "campaignid"],
+                        mirror_column(mapping.won), "leadsource", "campaignid", "createddate"],
         "OpportunityContactRole": ["opportunityid", "contactid"],
-        "CampaignMember": ["campaignid", "leadid", "contactid"],
-        "Campaign": ["name"],
+        "CampaignMember": ["campaignid", "leadid", "contactid", "createddate"],
+        "Campaign": ["name", "budgetedcost", "actualcost"],
     }
 
 
@@ -85,8 +85,13 @@ def texts(values: pd.Series) -> pd.Series:
     return stripped.astype(object).where(stripped.notna(), None)
 
 
-def amounts(values: pd.Series, ids: pd.Series, field: str) -> pd.Series:
-    """Rule 4: the numbers as float64, no value as 0.0."""
+def amounts(
+    values: pd.Series, ids: pd.Series, field: str, *, record: str = "opportunity", missing: float | None = 0.0
+) -> pd.Series:
+    """Rule 4: the numbers as float64, no value as ``missing`` (0.0; None keeps it NaN, as for campaign costs).
+
+    ``record`` names the kind of record the error names by Id (``ids``).
+    """
     text = texts(values)
     parsed = pd.to_numeric(text, errors="coerce").astype("float64")
     # "NaN" and "inf" parse, but are no amount anyone entered: reject them like any other bad text.
@@ -94,9 +99,9 @@ def amounts(values: pd.Series, ids: pd.Series, field: str) -> pd.Series:
     if bad.any():
         position = int(np.flatnonzero(bad.to_numpy())[0])
         raise ValueError(
-            f"opportunity {ids.iloc[position]}: {field} value {text.iloc[position]!r} is not a number"
+            f"{record} {ids.iloc[position]}: {field} value {text.iloc[position]!r} is not a number"
         )
-    return parsed.fillna(0.0)
+    return parsed if missing is None else parsed.fillna(missing)
 
 
 def dates(values: pd.Series, ids: pd.Series, field: str) -> pd.Series:

@@ -32,7 +32,7 @@ RELATED_FIELDS: dict[str, tuple[str, ...]] = {
     "Opportunity": ("AccountId", "Name", "StageName", "Amount", "CloseDate", "IsClosed", "IsWon", "LeadSource",
                     "CampaignId", "OwnerId", "Probability"),
     "OpportunityContactRole": ("OpportunityId", "ContactId", "Role", "IsPrimary"),
-    "Campaign": ("Name", "Type", "Status", "IsActive", "StartDate", "EndDate"),
+    "Campaign": ("Name", "Type", "Status", "IsActive", "StartDate", "EndDate", "BudgetedCost", "ActualCost"),
     "CampaignMember": ("CampaignId", "LeadId", "ContactId", "Status", "HasResponded"),
     "User": ("Name", "FirstName", "LastName", "Email", "Username", "IsActive", "Title", "Department"),
 }

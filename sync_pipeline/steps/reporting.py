@@ -16,23 +16,41 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from sync_pipeline.rules.charts import funnel_chart, hot_prospects_chart, roi_chart
+from sync_pipeline.rules.deal_amounts import DealTotals
 from sync_pipeline.rules.export_schemas import FUNNEL_SCHEMA, HOT_PROSPECTS_SCHEMA, ROI_SCHEMA, to_arrow
-from sync_pipeline.rules.funnel import build_funnel
+from sync_pipeline.rules.funnel import ENGAGING_EVENTS, FUNNEL_COLUMNS, build_funnel
 from sync_pipeline.rules.hot_prospects import PERSON_COLUMNS, rank_hot_prospects
-from sync_pipeline.rules.report_inputs import sales_columns
-from sync_pipeline.rules.roi import build_roi
+from sync_pipeline.rules.report_inputs import opportunity_facts, sales_columns, utc_timestamp
+from sync_pipeline.rules.roi import ROI_COLUMNS, build_roi
 from sync_pipeline.settings import SyncSettings
 from sync_pipeline.steps.changes import StepInputs, Unchanged, step_inputs
 from sync_pipeline.store.audience import read_sales_users
 from sync_pipeline.store.outputs import exports_dir, replace_output, write_chart, write_parquet
-from sync_pipeline.store.reports import active_people, hot_prospect_candidates, live_rows, report_links
+from sync_pipeline.store.reports import (
+    active_people,
+    engaged_people,
+    hot_prospect_candidates,
+    live_rows,
+    report_links,
+)
 from sync_pipeline.store.tables import funnel as funnel_table
 from sync_pipeline.store.tables import hot_prospects as hot_prospects_table
 from sync_pipeline.store.tables import roi as roi_table
-from sync_pipeline.store.versions import ALL_CONTACTS, CONSENT, SALES_USERS, SCORES, list_dataset, mirror_dataset
+from sync_pipeline.store.versions import (
+    ALL_CONTACTS,
+    CONSENT,
+    ENGAGEMENT_EVENTS,
+    SALES_USERS,
+    SCORES,
+    list_dataset,
+    mirror_dataset,
+)
 
 SALES_OBJECTS = ("Opportunity", "OpportunityContactRole", "CampaignMember", "Campaign")
 SALES_INPUTS = [ALL_CONTACTS, SCORES, *(mirror_dataset(name) for name in SALES_OBJECTS)]
+FUNNEL_PERSON_COLUMNS = ["lead_source", "behavioral_score", "opted_out", "hard_bounced"]
+# A change of a report's columns (its rules) rebuilds it, whatever its inputs did.
+_COLUMNS = {"funnel": FUNNEL_COLUMNS, "roi": ROI_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -46,10 +64,13 @@ class Published:
     parquet: Path
     chart_file: Path
     png: bytes
+    # The org's pipeline and won amounts over the report's period (deal_amounts), the same in every report.
+    totals: DealTotals | None = None
 
 
 def _publish(engine: Engine, inputs: StepInputs, run_id: str, table: sa.Table, frame: pd.DataFrame,
-             schema: pa.Schema, chart: Callable[[pd.DataFrame], bytes]) -> Published:
+             schema: pa.Schema, chart: Callable[[pd.DataFrame], bytes], totals: DealTotals | None = None
+             ) -> Published:
     """Write the Parquet file and the chart, then replace the table with the step's watermark (a run killed in
     between writes the files again next time)."""
     rows = to_arrow(frame, schema)
@@ -60,7 +81,7 @@ def _publish(engine: Engine, inputs: StepInputs, run_id: str, table: sa.Table, f
     with engine.begin() as conn:
         written = replace_output(conn, table, rows)
         inputs.done(conn, run_id)
-    return Published(table.name, frame, table.name, written, parquet, chart_file, png)
+    return Published(table.name, frame, table.name, written, parquet, chart_file, png, totals)
 
 
 def _inputs_of(engine: Engine, step: str, datasets: list[str], settings: SyncSettings,
@@ -69,7 +90,8 @@ def _inputs_of(engine: Engine, step: str, datasets: list[str], settings: SyncSet
     its files is gone."""
     folder = exports_dir().resolve()
     present = all((folder / f"{step}.{suffix}").exists() for suffix in ("parquet", "png"))
-    return step_inputs(engine, step, datasets, settings, exports=folder, files_present=present, **extra)
+    return step_inputs(engine, step, datasets, settings, exports=folder, files_present=present,
+                       columns=_COLUMNS.get(step, ()), **extra)
 
 
 def hot_prospect_lists(settings: SyncSettings | None) -> dict[str, str]:
@@ -112,39 +134,74 @@ def _inputs(engine: Engine, settings: SyncSettings,
                 {name: live_rows(conn, name, wanted[name]) for name in SALES_OBJECTS})
 
 
+def report_period(settings: SyncSettings, end: datetime) -> tuple[datetime, datetime]:
+    """The period the funnel and ROI count engagement and won deals over: the last ``funnel.period_days``."""
+    return end - timedelta(days=settings.funnel.period_days), end
+
+
+def org_totals(sales: dict[str, pd.DataFrame], settings: SyncSettings, start: datetime, end: datetime
+               ) -> DealTotals:
+    """The pipeline and won amounts of every live opportunity over the period: the one figure every report shows."""
+    return DealTotals.of(opportunity_facts(sales["Opportunity"], settings.report_mapping), utc_timestamp(start),
+                         utc_timestamp(end))
+
+
 def publish_funnel(engine: Engine, settings: SyncSettings, run_id: str) -> Published | Unchanged:
     """People and conversion per funnel stage, overall, by lead source and by campaign, over the period."""
-    end = datetime.now(UTC)
-    inputs, unchanged = _inputs_of(engine, "funnel", SALES_INPUTS, settings, day=end.date())
+    start, end = report_period(settings, datetime.now(UTC))
+    inputs, unchanged = _inputs_of(engine, "funnel", [*SALES_INPUTS, ENGAGEMENT_EVENTS, CONSENT], settings,
+                                   day=end.date())
     if unchanged:
         return unchanged
-    people, links, sales = _inputs(engine, settings, ["lead_source", "last_activity_at", "behavioral_score"])
-    frame = build_funnel(people, links, sales["Opportunity"], sales["OpportunityContactRole"],
+    people, links, sales = _inputs(engine, settings, FUNNEL_PERSON_COLUMNS)
+    with engine.connect() as conn:
+        engaged = engaged_people(conn, ENGAGING_EVENTS, start, end)
+    frame = build_funnel(people, engaged, links, sales["Opportunity"], sales["OpportunityContactRole"],
                          sales["CampaignMember"], sales["Campaign"], settings.report_mapping,
-                         mql_score=settings.funnel.mql_score,
-                         period_start=end - timedelta(days=settings.funnel.period_days), period_end=end)
-    return _publish(engine, inputs, run_id, funnel_table, frame, FUNNEL_SCHEMA, funnel_chart)
+                         mql_score=settings.funnel.mql_score, period_start=start, period_end=end)
+    return _publish(engine, inputs, run_id, funnel_table, frame, FUNNEL_SCHEMA, funnel_chart,
+                    org_totals(sales, settings, start, end))
 
 
 def publish_roi(engine: Engine, settings: SyncSettings, run_id: str) -> Published | Unchanged:
-    """Campaign and lead-source return with any-touch attribution."""
-    inputs, unchanged = _inputs_of(engine, "roi", SALES_INPUTS, settings)
+    """Campaign and lead-source return over the period: any-touch influence, first-touch, last-touch and even-split
+    attribution, and campaign cost."""
+    start, end = report_period(settings, datetime.now(UTC))
+    inputs, unchanged = _inputs_of(engine, "roi", SALES_INPUTS, settings, day=end.date())
     if unchanged:
         return unchanged
     people, links, sales = _inputs(engine, settings, ["lead_source"])
     frame = build_roi(people, links, sales["Opportunity"], sales["OpportunityContactRole"], sales["CampaignMember"],
-                      sales["Campaign"], settings.report_mapping)
-    return _publish(engine, inputs, run_id, roi_table, frame, ROI_SCHEMA, roi_chart)
+                      sales["Campaign"], settings.report_mapping, period_start=start, period_end=end)
+    return _publish(engine, inputs, run_id, roi_table, frame, ROI_SCHEMA, roi_chart,
+                    org_totals(sales, settings, start, end))
 
 
 def funnel_headline(frame: pd.DataFrame) -> str:
-    """One line: the overall count per stage, with the conversion from the stage before."""
+    """One line: the overall count per stage, the conversion from the stage before (of those who passed both), and
+    how many reached the stage without the one before."""
     overall = frame[frame["dimension"] == "overall"].sort_values("stage_order")
     parts = []
     for row in overall.itertuples():
-        rate = "" if pd.isna(row.conversion_rate) else f" ({row.conversion_rate:.0%})"
-        parts.append(f"{row.stage.replace('_', ' ')} {int(row.people):,}{rate}")
+        rate = "" if pd.isna(row.conversion_rate) else f" ({_percent(row.conversion_rate)})"
+        direct = f" +{int(row.entered_directly):,} directly" if row.entered_directly else ""
+        parts.append(f"{row.stage.replace('_', ' ')} {int(row.people):,}{rate}{direct}")
     return " → ".join(parts)
+
+
+def _percent(rate: float) -> str:
+    """A rate as a whole percent, or with one decimal below 1% (so 0.3% does not read as 0%)."""
+    return f"{rate:.1%}" if 0 < rate < 0.01 else f"{rate:.0%}"
+
+
+def top_by_return(campaigns: pd.DataFrame) -> str:
+    """The campaign with the highest return on cost, with its figures; say so when no campaign has a cost."""
+    costed = campaigns[campaigns["return_on_cost"].notna()]
+    if costed.empty:
+        return "no campaign has a cost (BudgetedCost or ActualCost)"
+    best = costed.sort_values(["return_on_cost", "segment"], ascending=[False, True], kind="mergesort").iloc[0]
+    return (f"{best['segment']}: {best['return_on_cost']:+.0%} on cost {best['cost']:,.0f} "
+            f"(won {best['won_amount_even_split']:,.0f}, even split)")
 
 
 def hot_prospects_metadata(published: Published, lists: dict[str, str]) -> dict[str, Any]:

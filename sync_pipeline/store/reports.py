@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from sync_pipeline.records.mirror import mirror_table
 from sync_pipeline.store.audience import with_runtime_columns
-from sync_pipeline.store.tables import all_contacts, contact_links, list_members
+from sync_pipeline.store.tables import all_contacts, contact_links, engagement_events, list_members
 
 PERSON_TIMES = ("last_activity_at", "system_modstamp", "hard_bounced_at")
 
@@ -95,3 +95,13 @@ def hot_prospect_candidates(conn: sa.Connection, list_names: Sequence[str], *, m
     chosen = sa.select(*(table.c[name] for name in names)).where(
         *is_candidate, table.c.contact_key.in_(sa.select(members.c.contact_key).where(*in_lists).scalar_subquery()))
     return _frame(conn, chosen, names), memberships
+
+
+def engaged_people(conn: sa.Connection, event_types: Sequence[str], start: datetime, end: datetime) -> set[str]:
+    """The contact_keys of the active people with an event of ``event_types`` in [start, end] (both included)."""
+    events = engagement_events
+    query = (sa.select(all_contacts.c.contact_key).distinct()
+             .join(events, events.c.email == all_contacts.c.email)
+             .where(all_contacts.c.is_active.is_(True), events.c.event_type.in_(list(event_types)),
+                    events.c.occurred_at >= start, events.c.occurred_at <= end))
+    return {str(key) for key in conn.execute(query).scalars()}

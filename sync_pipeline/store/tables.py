@@ -323,13 +323,20 @@ funnel = sa.Table(
     sa.Column("stage", sa.String(32), primary_key=True),
     sa.Column("stage_order", sa.Integer, nullable=False),
     sa.Column("people", sa.Integer, nullable=False),
+    sa.Column("from_previous", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("entered_directly", sa.Integer, nullable=False, server_default="0"),
     sa.Column("conversion_rate", sa.Float, nullable=True),
     sa.Column("rate_from_audience", sa.Float, nullable=True),
+    sa.Column("small_sample", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("amount", sa.Float, nullable=True),
     sa.Column("period_start", UtcDateTime, nullable=False),
     sa.Column("period_end", UtcDateTime, nullable=False),
 )
 
+# Attributed amounts and costs of a campaign's return (rules/roi.py); null where they do not apply.
+ROI_MONEY_COLUMNS = ("won_amount_first_touch", "won_amount_last_touch", "won_amount_even_split",
+                     "pipeline_amount_even_split", "budgeted_cost", "actual_cost", "cost", "return_on_cost",
+                     "cost_per_opportunity", "cost_per_won")
 # Campaign and lead-source return: people touched, opportunities influenced, pipeline and won amounts (rules/roi.py).
 roi = sa.Table(
     "roi",
@@ -341,9 +348,13 @@ roi = sa.Table(
     sa.Column("opportunities_influenced", sa.Integer, nullable=False),
     sa.Column("open_opportunities", sa.Integer, nullable=False),
     sa.Column("won_opportunities", sa.Integer, nullable=False),
+    sa.Column("closed_opportunities", sa.Integer, nullable=False, server_default="0"),
     sa.Column("pipeline_amount", sa.Float, nullable=False),
     sa.Column("won_amount", sa.Float, nullable=False),
     sa.Column("win_rate", sa.Float, nullable=True),
+    *(sa.Column(name, sa.Float, nullable=True) for name in ROI_MONEY_COLUMNS),
+    sa.Column("period_start", UtcDateTime, nullable=True),
+    sa.Column("period_end", UtcDateTime, nullable=True),
 )
 
 

@@ -97,7 +97,9 @@ def test_scores_and_tasks_reach_salesforce_once(org: RunningEmulator, database_u
         for table in ("hot_prospects", "funnel", "roi"):
             rows = _rows(database_url, f"SELECT COUNT(*) FROM {table}")[0][0]
             assert rows > 0 and pq.read_metadata(Path(os.environ["EXPORTS_DIR"]) / f"{table}.parquet").num_rows == rows
-        active = _rows(database_url, "SELECT COUNT(*) FROM all_contacts WHERE is_active = :t", t=True)[0][0]
+        # The audience: active and emailable, after this run's consent write-back (the funnel runs after the push).
+        active = _rows(database_url, "SELECT COUNT(*) FROM all_contacts WHERE is_active = :t AND opted_out = :f "
+                                     "AND hard_bounced = :f", t=True, f=False)[0][0]
         assert _rows(database_url, "SELECT people FROM funnel WHERE dimension = 'overall' AND stage = 'in_audience'"
                      ) == [(active,)]
 

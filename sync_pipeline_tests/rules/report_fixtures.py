@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pandas as pd
 
 OPPORTUNITY_FIELDS = ("accountid", "name", "stagename", "amount", "closedate", "isclosed", "iswon", "leadsource",
-                      "campaignid", "ownerid", "probability")
+                      "campaignid", "ownerid", "probability", "createddate")
 ROLE_FIELDS = ("opportunityid", "contactid", "role", "isprimary")
-MEMBER_FIELDS = ("campaignid", "leadid", "contactid", "status", "hasresponded")
-CAMPAIGN_FIELDS = ("name", "type", "status", "isactive", "startdate", "enddate")
+MEMBER_FIELDS = ("campaignid", "leadid", "contactid", "status", "hasresponded", "createddate")
+CAMPAIGN_FIELDS = ("name", "type", "status", "isactive", "startdate", "enddate", "budgetedcost", "actualcost")
 
 
 def mirror(fields, *rows):

@@ -42,7 +42,7 @@ def funnel_frame():
     )
     links = pd.DataFrame({"crm_id": ["00QK1"], "crm_type": ["Lead"], "contact_key": ["K1"]})
     empty = pd.DataFrame()
-    return build_funnel(people, links, empty, empty, empty, empty, ReportMapping(), mql_score=1,
+    return build_funnel(people, {"K1"}, links, empty, empty, empty, empty, ReportMapping(), mql_score=1,
                         period_start=datetime(2026, 1, 1, tzinfo=UTC), period_end=NOW)
 
 
@@ -56,7 +56,8 @@ def roi_frame():
     )
     campaigns = pd.DataFrame({"id": ["C1"], "is_deleted": [False], "name": ["Webinar"]})
     empty = pd.DataFrame()
-    return build_roi(people, links, opportunities, empty, empty, campaigns, ReportMapping())
+    return build_roi(people, links, opportunities, empty, empty, campaigns, ReportMapping(),
+                     period_start=datetime(2026, 1, 1, tzinfo=UTC), period_end=NOW)
 
 
 @pytest.mark.parametrize(

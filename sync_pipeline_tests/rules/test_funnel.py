@@ -30,36 +30,35 @@ def opp(id, amount, closedate, *, closed=False, won=False, **more):
             "iswon": "true" if won else "false", "stagename": "Closed Won" if won else "Prospecting", **more}
 
 
-def person(key, crm_type, activity, score, lead_source, active=True):
+def person(key, crm_type, score, lead_source, active=True, opted_out=False, hard_bounced=False):
     return {
         "contact_key": key, "email": f"{key.lower()}@x.com", "crm_type": crm_type, "crm_id": f"id-{key}",
         "first_name": key, "last_name": "Doe", "company": "Acme", "owner_id": "U1", "behavioral_score": score,
-        "lead_score": score, "last_activity_at": activity, "opted_out": False, "hard_bounced": False,
-        "is_active": active, "lead_source": lead_source,
+        "lead_score": score, "opted_out": opted_out, "hard_bounced": hard_bounced, "is_active": active,
+        "lead_source": lead_source,
     }
 
 
-IN_PERIOD = datetime(2026, 2, 1, tzinfo=UTC)
-BEFORE = datetime(2025, 12, 1, tzinfo=UTC)
-
-# Stage each active person reaches (hand-computed):
-#   P1 5 won (converted Lead, won O1 in period, also on open O5)   P2 4 sales_accepted (open O2, O6)
-#   P3 3 MQL (a deleted role on O2 does not count)                   P4 2 engaged
-#   P5 3 MQL (activity before the period; at-least counts it as engaged)
-#   P6 1 (no activity, no score)   P7 1 (won O3 closed before the period, deleted open O4)   P8 inactive: nowhere
+# The stages each active person meets, by each stage's own criterion (hand-computed; A audience, E engaged,
+# M marketing-qualified, S sales-accepted, W won):
+#   P1 A E M S W (converted Lead, won O1 in the period, also on open O5)
+#   P2 A E . S . (open O2 and O6; score 10, below the MQL score: sales-accepted without being qualified)
+#   P3 A E M . .   P4 A E . . .
+#   P5 A . M . . (no person-initiated engagement in the period)   P6 A . . . . (was only sent emails)
+#   P7 . E . . . (opted out after a click; won O3 closed before the period)   P8 inactive: nowhere
 PEOPLE = pd.DataFrame(
     [
-        person("P1", "Contact", IN_PERIOD, 50.0, "Web"),
-        person("P2", "Contact", IN_PERIOD, 30.0, "Web"),
-        person("P3", "Lead", IN_PERIOD, 25.0, "Event"),
-        person("P4", "Lead", IN_PERIOD, 5.0, "Event"),
-        person("P5", "Lead", BEFORE, 40.0, None),
-        person("P6", "Lead", None, NAN, None),
-        person("P7", "Contact", None, 0.0, "Web"),
-        person("P8", "Contact", IN_PERIOD, 90.0, "Web", active=False),
+        person("P1", "Contact", 50.0, "Web"),
+        person("P2", "Contact", 10.0, "Web"),
+        person("P3", "Lead", 25.0, "Event"),
+        person("P4", "Lead", 5.0, "Event"),
+        person("P5", "Lead", 40.0, None),
+        person("P6", "Lead", NAN, None),
+        person("P7", "Contact", 0.0, "Web", opted_out=True),
+        person("P8", "Contact", 90.0, "Web", active=False),
     ]
 )
-PEOPLE["last_activity_at"] = pd.to_datetime(PEOPLE["last_activity_at"], utc=True)
+ENGAGED = frozenset({"P1", "P2", "P3", "P4", "P7", "P8"})
 
 LINKS = pd.DataFrame(
     [
@@ -112,9 +111,9 @@ CAMPAIGNS = mirror(
 
 
 def funnel(people=PEOPLE, opportunities=OPPORTUNITIES, roles=ROLES, members=MEMBERS, campaigns=CAMPAIGNS,
-           mapping=MAPPING, start=START, end=END):
-    return build_funnel(people, LINKS, opportunities, roles, members, campaigns, mapping, mql_score=MQL,
-                        period_start=start, period_end=end)
+           mapping=MAPPING, start=START, end=END, engaged=ENGAGED, min_base=4):
+    return build_funnel(people, engaged, LINKS, opportunities, roles, members, campaigns, mapping, mql_score=MQL,
+                        period_start=start, period_end=end, min_base=min_base)
 
 
 @functools.cache
@@ -139,15 +138,48 @@ def test_overall_counts_rates_and_amounts():
     frame = default_funnel()
     assert list(frame.columns) == list(FUNNEL_COLUMNS)
     overall = segment(frame, "overall", "all")
-    assert list(overall["people"]) == [7, 5, 4, 2, 1]
     assert list(overall["stage_order"]) == [1, 2, 3, 4, 5]
-    same(overall["conversion_rate"], [NAN, 5 / 7, 4 / 5, 2 / 4, 1 / 2])
-    same(overall["rate_from_audience"], [1.0, 5 / 7, 4 / 7, 2 / 7, 1 / 7])
+    assert list(overall["people"]) == [6, 5, 3, 2, 1]
+    assert list(overall["from_previous"]) == [6, 4, 2, 1, 1]
+    assert list(overall["entered_directly"]) == [0, 1, 1, 1, 0]  # P7 engaged, P5 qualified, P2 accepted
+    same(overall["conversion_rate"], [NAN, 4 / 6, 2 / 5, 1 / 3, 1 / 2])
+    same(overall["rate_from_audience"], [1.0, 4 / 6, 3 / 6, 2 / 6, 1 / 6])
+    assert list(overall["small_sample"]) == [False, False, False, True, True]  # bases 6 6 5 3 2, min_base 4
     # sales_accepted: open O5 (250) of P1, O2 (500) and O6 (no amount) of P2; won: O1 only (O3 closed before).
     same(overall["amount"], [NAN, NAN, NAN, 750.0, 1000.0])
     assert (overall["period_start"] == pd.Timestamp(START)).all()
     assert (overall["period_end"] == pd.Timestamp(END)).all()
-    assert frame["people"].dtype == "int64"
+    assert frame["people"].dtype == "int64" and frame["small_sample"].dtype == bool
+
+
+def test_a_sales_accepted_person_below_the_mql_score_is_not_counted_as_qualified():
+    alone = PEOPLE[PEOPLE["contact_key"] == "P2"]
+    overall = segment(funnel(people=alone), "overall", "all")
+    assert list(overall["people"]) == [1, 1, 0, 1, 0]
+    assert list(overall["entered_directly"]) == [0, 0, 0, 1, 0]
+    same(overall["conversion_rate"], [NAN, 1.0, 0.0, NAN, 0.0])
+
+
+def test_sends_alone_do_not_engage():
+    """Who is engaged is the caller's list of person-initiated engagements: P6 was only sent emails."""
+    overall = segment(funnel(engaged=ENGAGED | {"P6"}), "overall", "all")
+    assert list(overall["people"])[:2] == [6, 6]
+    assert list(segment(default_funnel(), "overall", "all")["people"])[:2] == [6, 5]
+
+
+def test_opted_out_and_hard_bounced_people_are_not_in_the_audience():
+    people = PEOPLE.copy()
+    people.loc[people["contact_key"] == "P4", "hard_bounced"] = True
+    overall = segment(funnel(people=people), "overall", "all")
+    assert list(overall["people"]) == [5, 5, 3, 2, 1]
+    assert list(overall["entered_directly"]) == [0, 2, 1, 1, 0]  # P7 and P4 engaged outside the audience
+
+
+def test_small_samples_are_flagged_by_the_rate_base():
+    overall = segment(funnel(min_base=20), "overall", "all")
+    assert overall["small_sample"].all()
+    overall = segment(funnel(min_base=1), "overall", "all")
+    assert not overall["small_sample"].any()
 
 
 def test_segment_order():
@@ -163,17 +195,20 @@ def test_segment_order():
 
 def test_lead_source_segments():
     frame = default_funnel()
-    web = segment(frame, "lead_source", "Web")  # P1 (5), P2 (4), P7 (1); P8 is inactive
-    assert list(web["people"]) == [3, 2, 2, 2, 1]
-    same(web["conversion_rate"], [NAN, 2 / 3, 1.0, 1.0, 0.5])
+    web = segment(frame, "lead_source", "Web")  # P1, P2, P7; P8 is inactive
+    assert list(web["people"]) == [2, 3, 1, 2, 1]
+    assert list(web["from_previous"]) == [2, 2, 1, 1, 1]
+    same(web["conversion_rate"], [NAN, 1.0, 1 / 3, 1.0, 0.5])
     same(web["amount"], [NAN, NAN, NAN, 750.0, 1000.0])
-    event = segment(frame, "lead_source", "Event")  # P3 (3), P4 (2)
+    event = segment(frame, "lead_source", "Event")  # P3, P4
     assert list(event["people"]) == [2, 2, 1, 0, 0]
     same(event["conversion_rate"], [NAN, 1.0, 0.5, 0.0, NAN])  # NaN: no one at the previous stage
     same(event["amount"], [NAN, NAN, NAN, 0.0, 0.0])
-    none = segment(frame, "lead_source", "(none)")  # P5 (3), P6 (1)
-    assert list(none["people"]) == [2, 1, 1, 0, 0]
-    same(none["rate_from_audience"], [1.0, 0.5, 0.5, 0.0, 0.0])
+    none = segment(frame, "lead_source", "(none)")  # P5, P6
+    assert list(none["people"]) == [2, 0, 1, 0, 0]
+    assert list(none["entered_directly"]) == [0, 0, 1, 0, 0]
+    same(none["conversion_rate"], [NAN, 0.0, NAN, 0.0, NAN])
+    same(none["rate_from_audience"], [1.0, 0.0, 0.5, 0.0, 0.0])
 
 
 def test_campaign_segments():
@@ -182,8 +217,9 @@ def test_campaign_segments():
     assert list(webinar["people"]) == [2, 2, 2, 1, 1]
     same(webinar["conversion_rate"], [NAN, 1.0, 1.0, 0.5, 1.0])
     same(webinar["amount"], [NAN, NAN, NAN, 250.0, 1000.0])
-    show = segment(frame, "campaign", "Trade Show")  # P2 (4), P4 (2)
-    assert list(show["people"]) == [2, 2, 1, 1, 0]
+    show = segment(frame, "campaign", "Trade Show")  # P2, P4
+    assert list(show["people"]) == [2, 2, 0, 1, 0]
+    assert list(show["entered_directly"]) == [0, 0, 0, 1, 0]
     same(show["amount"], [NAN, NAN, NAN, 500.0, 0.0])
     assert not frame["segment"].isin(["Empty", "Ghost", "Deleted"]).any()
 
@@ -191,9 +227,9 @@ def test_campaign_segments():
 def test_a_person_in_two_campaigns_counts_in_each():
     members = pd.concat([MEMBERS, mirror(MEMBER_FIELDS, {"id": "M9", "campaignid": "C2", "contactid": "003P1"})])
     frame = funnel(members=members)
-    assert list(segment(frame, "campaign", "Trade Show")["people"]) == [3, 3, 2, 2, 1]
+    assert list(segment(frame, "campaign", "Trade Show")["people"]) == [3, 3, 1, 2, 1]
     assert list(segment(frame, "campaign", "Spring Webinar")["people"]) == [2, 2, 2, 1, 1]
-    assert list(segment(frame, "overall", "all")["people"]) == [7, 5, 4, 2, 1]
+    assert list(segment(frame, "overall", "all")["people"]) == [6, 5, 3, 2, 1]
 
 
 def test_won_close_dates_on_the_period_edges_count():
@@ -207,8 +243,10 @@ def test_won_close_dates_on_the_period_edges_count():
                    {"id": "R2", "opportunityid": "O2", "contactid": "003P7"},
                    {"id": "R3", "opportunityid": "O3", "contactid": "00QP4"})
     overall = segment(funnel(opportunities=opportunities, roles=roles), "overall", "all")
-    # P2 and P7 won; P1 is still sales_accepted as a converted Lead (no open opportunity: amount 0).
-    assert list(overall["people"]) == [7, 6, 5, 3, 2]
+    # P2 and P7 won, so sales-accepted too (a won deal went through sales), neither qualified; P1 is accepted as a
+    # converted Lead. No one holds an open opportunity: the pipeline is 0.
+    assert list(overall["people"]) == [6, 5, 3, 3, 2]
+    assert list(overall["entered_directly"])[3:] == [2, 0]
     same(overall["amount"], [NAN, NAN, NAN, 0.0, 300.0])
 
 
@@ -238,7 +276,7 @@ def test_a_close_date_that_does_not_parse_names_the_opportunity_and_field():
 
 def test_no_people_and_no_salesforce_rows_gives_the_overall_rows_with_zeros():
     empty = pd.DataFrame()
-    frame = build_funnel(PEOPLE.iloc[0:0], LINKS.iloc[0:0], empty, empty, empty, empty, ReportMapping(),
+    frame = build_funnel(PEOPLE.iloc[0:0], set(), LINKS.iloc[0:0], empty, empty, empty, empty, ReportMapping(),
                          mql_score=MQL, period_start=START, period_end=END)
     assert list(frame["dimension"]) == ["overall"] * 5
     assert list(frame["people"]) == [0, 0, 0, 0, 0]
@@ -248,7 +286,7 @@ def test_no_people_and_no_salesforce_rows_gives_the_overall_rows_with_zeros():
 
 def test_people_without_a_lead_source_column_are_none():
     frame = funnel(people=PEOPLE.drop(columns="lead_source"))
-    assert list(segment(frame, "lead_source", "(none)")["people"]) == [7, 5, 4, 2, 1]
+    assert list(segment(frame, "lead_source", "(none)")["people"]) == [6, 5, 3, 2, 1]
 
 
 def test_the_period_must_not_end_before_it_starts():

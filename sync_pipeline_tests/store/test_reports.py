@@ -17,26 +17,35 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from sync_pipeline.rules.funnel import build_funnel
+from sync_pipeline.rules.funnel import ENGAGING_EVENTS, build_funnel
 from sync_pipeline.rules.hot_prospects import PERSON_COLUMNS, rank_hot_prospects
 from sync_pipeline.rules.report_inputs import sales_columns
 from sync_pipeline.rules.roi import build_roi
 from sync_pipeline.settings.model import HotProspectSettings, ReportMapping
+from sync_pipeline.steps.reporting import FUNNEL_PERSON_COLUMNS
 from sync_pipeline.store.audience import ensure_columns, read_links, read_mirror, read_people
 from sync_pipeline.store.mirrors import ensure_mirror_table, write_mirror_page
-from sync_pipeline.store.reports import active_people, hot_prospect_candidates, live_rows, report_links
-from sync_pipeline.store.tables import all_contacts, contact_links, list_members
+from sync_pipeline.store.reports import (
+    active_people,
+    engaged_people,
+    hot_prospect_candidates,
+    live_rows,
+    report_links,
+)
+from sync_pipeline.store.tables import all_contacts, contact_links, engagement_events, list_members
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 SALES = ("Opportunity", "OpportunityContactRole", "CampaignMember", "Campaign")
 LISTS = {"Hot Leads": "assigned_leads", "Hot Contacts": "assigned_contacts"}
 MAPPING = ReportMapping()
 FIELDS = {
-    "Opportunity": ["Name", "Amount", "CloseDate", "IsClosed", "IsWon", "LeadSource", "CampaignId", "StageName"],
+    "Opportunity": ["Name", "Amount", "CloseDate", "IsClosed", "IsWon", "LeadSource", "CampaignId", "StageName",
+                    "CreatedDate"],
     "OpportunityContactRole": ["OpportunityId", "ContactId", "Role"],
-    "CampaignMember": ["CampaignId", "LeadId", "ContactId", "Status"],
-    "Campaign": ["Name", "Type"],
+    "CampaignMember": ["CampaignId", "LeadId", "ContactId", "Status", "CreatedDate"],
+    "Campaign": ["Name", "Type", "BudgetedCost", "ActualCost"],
 }
+EVENT_TYPES = ("email_send", "email_open", "email_click", "form_submit", "page_visit", "unsubscribe", "hard_bounce")
 
 
 def _stamp(moment: datetime) -> str:
@@ -79,9 +88,15 @@ def _write_org(conn: sa.Connection, seed: int, people_n: int) -> None:
     conn.execute(sa.insert(all_contacts), people)
     conn.execute(sa.insert(contact_links), links)
     conn.execute(sa.insert(list_members), members)
+    events = [{"event_id": f"e{index}-{n}", "event_type": rng.choice(EVENT_TYPES),
+               "email": f"p{index}@example.com" if rng.random() < 0.9 else "stranger@example.com",
+               "occurred_at": NOW - timedelta(days=rng.randint(-2, 150)), "source": "test", "ingested_at": NOW}
+              for index in range(people_n) for n in range(rng.randint(0, 3))]
+    conn.execute(sa.insert(engagement_events), events)
 
     unknown = "003999999999999AAA"
-    campaigns = [{"Id": f"701{c:012d}AAA", "Name": rng.choice(["Webinar", "Expo", None]), "Type": "Email"}
+    campaigns = [{"Id": f"701{c:012d}AAA", "Name": rng.choice(["Webinar", "Expo", None]), "Type": "Email",
+                  "BudgetedCost": rng.choice([None, "1000", "2500.5"]), "ActualCost": rng.choice([None, "900"])}
                  for c in range(4)]
     opportunities = [{
         "Id": f"006{o:012d}AAA", "Name": f"Deal {o}", "Amount": rng.choice(["1200", "500.5", None]),
@@ -89,13 +104,15 @@ def _write_org(conn: sa.Connection, seed: int, people_n: int) -> None:
         "IsClosed": rng.choice(["true", "false"]), "IsWon": rng.choice(["true", "false", "false"]),
         "LeadSource": rng.choice(["Web", "Partner", None]), "StageName": "Prospecting",
         "CampaignId": rng.choice([None, *(c["Id"] for c in campaigns), "701000000000999AAA"]),
+        "CreatedDate": _stamp(NOW - timedelta(days=rng.randint(10, 200))),
     } for o in range(max(3, people_n // 6))]
     roles = [{"Id": f"00K{r:012d}AAA", "OpportunityId": rng.choice(opportunities)["Id"],
               "ContactId": rng.choice([*contacts, unknown]), "Role": "Decision Maker"}
              for r in range(max(3, people_n // 4))]
     campaign_members = [{"Id": f"00v{m:012d}AAA", "CampaignId": rng.choice(campaigns)["Id"],
                          "LeadId": rng.choice([None, *leads]), "ContactId": rng.choice([None, *contacts, unknown]),
-                         "Status": "Sent"} for m in range(max(3, people_n // 3))]
+                         "Status": "Sent", "CreatedDate": _stamp(NOW - timedelta(days=rng.randint(0, 300)))}
+                        for m in range(max(3, people_n // 3))]
     for object_name, rows in (("Campaign", campaigns), ("Opportunity", opportunities),
                               ("OpportunityContactRole", roles), ("CampaignMember", campaign_members)):
         for row in rows:
@@ -116,15 +133,30 @@ def _narrowed(conn: sa.Connection, columns: list[str]) -> tuple[pd.DataFrame, pd
                                                               for name in SALES}
 
 
-def _funnel(people: pd.DataFrame, links: pd.DataFrame, sales: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    return build_funnel(people, links, sales["Opportunity"], sales["OpportunityContactRole"],
+START = NOW - timedelta(days=90)
+
+
+def _funnel(people: pd.DataFrame, links: pd.DataFrame, sales: dict[str, pd.DataFrame],
+            engaged: set[str]) -> pd.DataFrame:
+    return build_funnel(people, engaged, links, sales["Opportunity"], sales["OpportunityContactRole"],
                         sales["CampaignMember"], sales["Campaign"], MAPPING, mql_score=30.0,
-                        period_start=NOW - timedelta(days=90), period_end=NOW)
+                        period_start=START, period_end=NOW)
 
 
 def _roi(people: pd.DataFrame, links: pd.DataFrame, sales: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return build_roi(people, links, sales["Opportunity"], sales["OpportunityContactRole"], sales["CampaignMember"],
-                     sales["Campaign"], MAPPING)
+                     sales["Campaign"], MAPPING, period_start=START, period_end=NOW)
+
+
+def _engaged_in_pandas(conn: sa.Connection) -> set[str]:
+    """The funnel's engaged people computed from every row: active, with an engaging event in the period."""
+    people = read_people(conn)
+    events = pd.read_sql(sa.select(engagement_events), conn)
+    events["occurred_at"] = pd.to_datetime(events["occurred_at"], utc=True)
+    engaging = events[events["event_type"].isin(ENGAGING_EVENTS) & (events["occurred_at"] >= START)
+                      & (events["occurred_at"] <= NOW)]
+    active = people[people["is_active"].astype(bool)]
+    return set(active.loc[active["email"].isin(engaging["email"]), "contact_key"])
 
 
 @pytest.fixture
@@ -138,16 +170,19 @@ def org(migrated_engine: Engine, request: pytest.FixtureRequest) -> Engine:
 def test_funnel_and_roi_from_the_narrowed_reads_equal_them_from_whole_tables(org: Engine) -> None:
     with org.connect() as conn:
         whole = _whole(conn)
-        funnel_inputs = _narrowed(conn, ["lead_source", "last_activity_at", "behavioral_score"])
+        funnel_inputs = _narrowed(conn, FUNNEL_PERSON_COLUMNS)
         roi_inputs = _narrowed(conn, ["lead_source"])
-    expected_funnel, expected_roi = _funnel(*whole), _roi(*whole)
+        engaged = engaged_people(conn, ENGAGING_EVENTS, START, NOW)
+        expected_engaged = _engaged_in_pandas(conn)
+    assert engaged == expected_engaged and 0 < len(engaged) < len(whole[0])
+    expected_funnel, expected_roi = _funnel(*whole, expected_engaged), _roi(*whole)
     assert expected_funnel["people"].sum() > 0 and expected_roi["opportunities_influenced"].sum() > 0
-    pd.testing.assert_frame_equal(_funnel(*funnel_inputs), expected_funnel)
+    pd.testing.assert_frame_equal(_funnel(*funnel_inputs, engaged), expected_funnel)
     pd.testing.assert_frame_equal(_roi(*roi_inputs), expected_roi)
 
     people, links, sales = funnel_inputs
     assert len(people) == int(whole[0]["is_active"].sum()) < len(whole[0])
-    assert set(people.columns) == {"contact_key", "is_active", "lead_source", "last_activity_at", "behavioral_score"}
+    assert set(people.columns) == {"contact_key", "is_active", *FUNNEL_PERSON_COLUMNS}
     assert len(links) < len(whole[1])
     for name in SALES:
         assert len(sales[name]) == int((~whole[2][name]["is_deleted"]).sum())
