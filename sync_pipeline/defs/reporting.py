@@ -12,6 +12,7 @@ import dagster as dg
 from sync_pipeline.defs.metadata import markdown_preview
 from sync_pipeline.defs.names import list_asset_name
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
+from sync_pipeline.rules.export_schemas import REPORT_SCHEMAS, description
 from sync_pipeline.settings import SyncSettings
 from sync_pipeline.steps.changes import Unchanged, report_checks
 from sync_pipeline.steps.reporting import (
@@ -34,17 +35,33 @@ SALES_MIRRORS = ["sf_opportunity", "sf_opportunity_contact_role", "sf_campaign_m
 
 
 def _shown(published: Published, title: str) -> dict[str, Any]:
-    """The metadata every reporting asset shows: table, rows, files, the chart inline and a preview."""
+    """The metadata every reporting asset shows: table, rows, files, the chart inline and a preview, and Dagster's
+    standard table metadata (the catalog shows the columns and what they mean)."""
     chart = base64.b64encode(published.png).decode("ascii")
-    return {"table": published.table, "rows": published.rows, "parquet": dg.MetadataValue.path(str(published.parquet)),
+    schema = REPORT_SCHEMAS[published.name]
+    columns = dg.TableSchema(columns=[dg.TableColumn(field.name, str(field.type), description=description(field))
+                                      for field in schema])
+    return {"dagster/table_name": published.table, "dagster/row_count": published.rows,
+            "dagster/column_schema": columns, "table": published.table, "rows": published.rows,
+            "parquet": dg.MetadataValue.path(str(published.parquet)),
             "chart_file": dg.MetadataValue.path(str(published.chart_file)),
             "chart": dg.MetadataValue.md(f"![{title}](data:image/png;base64,{chart})"),
-            "preview": dg.MetadataValue.md(markdown_preview(published.frame))}
+            "preview": dg.MetadataValue.md(markdown_preview(published.frame)), **_trend(published, title)}
+
+
+def _trend(published: Published, title: str) -> dict[str, Any]:
+    """The trend over the daily snapshots, inline and as its file (funnel and ROI)."""
+    if published.trend_png is None or published.trend_file is None:
+        return {}
+    chart = base64.b64encode(published.trend_png).decode("ascii")
+    return {"trend_chart": dg.MetadataValue.md(f"![{title} over time](data:image/png;base64,{chart})"),
+            "trend_file": dg.MetadataValue.path(str(published.trend_file))}
 
 
 # What an unchanged output shows again: its table, rows, files and headline figures (not the chart or preview).
-_KEPT = ("table", "rows", "parquet", "chart_file", "headline", "owners", "campaigns", "won_amount", "pipeline_amount",
-         "open_opportunities", "won_opportunities", "top_campaign_by_return", "period_days")
+_KEPT = ("dagster/table_name", "dagster/row_count", "table", "rows", "parquet", "chart_file", "headline", "owners",
+         "campaigns", "won_amount", "pipeline_amount", "open_opportunities", "won_opportunities",
+         "top_campaign_by_return", "period_days", "trend_file")
 
 
 def _remembered(engine: "Engine", step: str, metadata: dict[str, Any]) -> dg.MaterializeResult:

@@ -15,6 +15,9 @@ The rules, in order (each is a test):
    from the previous stage as text.
 6. **ROI**: grouped horizontal bars of pipeline_amount and won_amount of the top ``TOP_CAMPAIGNS`` campaigns by
    won_amount, then pipeline_amount.
+7. **Trends** (from the daily snapshots, ``<report>_history``): the funnel's overall people per stage, and ROI's
+   even-split won amount of the ``TOP_TRENDS`` campaigns with the most on the latest day, one line each over the
+   as-of dates. Fewer than two days draw "no data yet" with what is missing.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ DPI = 100
 IMAGE_PIXELS = (int(FIGURE_INCHES[0] * DPI), int(FIGURE_INCHES[1] * DPI))
 TOP_PROSPECTS = 15
 TOP_CAMPAIGNS = 10
+TOP_TRENDS = 5
 NO_DATA = "no data yet"
 LABEL_CHARACTERS = 48  # longer labels are shortened with "…" so the bars keep most of the fixed canvas
 _BAR = "#2b6cb0"
@@ -124,6 +128,47 @@ def roi_chart(frame: pd.DataFrame) -> bytes:
     axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     axes.set_xlabel("amount")
     axes.legend(loc="lower right")
+    axes.set_title(title)
+    return _png(figure)
+
+
+def funnel_trend_chart(history: pd.DataFrame) -> bytes:
+    """Rule 7: the overall people per stage over the snapshots' as-of dates."""
+    title = "Marketing funnel over time (all people, per stage)"
+    overall = history[history["dimension"] == "overall"] if "dimension" in history else history.iloc[0:0]
+    if overall["as_of"].nunique() < 2:
+        return _empty(f"{title}: {NO_DATA} (a trend needs two days of snapshots)")
+    table = overall.pivot_table(index="as_of", columns="stage_order", values="people", aggfunc="sum").sort_index()
+    names = overall.drop_duplicates("stage_order").set_index("stage_order")["stage"]
+    figure, axes = _figure()
+    for order in table.columns:
+        axes.plot(pd.to_datetime(table.index), table[order], marker="o",
+                  label=str(names[order]).replace("_", " "))
+    axes.set_ylabel("people")
+    axes.legend(loc="upper left")
+    axes.set_title(title)
+    return _png(figure)
+
+
+def roi_trend_chart(history: pd.DataFrame) -> bytes:
+    """Rule 7: the even-split won amount of the top campaigns over the snapshots' as-of dates."""
+    title = f"Campaign won amount over time (even split, top {TOP_TRENDS} campaigns)"
+    rows = history[history["dimension"] == "campaign"] if "dimension" in history else history.iloc[0:0]
+    if rows["as_of"].nunique() < 2:
+        return _empty(f"{title}: {NO_DATA} (a trend needs two days of snapshots)")
+    latest = rows[rows["as_of"] == rows["as_of"].max()]
+    top = latest.sort_values(["won_amount_even_split", "segment"], ascending=[False, True],
+                             kind="mergesort")["segment"].head(TOP_TRENDS)
+    table = rows[rows["segment"].isin(top)].pivot_table(index="as_of", columns="segment",
+                                                        values="won_amount_even_split", aggfunc="sum").sort_index()
+    figure, axes = _figure()
+    for segment in top:
+        if segment in table.columns:
+            axes.plot(pd.to_datetime(table.index), table[segment].fillna(0.0), marker="o",
+                      label=_short(_text(segment), LABEL_CHARACTERS))
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    axes.set_ylabel("won amount (even split)")
+    axes.legend(loc="upper left")
     axes.set_title(title)
     return _png(figure)
 

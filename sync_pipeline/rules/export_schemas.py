@@ -12,6 +12,8 @@ The rules, in order (each is a test):
    datetimes are taken as UTC; datetimes are truncated to microseconds, the precision the schema stores.
 4. **Round trip.** A table written with ``pyarrow.parquet.write_table`` reads back with the same schema (metadata
    included) and values.
+5. **Data dictionary.** :func:`data_dictionary` renders every report's columns, types and descriptions from these
+   same schemas as Markdown, so the file next to the exports can never disagree with them.
 """
 
 from __future__ import annotations
@@ -98,6 +100,31 @@ ROI_SCHEMA = pa.schema(
         _field("period_end", _TIMESTAMP, "end of the period, included"),
     ]
 )
+
+
+REPORT_SCHEMAS = {"hot_prospects": HOT_PROSPECTS_SCHEMA, "funnel": FUNNEL_SCHEMA, "roi": ROI_SCHEMA}
+REPORT_FILES = {
+    "hot_prospects": "hot_prospects.parquet (the latest)",
+    "funnel": "funnel.parquet (the latest); funnel/as_of=YYYY-MM-DD/part-0.parquet (one snapshot a day)",
+    "roi": "roi.parquet (the latest); roi/as_of=YYYY-MM-DD/part-0.parquet (one snapshot a day)",
+}
+
+
+def description(field: pa.Field) -> str:
+    """A field's description (rule 1), "" when it has none."""
+    return (field.metadata or {}).get(b"description", b"").decode("utf-8")
+
+
+def data_dictionary() -> str:
+    """Rule 5: the reports' columns as Markdown, one table per report."""
+    lines = ["# Data dictionary of the analyst exports", "",
+             "Generated from the files' own schemas (each Parquet field carries the same description).", ""]
+    for name, schema in REPORT_SCHEMAS.items():
+        lines += [f"## {name}", "", f"Files: {REPORT_FILES[name]}", "", "| column | type | meaning |",
+                  "|---|---|---|"]
+        lines += [f"| {field.name} | {field.type} | {description(field)} |" for field in schema]
+        lines.append("")
+    return "\n".join(lines)
 
 
 def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:

@@ -386,10 +386,12 @@ class HotProspectSettings(_Block):
 
 
 class FunnelSettings(_Block):
-    """The funnel's marketing-qualified threshold and the period it looks back over."""
+    """The funnel's marketing-qualified threshold, the period it and ROI look back over, and how long their daily
+    snapshots are kept."""
 
     mql_score: float = Field(default=15, ge=0)
     period_days: int = Field(default=90, ge=1)
+    history_days: int = Field(default=400, ge=1)  # how long the funnel's and ROI's daily snapshots are kept
 
 
 class ReportMapping(_Block):

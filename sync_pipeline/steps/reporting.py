@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,21 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from sync_pipeline.rules.charts import funnel_chart, hot_prospects_chart, roi_chart
+from sync_pipeline.rules.charts import (
+    funnel_chart,
+    funnel_trend_chart,
+    hot_prospects_chart,
+    roi_chart,
+    roi_trend_chart,
+)
 from sync_pipeline.rules.deal_amounts import DealTotals
-from sync_pipeline.rules.export_schemas import FUNNEL_SCHEMA, HOT_PROSPECTS_SCHEMA, ROI_SCHEMA, to_arrow
+from sync_pipeline.rules.export_schemas import (
+    FUNNEL_SCHEMA,
+    HOT_PROSPECTS_SCHEMA,
+    ROI_SCHEMA,
+    data_dictionary,
+    to_arrow,
+)
 from sync_pipeline.rules.funnel import ENGAGING_EVENTS, FUNNEL_COLUMNS, build_funnel
 from sync_pipeline.rules.hot_prospects import PERSON_COLUMNS, rank_hot_prospects
 from sync_pipeline.rules.report_inputs import opportunity_facts, sales_columns, utc_timestamp
@@ -25,7 +37,16 @@ from sync_pipeline.rules.roi import ROI_COLUMNS, build_roi
 from sync_pipeline.settings import SyncSettings
 from sync_pipeline.steps.changes import StepInputs, Unchanged, step_inputs
 from sync_pipeline.store.audience import read_sales_users
-from sync_pipeline.store.outputs import exports_dir, replace_output, write_chart, write_parquet
+from sync_pipeline.store.outputs import (
+    exports_dir,
+    read_history,
+    replace_output,
+    replace_snapshot,
+    write_chart,
+    write_parquet,
+    write_snapshot_file,
+    write_text,
+)
 from sync_pipeline.store.reports import (
     active_people,
     engaged_people,
@@ -34,6 +55,7 @@ from sync_pipeline.store.reports import (
     report_links,
 )
 from sync_pipeline.store.tables import funnel as funnel_table
+from sync_pipeline.store.tables import funnel_history, roi_history
 from sync_pipeline.store.tables import hot_prospects as hot_prospects_table
 from sync_pipeline.store.tables import roi as roi_table
 from sync_pipeline.store.versions import (
@@ -46,6 +68,7 @@ from sync_pipeline.store.versions import (
     mirror_dataset,
 )
 
+DATA_DICTIONARY = "data_dictionary.md"  # beside the exports: every report's columns and what they mean
 SALES_OBJECTS = ("Opportunity", "OpportunityContactRole", "CampaignMember", "Campaign")
 SALES_INPUTS = [ALL_CONTACTS, SCORES, *(mirror_dataset(name) for name in SALES_OBJECTS)]
 FUNNEL_PERSON_COLUMNS = ["lead_source", "behavioral_score", "opted_out", "hard_bounced"]
@@ -66,22 +89,52 @@ class Published:
     png: bytes
     # The org's pipeline and won amounts over the report's period (deal_amounts), the same in every report.
     totals: DealTotals | None = None
+    trend_png: bytes | None = None  # the trend over the daily snapshots (funnel and ROI)
+    trend_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Where a report keeps its day's snapshot (the history table, the day, the oldest day kept) and how its trend is
+    drawn (from the snapshots' rows of one dimension)."""
+
+    table: sa.Table
+    as_of: date
+    keep_from: date
+    trend: Callable[[pd.DataFrame], bytes]
+    dimension: str
+
+    @classmethod
+    def of(cls, table: sa.Table, settings: SyncSettings, end: datetime, trend: Callable[[pd.DataFrame], bytes],
+           dimension: str) -> Snapshot:
+        as_of = end.astimezone(UTC).date()
+        return cls(table, as_of, as_of - timedelta(days=settings.funnel.history_days - 1), trend, dimension)
 
 
 def _publish(engine: Engine, inputs: StepInputs, run_id: str, table: sa.Table, frame: pd.DataFrame,
-             schema: pa.Schema, chart: Callable[[pd.DataFrame], bytes], totals: DealTotals | None = None
-             ) -> Published:
-    """Write the Parquet file and the chart, then replace the table with the step's watermark (a run killed in
-    between writes the files again next time)."""
+             schema: pa.Schema, chart: Callable[[pd.DataFrame], bytes], totals: DealTotals | None = None,
+             snapshot: Snapshot | None = None) -> Published:
+    """Write the Parquet files and the chart, then replace the table (and the day's snapshot) with the step's
+    watermark (a run killed in between writes the files again next time)."""
     rows = to_arrow(frame, schema)
     folder = exports_dir()
     parquet = write_parquet(rows, folder / f"{table.name}.parquet")
+    if snapshot is not None:
+        write_snapshot_file(rows, folder / table.name, snapshot.as_of, snapshot.keep_from)
     png = chart(frame)
     chart_file = write_chart(png, folder / f"{table.name}.png")
+    write_text(data_dictionary(), folder / DATA_DICTIONARY)
     with engine.begin() as conn:
         written = replace_output(conn, table, rows)
+        if snapshot is not None:
+            replace_snapshot(conn, snapshot.table, rows, snapshot.as_of, snapshot.keep_from)
         inputs.done(conn, run_id)
-    return Published(table.name, frame, table.name, written, parquet, chart_file, png, totals)
+    trend_png, trend_file = None, None
+    if snapshot is not None:
+        with engine.connect() as conn:
+            trend_png = snapshot.trend(read_history(conn, snapshot.table, snapshot.dimension))
+        trend_file = write_chart(trend_png, folder / f"{table.name}_trend.png")
+    return Published(table.name, frame, table.name, written, parquet, chart_file, png, totals, trend_png, trend_file)
 
 
 def _inputs_of(engine: Engine, step: str, datasets: list[str], settings: SyncSettings,
@@ -146,9 +199,11 @@ def org_totals(sales: dict[str, pd.DataFrame], settings: SyncSettings, start: da
                          utc_timestamp(end))
 
 
-def publish_funnel(engine: Engine, settings: SyncSettings, run_id: str) -> Published | Unchanged:
-    """People and conversion per funnel stage, overall, by lead source and by campaign, over the period."""
-    start, end = report_period(settings, datetime.now(UTC))
+def publish_funnel(engine: Engine, settings: SyncSettings, run_id: str, now: datetime | None = None
+                   ) -> Published | Unchanged:
+    """People and conversion per funnel stage, overall, by lead source and by campaign, over the period that ends
+    ``now`` (default: the current time); the day's snapshot is kept in funnel_history."""
+    start, end = report_period(settings, now or datetime.now(UTC))
     inputs, unchanged = _inputs_of(engine, "funnel", [*SALES_INPUTS, ENGAGEMENT_EVENTS, CONSENT], settings,
                                    day=end.date())
     if unchanged:
@@ -160,13 +215,15 @@ def publish_funnel(engine: Engine, settings: SyncSettings, run_id: str) -> Publi
                          sales["CampaignMember"], sales["Campaign"], settings.report_mapping,
                          mql_score=settings.funnel.mql_score, period_start=start, period_end=end)
     return _publish(engine, inputs, run_id, funnel_table, frame, FUNNEL_SCHEMA, funnel_chart,
-                    org_totals(sales, settings, start, end))
+                    org_totals(sales, settings, start, end),
+                    Snapshot.of(funnel_history, settings, end, funnel_trend_chart, "overall"))
 
 
-def publish_roi(engine: Engine, settings: SyncSettings, run_id: str) -> Published | Unchanged:
-    """Campaign and lead-source return over the period: any-touch influence, first-touch, last-touch and even-split
-    attribution, and campaign cost."""
-    start, end = report_period(settings, datetime.now(UTC))
+def publish_roi(engine: Engine, settings: SyncSettings, run_id: str, now: datetime | None = None
+                ) -> Published | Unchanged:
+    """Campaign and lead-source return over the period that ends ``now``: any-touch influence, first-touch,
+    last-touch and even-split attribution, and campaign cost; the day's snapshot is kept in roi_history."""
+    start, end = report_period(settings, now or datetime.now(UTC))
     inputs, unchanged = _inputs_of(engine, "roi", SALES_INPUTS, settings, day=end.date())
     if unchanged:
         return unchanged
@@ -174,7 +231,8 @@ def publish_roi(engine: Engine, settings: SyncSettings, run_id: str) -> Publishe
     frame = build_roi(people, links, sales["Opportunity"], sales["OpportunityContactRole"], sales["CampaignMember"],
                       sales["Campaign"], settings.report_mapping, period_start=start, period_end=end)
     return _publish(engine, inputs, run_id, roi_table, frame, ROI_SCHEMA, roi_chart,
-                    org_totals(sales, settings, start, end))
+                    org_totals(sales, settings, start, end),
+                    Snapshot.of(roi_history, settings, end, roi_trend_chart, "campaign"))
 
 
 def funnel_headline(frame: pd.DataFrame) -> str:

@@ -358,6 +358,17 @@ roi = sa.Table(
 )
 
 
+def _history(table: sa.Table) -> sa.Table:
+    """A report's daily snapshots: its columns, keyed by the as-of date first."""
+    columns = [sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in table.columns]
+    return sa.Table(f"{table.name}_history", metadata, sa.Column("as_of", sa.Date, primary_key=True), *columns)
+
+
+# One snapshot per report per day (the run's as-of date), kept for funnel.history_days: the trend of each figure.
+funnel_history = _history(funnel)
+roi_history = _history(roi)
+
+
 # Change tracking (see store/versions.py): a version per dataset, bumped in the transaction that changes it.
 data_versions = sa.Table(
     "data_versions",

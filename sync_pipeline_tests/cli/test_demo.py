@@ -68,6 +68,13 @@ def test_the_exports_open_with_pandas_and_pyarrow_alone(demo_run: DemoRun) -> No
         frame = pd.read_parquet(exports / f"{name}.parquet")
         assert len(frame) == read.num_rows
         assert (exports / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The data dictionary beside the files lists exactly each file's columns, with a meaning for each.
+    dictionary = (exports / "data_dictionary.md").read_text(encoding="utf-8")
+    for name in ("hot_prospects", "funnel", "roi"):
+        section = dictionary.split(f"## {name}\n", 1)[1].split("\n## ", 1)[0]
+        rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+        assert [row[0].lstrip("| ") for row in rows[1:]] == pq.read_schema(exports / f"{name}.parquet").names
+        assert all(row[2].rstrip(" |") for row in rows[1:])
     funnel = pd.read_parquet(exports / "funnel.parquet")
     overall = funnel[funnel["dimension"] == "overall"].sort_values("stage_order")
     assert list(overall["stage"]) == ["in_audience", "engaged", "marketing_qualified", "sales_accepted", "won"]

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from sync_pipeline.emulator.testing import RunningEmulator, running_emulator
+from sync_pipeline.rules.export_schemas import ROI_SCHEMA
 from sync_pipeline.rules.push_round import PushRound, plan_round
 from sync_pipeline.rules.scoring import behavioral_scores, maintenance
 from sync_pipeline.settings import load_settings
@@ -78,6 +79,10 @@ def test_an_idle_run_does_nothing_after_the_pull_and_a_change_wakes_its_readers(
         (tmp_path / "exports" / "roi.parquet").unlink()  # someone removed an export: it is written again
         rebuilt = _run(org, url, instance, settings_path=settings, reporting=True)
         assert "unchanged" not in _metadata(rebuilt, "roi") and (tmp_path / "exports" / "roi.parquet").exists()
+        roi_metadata = _metadata(rebuilt, "roi")  # Dagster's own table metadata, so the catalog shows the columns
+        assert [c.name for c in roi_metadata["dagster/column_schema"].columns] == ROI_SCHEMA.names
+        assert all(c.description for c in roi_metadata["dagster/column_schema"].columns)
+        assert roi_metadata["dagster/row_count"] == roi_metadata["rows"] > 0
         assert _metadata(rebuilt, "funnel")["unchanged"] is True
 
         # An unsubscribe arrives: the events, scores and the push wake; the opt-out reaches Salesforce.

@@ -10,7 +10,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from sync_pipeline.rules.charts import IMAGE_PIXELS, funnel_chart, hot_prospects_chart, roi_chart
+from sync_pipeline.rules.charts import (
+    IMAGE_PIXELS,
+    funnel_chart,
+    funnel_trend_chart,
+    hot_prospects_chart,
+    roi_chart,
+    roi_trend_chart,
+)
 from sync_pipeline.rules.funnel import FUNNEL_COLUMNS
 from sync_pipeline.rules.hot_prospects import HOT_PROSPECT_COLUMNS
 from sync_pipeline.rules.roi import ROI_COLUMNS
@@ -88,10 +95,29 @@ def roi_frame(campaigns):
     )
 
 
+def history(frame, days):
+    """Daily snapshots of a report frame: the same rows for each of ``days`` as-of dates, the counts growing."""
+    parts = []
+    for day in range(days):
+        part = frame.assign(as_of=pd.Timestamp("2026-03-01") + pd.Timedelta(days=day))
+        for name in ("people", "won_amount_even_split"):
+            if name in part:
+                part[name] = part[name].fillna(0) + day
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True) if parts else frame.assign(as_of=pd.Series(dtype="datetime64[ns]"))
+
+
+def roi_history_frame(days):
+    frame = roi_frame(12)
+    return history(frame.assign(won_amount_even_split=frame["won_amount"]), days)
+
+
 CASES = {
     "hot_prospects": (hot_prospects_chart, lambda: hot_prospects(20)),
     "funnel": (funnel_chart, funnel_frame),
     "roi": (roi_chart, lambda: roi_frame(12)),
+    "funnel_trend": (funnel_trend_chart, lambda: history(funnel_frame(), 3)),
+    "roi_trend": (roi_trend_chart, lambda: roi_history_frame(3)),
 }
 EMPTY_CASES = {
     "hot_prospects_empty": (hot_prospects_chart, lambda: hot_prospects(0)),
@@ -100,6 +126,8 @@ EMPTY_CASES = {
     "funnel_no_columns": (funnel_chart, pd.DataFrame),
     "roi_empty": (roi_chart, lambda: roi_frame(0).iloc[0:0]),
     "roi_without_campaigns": (roi_chart, lambda: roi_frame(0)),
+    "funnel_trend_one_day": (funnel_trend_chart, lambda: history(funnel_frame(), 1)),
+    "roi_trend_no_days": (roi_trend_chart, lambda: roi_history_frame(0)),
 }
 
 

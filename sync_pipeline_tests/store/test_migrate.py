@@ -23,7 +23,8 @@ STORE_TABLES = {
     "org_state", "sync_state", "quarantine", "all_contacts", "contact_links", "list_members", "sales_users",
     "report_rows", "report_pulls", "engagement_events", "ingested_files", "pushed_state", "push_results",
     "consent_ledger", "push_conflicts", "pushed_activities", "marketing_edits",
-    "push_refusals", "hot_prospects", "funnel", "roi", "data_versions", "step_watermarks",
+    "push_refusals", "hot_prospects", "funnel", "roi", "funnel_history", "roi_history", "data_versions",
+    "step_watermarks",
 }
 WRITES = ("CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE")
 
@@ -54,7 +55,7 @@ def test_upgrade_from_empty_creates_the_store_tables(engine: Engine) -> None:
 
     upgrade_to_head(engine)
 
-    assert current_revision(engine) == "0011" == head_revision()
+    assert current_revision(engine) == "0012" == head_revision()
     assert set(sa.inspect(engine).get_table_names()) == STORE_TABLES | {"alembic_version"}
     indexes = sa.inspect(engine).get_indexes("quarantine")
     assert sorted((i["name"], i["column_names"]) for i in indexes) == [
@@ -69,7 +70,7 @@ def test_second_upgrade_is_a_no_op(engine: Engine) -> None:
     with statements_of(engine) as statements:
         upgrade_to_head(engine)
 
-    assert current_revision(engine) == "0011"
+    assert current_revision(engine) == "0012"
     assert not [s for s in statements if s.upper().startswith(WRITES)], statements
 
 
@@ -97,7 +98,7 @@ def test_upgrade_works_on_in_memory_sqlite() -> None:
     engine = make_engine("sqlite://")
     upgrade_to_head(engine)
 
-    assert current_revision(engine) == "0011"
+    assert current_revision(engine) == "0012"
     assert schema_differences(engine, metadata) == []
 
 
@@ -122,7 +123,7 @@ def test_concurrent_run_starts_on_a_fresh_database_all_succeed(engine: Engine) -
         errors = pool.starmap(_upgrade_in_another_process, [(url, start_at)] * 4)
 
     assert errors == [None] * 4
-    assert current_revision(engine) == "0011"
+    assert current_revision(engine) == "0012"
     assert schema_differences(engine, metadata) == []
 
 
@@ -140,7 +141,7 @@ def test_concurrent_upgrades_in_one_process_take_turns(engine: Engine) -> None:
         thread.join()
 
     assert errors == [None] * 4
-    assert current_revision(engine) == "0011"
+    assert current_revision(engine) == "0012"
 
 
 def test_0006_names_the_event_file_of_rows_quarantined_before_it(engine: Engine) -> None:
