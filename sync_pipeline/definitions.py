@@ -14,6 +14,11 @@ import dagster as dg
 from sync_pipeline.defs.audience import all_contacts, list_assets, sales_users
 from sync_pipeline.defs.pull import MIRROR_ASSETS
 from sync_pipeline.defs.push import activity_tasks, new_leads, salesforce_push
+from sync_pipeline.defs.report_freshness import (
+    report_freshness_checks,
+    report_freshness_job_and_schedule,
+    report_refresh_sensor,
+)
 from sync_pipeline.defs.reporting import reporting_assets
 from sync_pipeline.defs.resources import DEFAULT_SETTINGS_PATH, default_resources
 from sync_pipeline.defs.salesforce import salesforce_connection
@@ -34,10 +39,13 @@ def _settings_at_load() -> SyncSettings | None:
 _settings = _settings_at_load()
 _lists = list_assets(_settings)
 _reports = [report_asset(name) for name in (_settings.report_names() if _settings else [])]
+_analyst_outputs = reporting_assets(_settings)
+_freshness = report_freshness_checks(_analyst_outputs)
+_freshness_job, _freshness_schedule = report_freshness_job_and_schedule(_freshness)
 assets = [salesforce_connection, *MIRROR_ASSETS, *_reports,
           all_contacts, sales_users, *_lists, engagement_events,
           lead_score_maintenance, salesforce_push, activity_tasks,
-          new_leads, *reporting_assets(_settings)]
+          new_leads, *_analyst_outputs]
 
 salesforce_sync = dg.define_asset_job(
     "salesforce_sync",
@@ -52,9 +60,11 @@ list_jobs, list_schedules = list_jobs_and_schedules(_settings)
 
 defs = dg.Definitions(
     assets=assets,
-    jobs=[salesforce_sync, *list_jobs, scoring_job, push_job],
-    sensors=[new_engagement_events_sensor, marketing_changes_sensor],
-    schedules=[*list_schedules, full_sync_schedule(salesforce_sync, _settings)],
+    jobs=[salesforce_sync, *list_jobs, scoring_job, push_job, _freshness_job],
+    asset_checks=[_freshness],
+    sensors=[new_engagement_events_sensor, marketing_changes_sensor, report_refresh_sensor],
+    schedules=[*list_schedules, full_sync_schedule(salesforce_sync, _settings),
+               _freshness_schedule],
     resources=default_resources(),
     executor=dg.in_process_executor,
 )

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 REPORTING_GROUP = "reporting"
 REPORTING_KINDS = {"pandas", "parquet"}
 SALES_MIRRORS = ["sf_opportunity", "sf_opportunity_contact_role", "sf_campaign_member", "sf_campaign"]
+# The reports follow every run that updated what they read (a list job, scoring, the push...), not only the main
+# job: the report_refresh sensor requests them once their inputs are newer (and none is missing or in progress).
+REFRESH_AFTER_SYNC = dg.AutomationCondition.eager()
 
 
 def _shown(published: Published, title: str) -> dict[str, Any]:
@@ -84,6 +87,7 @@ def hot_prospects_asset(settings: SyncSettings | None) -> dg.AssetsDefinition:
         name="hot_prospects",
         group_name=REPORTING_GROUP,
         kinds=REPORTING_KINDS,
+        automation_condition=REFRESH_AFTER_SYNC,
         # salesforce_push: it records this run's opt-outs and bounces in all_contacts, which the flags read.
         deps=["all_contacts", "sales_users", "lead_score_maintenance", "salesforce_push", *list_deps],
         description=("Hot prospects for sales: per owner, the top prospects by behavioral score (above the minimum "
@@ -112,6 +116,7 @@ def hot_prospects_asset(settings: SyncSettings | None) -> dg.AssetsDefinition:
 @dg.asset(
     group_name=REPORTING_GROUP,
     kinds=REPORTING_KINDS,
+    automation_condition=REFRESH_AFTER_SYNC,
     # salesforce_push: the audience stage leaves out the people its consent write-back marks opted out or bounced.
     deps=["all_contacts", "lead_score_maintenance", "salesforce_push", "engagement_events", *SALES_MIRRORS],
     description=("The marketing funnel, each stage by its own criterion: in the audience (active and emailable) → "
@@ -141,6 +146,7 @@ def funnel(context: dg.AssetExecutionContext, marketing_db: MarketingDatabase,
 @dg.asset(
     group_name=REPORTING_GROUP,
     kinds=REPORTING_KINDS,
+    automation_condition=REFRESH_AFTER_SYNC,
     deps=["all_contacts", *SALES_MIRRORS],
     description=("Return per campaign and per lead source over the period: people touched, opportunities "
                  "influenced (any-touch: in full for every campaign that is a deal's primary source or that one of "

@@ -392,6 +392,7 @@ class FunnelSettings(_Block):
     mql_score: float = Field(default=15, ge=0)
     period_days: int = Field(default=90, ge=1)
     history_days: int = Field(default=400, ge=1)  # how long the funnel's and ROI's daily snapshots are kept
+    stale_after_minutes: int = Field(default=60, ge=0)  # a report this much older than its newest input fails
 
 
 class ReportMapping(_Block):
