@@ -5,9 +5,11 @@ chart under the exports folder) and shows the chart and a preview in the UI.
 """
 
 import base64
+import math
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+import pandas as pd
 
 from sync_pipeline.defs.metadata import markdown_preview
 from sync_pipeline.defs.names import list_asset_name
@@ -20,6 +22,7 @@ from sync_pipeline.steps.reporting import (
     funnel_headline,
     hot_prospect_lists,
     hot_prospects_metadata,
+    key_figures,
     publish_funnel,
     publish_hot_prospects,
     publish_roi,
@@ -49,7 +52,27 @@ def _shown(published: Published, title: str) -> dict[str, Any]:
             "parquet": dg.MetadataValue.path(str(published.parquet)),
             "chart_file": dg.MetadataValue.path(str(published.chart_file)),
             "chart": dg.MetadataValue.md(f"![{title}](data:image/png;base64,{chart})"),
-            "preview": dg.MetadataValue.md(markdown_preview(published.frame)), **_trend(published, title)}
+            "preview": dg.MetadataValue.md(markdown_preview(published.frame)),
+            "key_figures": _table(key_figures(published.name, published.frame)), **_trend(published, title)}
+
+
+def _table(frame: pd.DataFrame) -> dg.TableMetadataValue:
+    """A small frame as Dagster table metadata (shown as a table in the UI, not behind a Markdown link)."""
+    kinds = {"b": "bool", "i": "int", "u": "int", "f": "float"}
+    schema = dg.TableSchema(columns=[dg.TableColumn(name, kinds.get(frame[name].dtype.kind, "string"))
+                                     for name in frame.columns])
+    records = [dg.TableRecord({name: _plain(value) for name, value in row.items()})
+               for row in frame.to_dict("records")]
+    return dg.MetadataValue.table(records, schema)
+
+
+def _plain(value: Any) -> str | int | float | bool | None:
+    """A cell as a JSON value: numpy scalars to Python, NaN and missing to None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    return value if isinstance(value, str | int | float | bool) else str(value)
 
 
 def _trend(published: Published, title: str) -> dict[str, Any]:

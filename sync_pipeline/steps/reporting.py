@@ -262,6 +262,28 @@ def top_by_return(campaigns: pd.DataFrame) -> str:
             f"(won {best['won_amount_even_split']:,.0f}, even split)")
 
 
+# The figures each chart draws, as a small table the report's materialization shows.
+KEY_FIGURES = {
+    "hot_prospects": ["first_name", "last_name", "owner_name", "score", "sources"],
+    "funnel": ["stage", "people", "from_previous", "entered_directly", "conversion_rate", "small_sample", "amount"],
+    "roi": ["segment", "opportunities_influenced", "won_amount", "won_amount_even_split", "cost", "return_on_cost"],
+}
+KEY_ROWS = 10
+
+
+def key_figures(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The chart's figures: the funnel's overall stages, ROI's top campaigns by even-split won amount, the top
+    prospects by score."""
+    if name == "funnel":
+        rows = frame[frame["dimension"] == "overall"].sort_values("stage_order")
+    elif name == "roi":
+        rows = frame[frame["dimension"] == "campaign"].sort_values(
+            ["won_amount_even_split", "segment"], ascending=[False, True], kind="mergesort")
+    else:
+        rows = frame.sort_values("score", ascending=False, kind="mergesort")
+    return rows[KEY_FIGURES[name]].head(KEY_ROWS).reset_index(drop=True)
+
+
 def hot_prospects_metadata(published: Published, lists: dict[str, str]) -> dict[str, Any]:
     frame = published.frame
     return {"owners": int(frame["owner_id"].nunique(dropna=False)) if len(frame) else 0,

@@ -83,6 +83,11 @@ def test_an_idle_run_does_nothing_after_the_pull_and_a_change_wakes_its_readers(
         assert [c.name for c in roi_metadata["dagster/column_schema"].columns] == ROI_SCHEMA.names
         assert all(c.description for c in roi_metadata["dagster/column_schema"].columns)
         assert roi_metadata["dagster/row_count"] == roi_metadata["rows"] > 0
+        figures = roi_metadata["key_figures"]  # the chart's numbers as a table on the materialization
+        best = _rows(url, "SELECT segment, won_amount_even_split FROM roi WHERE dimension = 'campaign' "
+                          "ORDER BY won_amount_even_split DESC, segment LIMIT 1")[0]
+        assert (figures.records[0].data["segment"], figures.records[0].data["won_amount_even_split"]) == best
+        assert [c.name for c in figures.schema.columns][:2] == ["segment", "opportunities_influenced"]
         assert _metadata(rebuilt, "funnel")["unchanged"] is True
 
         # An unsubscribe arrives: the events, scores and the push wake; the opt-out reaches Salesforce.
