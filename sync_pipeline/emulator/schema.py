@@ -252,6 +252,8 @@ IsReadOnly boolean - D label="Is Read Only"
 DefaultLocaleSidKey picklist 40 - pick="en_US"
 TimeZoneSidKey picklist 40 - pick="America/Los_Angeles|GMT"
 LanguageLocaleKey picklist 40 - pick="en_US"
+TrialExpirationDate datetime - N
+NamespacePrefix string 15 N
 """),
 }
 

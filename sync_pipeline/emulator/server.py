@@ -209,6 +209,8 @@ class Emulator:
 
     def handle(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Reply | str:
         """One request → a Reply, or the string "reset" to drop the connection."""
+        # Salesforce accepts repeated slashes (a client that stored an instance URL ending in "/" sends "//services").
+        path = re.sub(r"/{2,}", "/", path)
         path = re.sub(r"/+$", "", path) or "/"
         open_reply = self._without_session(method, path, headers, body)
         if open_reply is not None:
@@ -238,7 +240,7 @@ class Emulator:
         if path == "/services/oauth2/token":
             return self._oauth_token(body, headers)
         if path == "/services/data":
-            return json_reply([{"label": f"v{v}", "url": f"/services/data/v{v}.0", "version": f"{v}.0"}
+            return json_reply([{"label": release_label(v), "url": f"/services/data/v{v}.0", "version": f"{v}.0"}
                                for v in range(int(MIN_VERSION), int(MAX_VERSION) + 1)])
         return None
 
@@ -287,6 +289,10 @@ class Emulator:
         parts = [unquote(p) for p in rest.strip("/").split("/") if p]
         head = parts[0] if parts else ""
         self.stats[_stat_name(parts, method)] += 1
+        if not parts and method == "GET":
+            return json_reply({name: f"/services/data/v{version}/{name}" for name in VERSION_RESOURCES})
+        if parts == ["limits", "recordCount"] and method == "GET":
+            return self._record_counts(params)
         if head in ("query", "queryAll"):
             return self._query(version, head == "queryAll", parts[1:], params, headers)
         if head == "sobjects":
@@ -330,6 +336,8 @@ class Emulator:
         except ElementTree.ParseError:
             return _soap_fault("INVALID_LOGIN", "Invalid request: the login envelope is not XML")
         values = {element.tag.rsplit("}", 1)[-1]: (element.text or "") for element in root.iter()}
+        if "logout" in values:
+            return self._soap_logout(values.get("sessionId", ""))
         if _version_number(version) >= FIRST_VERSION_WITHOUT_SOAP_LOGIN:
             return _soap_fault("INVALID_OPERATION", f"The SOAP Login operation is not available in the API version "
                                f"specified ({version}). Refer to the documentation for supported versions.")
@@ -359,6 +367,15 @@ class Emulator:
             "</userInfo>")
         xml = _soap_envelope('xmlns="urn:partner.soap.sforce.com"',
                              f"<loginResponse><result>{result}</result></loginResponse>")
+        return Reply(200, xml.encode(), "text/xml;charset=UTF-8")
+
+    def _soap_logout(self, session_id: str) -> Reply:
+        """SOAP ``logout()``: the session of the SessionHeader ends (any later call with it answers 401)."""
+        session = self.sessions.get(session_id)
+        if session is None or session.expired:
+            return _soap_fault("INVALID_SESSION_ID", "Invalid Session ID found in SessionHeader: Illegal Session")
+        session.expired = True
+        xml = _soap_envelope('xmlns="urn:partner.soap.sforce.com"', "<logoutResponse/>")
         return Reply(200, xml.encode(), "text/xml;charset=UTF-8")
 
     def _oauth_token(self, body: bytes, headers: dict[str, str]) -> Reply:
@@ -987,6 +1004,14 @@ class Emulator:
                 raise HttpError(400, "BAD_REQUEST", str(error)) from None
         raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
 
+    def _record_counts(self, params: dict[str, list[str]]) -> Reply:
+        """``limits/recordCount?sObjects=Lead,Contact``: the live records per object (every object when not asked)."""
+        asked = [name.strip() for value in params.get("sObjects", []) for name in value.split(",") if name.strip()]
+        specs = [spec for spec in map(object_spec, asked) if spec is not None] if asked else list(OBJECTS.values())
+        counts = [{"count": self.org.count(compile_query(f"SELECT COUNT() FROM {spec.name}"), False),
+                   "name": spec.name} for spec in specs]
+        return json_reply({"sObjects": counts})
+
     def _limits(self) -> Reply:
         limit = self.faults.daily_api_limit
         return json_reply({
@@ -1088,6 +1113,17 @@ def _soap_envelope(namespace: str, body: str) -> str:
             f'<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" {namespace} '
             f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>{body}</soapenv:Body>'
             "</soapenv:Envelope>")
+
+
+# The resources a version's root lists: those this emulator serves.
+VERSION_RESOURCES = ("sobjects", "query", "queryAll", "limits", "analytics", "jobs")
+
+
+def release_label(version: int) -> str:
+    """Salesforce's release name of an API version: 59 is Winter '24, then Spring, Summer, Winter, one a version."""
+    steps = version - 59
+    season = ("Winter", "Spring", "Summer")[steps % 3]
+    return f"{season} '{24 + steps // 3:02d}"
 
 
 def _version_number(version: str) -> float:
