@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qs, unquote, unquote_plus
+from urllib.parse import parse_qs, unquote, unquote_plus, urlsplit
 from xml.etree import ElementTree
 
-from sync_pipeline.emulator import ids
+from sync_pipeline.emulator import composite, ids
 from sync_pipeline.emulator.faults import LOGIN_FAULTS, OAUTH_FAULTS, SOAP_LOGIN_DISABLED, Faults, FaultSpecError
 from sync_pipeline.emulator.oauth import JWT_BEARER, ClientApp, TokenRefused, client_credentials
 from sync_pipeline.emulator.org import (
@@ -289,24 +289,39 @@ class Emulator:
         parts = [unquote(p) for p in rest.strip("/").split("/") if p]
         head = parts[0] if parts else ""
         self.stats[_stat_name(parts, method)] += 1
-        if not parts and method == "GET":
-            return json_reply({name: f"/services/data/v{version}/{name}" for name in VERSION_RESOURCES})
-        if parts == ["limits", "recordCount"] and method == "GET":
-            return self._record_counts(params)
+        if head in ("", "limits") and method == "GET":
+            return self._version_resources(version, parts, params)
         if head in ("query", "queryAll"):
             return self._query(version, head == "queryAll", parts[1:], params, headers)
         if head == "sobjects":
             return self._sobjects(method, version, parts[1:], params, body)
-        if head == "composite" and len(parts) >= 2 and parts[1] == "sobjects":
-            return self._collections(method, version, parts[2:], params, body)
+        if head == "composite":
+            return self._composite_resources(method, version, parts[1:], params, body, user)
         if head == "jobs" and len(parts) >= 2 and parts[1] == "query":
             return self._query_jobs(method, version, parts[2:], params, body, user)
         if head == "jobs" and len(parts) >= 2 and parts[1] == "ingest":
             return self._ingest_jobs(method, version, parts[2:], headers, body, user)
         if head == "analytics" and len(parts) >= 2 and parts[1] == "reports":
             return self._reports(method, version, parts[2:], params, body)
-        if head == "limits" and method == "GET":
+        raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
+
+    def _version_resources(self, version: str, parts: list[str], params: dict[str, list[str]]) -> Reply:
+        """The version's root (its resources), ``limits`` and ``limits/recordCount``."""
+        if not parts:
+            return json_reply({name: f"/services/data/v{version}/{name}" for name in VERSION_RESOURCES})
+        if parts == ["limits"]:
             return self._limits()
+        if parts == ["limits", "recordCount"]:
+            return self._record_counts(params)
+        raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
+
+    def _composite_resources(self, method: str, version: str, parts: list[str], params: dict[str, list[str]],
+                             body: bytes, user: str) -> Reply:
+        """``composite``, ``composite/batch`` and the sObject Collections under ``composite/sobjects``."""
+        if method == "POST" and parts in ([], ["batch"]):
+            return self._composite(parts == ["batch"], body, user)
+        if parts and parts[0] == "sobjects":
+            return self._collections(method, version, parts[1:], params, body)
         raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
 
     # --- login -----------------------------------------------------------------------------------------------------
@@ -1004,6 +1019,32 @@ class Emulator:
                 raise HttpError(400, "BAD_REQUEST", str(error)) from None
         raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
 
+    def _composite(self, is_batch: bool, body: bytes, user: str) -> Reply:
+        """``/composite`` or ``/composite/batch`` (see ``emulator.composite``): one API call for all subrequests."""
+        run = partial(self._subrequest, user=user)
+        try:
+            payload = _json_body(body)
+            answer = composite.batch(payload, run) if is_batch else composite.composite(payload, run,
+                                                                                         self.org.savepoint)
+        except composite.CompositeError as error:
+            raise HttpError(400, error.code, str(error)) from None
+        return json_reply(answer)
+
+    def _subrequest(self, method: str, url: str, body: bytes, *, user: str) -> composite.Answer:
+        """One subrequest through the same dispatch as a call of its own (already counted: no second count)."""
+        parts = urlsplit(url)
+        path = re.sub(r"/+$", "", re.sub(r"/{2,}", "/", parts.path)) or "/"
+        try:
+            reply = self._api(method, path, parts.query, {}, body, user)
+        except HttpError as error:
+            reply = json_reply(error.body, error.status)
+        except SoqlError as error:
+            reply = json_reply([{"message": error.message, "errorCode": error.code}], 400)
+        parsed: Any = None
+        if reply.body:
+            parsed = json.loads(reply.body) if "json" in reply.content_type else reply.body.decode()
+        return composite.Answer(reply.status, parsed, dict(reply.headers))
+
     def _record_counts(self, params: dict[str, list[str]]) -> Reply:
         """``limits/recordCount?sObjects=Lead,Contact``: the live records per object (every object when not asked)."""
         asked = [name.strip() for value in params.get("sObjects", []) for name in value.split(",") if name.strip()]
@@ -1062,7 +1103,7 @@ def _stat_name(parts: list[str], method: str) -> str:
             return parts[2]
         return "describeGlobal" if len(parts) == 1 else f"sobjects:{method}"
     if head == "composite":
-        return f"composite/sobjects:{method}"
+        return f"composite/sobjects:{method}" if len(parts) > 1 and parts[1] == "sobjects" else "/".join(parts[:2])
     if head == "jobs" and len(parts) >= 2:
         return f"jobs/{parts[1]}" + ("/results" if parts[-1] == "results" else "")
     return head
@@ -1116,7 +1157,7 @@ def _soap_envelope(namespace: str, body: str) -> str:
 
 
 # The resources a version's root lists: those this emulator serves.
-VERSION_RESOURCES = ("sobjects", "query", "queryAll", "limits", "analytics", "jobs")
+VERSION_RESOURCES = ("sobjects", "query", "queryAll", "limits", "analytics", "jobs", "composite")
 
 
 def release_label(version: int) -> str:

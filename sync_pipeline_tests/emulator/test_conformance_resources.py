@@ -75,3 +75,79 @@ def test_the_organization_has_the_fields_clients_read(org: RunningEmulator) -> N
     assert row["TrialExpirationDate"] is None and row["NamespacePrefix"] is None
     names = {field["name"] for field in sf.Organization.describe()["fields"]}
     assert {"TrialExpirationDate", "NamespacePrefix"} <= names
+
+
+def _api_calls(org: RunningEmulator) -> int:
+    return int(org.admin("GET", "stats")["api_calls"])
+
+
+def test_composite_runs_subrequests_in_order_with_references_as_one_call(org: RunningEmulator) -> None:
+    sf = org.salesforce()
+    calls = _api_calls(org)
+    answer = sf.restful("composite", method="POST", json={"allOrNone": True, "compositeRequest": [
+        {"method": "POST", "url": "/services/data/v62.0/sobjects/Account", "referenceId": "acct",
+         "body": {"Name": "Composite Co"}},
+        {"method": "POST", "url": "/services/data/v62.0/sobjects/Contact", "referenceId": "person",
+         "body": {"LastName": "Ref", "AccountId": "@{acct.id}", "Email": "ref@composite.example.com"}},
+        {"method": "GET", "referenceId": "read",
+         "url": "/services/data/v62.0/query/?q=SELECT+Id,AccountId+FROM+Contact+WHERE+Id='@{person.id}'"},
+    ]})
+    assert _api_calls(org) == calls + 1  # one call, three subrequests
+    first, second, third = answer["compositeResponse"]
+    assert (first["httpStatusCode"], second["httpStatusCode"], third["httpStatusCode"]) == (201, 201, 200)
+    assert third["body"]["records"][0]["AccountId"] == first["body"]["id"]
+    assert third["referenceId"] == "read" and third["body"]["records"][0]["Id"] == second["body"]["id"]
+
+
+def test_composite_all_or_none_rolls_every_subrequest_back(org: RunningEmulator) -> None:
+    sf = org.salesforce()
+    accounts = sf.query("SELECT COUNT() FROM Account")["totalSize"]
+    answer = sf.restful("composite", method="POST", json={"allOrNone": True, "compositeRequest": [
+        {"method": "POST", "url": "/services/data/v62.0/sobjects/Account", "referenceId": "good",
+         "body": {"Name": "Rolled Back Co"}},
+        {"method": "POST", "url": "/services/data/v62.0/sobjects/Contact", "referenceId": "bad",
+         "body": {"FirstName": "No last name"}},
+        {"method": "POST", "url": "/services/data/v62.0/sobjects/Account", "referenceId": "never",
+         "body": {"Name": "Never Run Co"}},
+    ]})
+    good, bad, never = answer["compositeResponse"]
+    assert bad["httpStatusCode"] == 400 and bad["body"][0]["errorCode"] == "REQUIRED_FIELD_MISSING"
+    for entry in (good, never):
+        assert entry["httpStatusCode"] == 400 and entry["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == accounts  # nothing stayed
+
+
+def test_composite_without_all_or_none_keeps_what_succeeded_and_halts_on_a_bad_reference(
+        org: RunningEmulator) -> None:
+    sf = org.salesforce()
+    answer = sf.restful("composite", method="POST", json={"compositeRequest": [
+        {"method": "POST", "url": "/services/data/v62.0/sobjects/Contact", "referenceId": "bad",
+         "body": {"FirstName": "No last name"}},
+        {"method": "PATCH", "url": "/services/data/v62.0/sobjects/Contact/@{bad.id}", "referenceId": "follow",
+         "body": {"LastName": "X"}},
+        {"method": "POST", "url": "/services/data/v62.0/sobjects/Account", "referenceId": "kept",
+         "body": {"Name": "Kept Co"}},
+    ]})
+    bad, follow, kept = answer["compositeResponse"]
+    assert bad["httpStatusCode"] == 400
+    assert follow["httpStatusCode"] == 400 and follow["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    assert "bad.id" in follow["body"][0]["message"]
+    assert kept["httpStatusCode"] == 201 and sf.Account.get(kept["body"]["id"])["Name"] == "Kept Co"
+
+
+def test_composite_batch_runs_each_subrequest_alone_and_can_halt(org: RunningEmulator) -> None:
+    sf = org.salesforce()
+    answer = sf.restful("composite/batch", method="POST", json={"haltOnError": True, "batchRequests": [
+        {"method": "GET", "url": "v62.0/query/?q=SELECT+COUNT()+FROM+Lead"},
+        {"method": "GET", "url": "v62.0/sobjects/Lead/00Q000000000000AAA"},
+        {"method": "GET", "url": "v62.0/limits"},
+    ]})
+    assert answer["hasErrors"] is True
+    counted, missing, halted = answer["results"]
+    assert counted["statusCode"] == 200 and counted["result"]["totalSize"] == 40
+    assert missing["statusCode"] == 404
+    assert halted == {"statusCode": 412, "result": [{"errorCode": "BATCH_PROCESSING_HALTED",
+                                                    "message": "Batch processing halted per request"}]}
+    too_many = sf.session.post(f"{sf.base_url}composite/batch", headers=sf.headers, timeout=10, json={
+        "batchRequests": [{"method": "GET", "url": "v62.0/limits"}] * 26})
+    assert too_many.status_code == 400 and too_many.json()[0]["errorCode"] == "LIMIT_EXCEEDED"
