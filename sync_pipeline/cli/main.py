@@ -62,6 +62,9 @@ def _add_emulator(commands: _Commands) -> None:
     serve.add_argument("--password", default=None)
     serve.add_argument("--security-token", default=None)
     serve.add_argument("--sandbox", action="store_true", help="a sandbox org: log in with SALESFORCE_DOMAIN=test")
+    serve.add_argument("--tls", action="store_true",
+                       help="serve HTTPS with a certificate made at start (its file is printed, to trust); every URL "
+                            "it answers with leads back to it, so any Salesforce client can log in unmodified")
     serve.add_argument("--consumer-key", default=None, help="the External Client App's consumer key (OAuth logins)")
     serve.add_argument("--consumer-secret", default=None, help="the app's consumer secret (client credentials)")
     serve.add_argument("--jwt-certificate", default=None,
@@ -140,6 +143,7 @@ def _serve_emulator(args: argparse.Namespace) -> int:
         consumer_key=args.consumer_key,
         consumer_secret=args.consumer_secret,
         jwt_certificate=certificate,
+        tls=args.tls,
     )
     return 0
 

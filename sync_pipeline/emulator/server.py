@@ -403,7 +403,7 @@ class Emulator:
             return json_reply(refusal.as_json(), 400)
         self.stats["login"] += 1
         token = self._new_session()
-        login_host = host if host.endswith("salesforce.com") else "login.salesforce.com"
+        login_host = host  # the identity URL leads back to where the token was asked (the emulator itself)
         return json_reply({"access_token": token, "instance_url": f"https://{self.instance_host}",
                            "id": f"https://{login_host}/id/{self.org.org_id}/{self.org.integration_user_id}",
                            "token_type": "Bearer", "issued_at": str(int(time.time() * 1000)),

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -17,6 +18,7 @@ from simple_salesforce import Salesforce
 from sync_pipeline.emulator.app import Credentials, build_emulator, my_domain
 from sync_pipeline.emulator.oauth import demo_app
 from sync_pipeline.emulator.server import Emulator, EmulatorApp
+from sync_pipeline.emulator.tls import make_tls_files
 from sync_pipeline.salesforce.auth import LoginCredentials
 from sync_pipeline.salesforce.transport import emulator_session
 from sync_pipeline.settings.login import AuthMode
@@ -30,6 +32,7 @@ class RunningEmulator:
     summary: dict[str, Any]
     # PEM of the demo app's certificate key, made when the emulator started (JWT logins).
     private_key: str = field(default="", repr=False)
+    certificate: Path | None = None  # with tls=True: the certificate file to trust (the emulator serves HTTPS)
 
     @property
     def username(self) -> str:
@@ -51,7 +54,12 @@ class RunningEmulator:
         """The real client, logged in through the production SOAP login path."""
         return Salesforce(username=self.username, password=self.password, security_token=self.security_token,
                           domain=kwargs.pop("domain", self.domain), version=version,
-                          session=emulator_session(self.url), **kwargs)
+                          session=emulator_session(self.url, verify=self.verify), **kwargs)
+
+    @property
+    def verify(self) -> str | bool:
+        """What a client verifies this emulator's HTTPS against (its certificate; True for plain HTTP)."""
+        return str(self.certificate) if self.certificate else True
 
     def login(self, mode: AuthMode = AuthMode.JWT) -> LoginCredentials:
         """The credentials of a login by ``mode`` into this emulator's org."""
@@ -66,7 +74,8 @@ class RunningEmulator:
     def admin(self, method: str, name: str, payload: dict[str, Any] | None = None) -> Any:
         session = requests.Session()
         session.trust_env = False
-        response = session.request(method, f"{self.url}/__emulator__/{name}", json=payload, timeout=30)
+        response = session.request(method, f"{self.url}/__emulator__/{name}", json=payload, timeout=30,
+                                   verify=self.verify)
         response.raise_for_status()
         return response.json()
 
@@ -90,17 +99,22 @@ class RunningEmulator:
 def running_emulator(**options: Any) -> Iterator[RunningEmulator]:
     """Build (see ``build_emulator``) and serve an emulator until the block ends.
 
-    Unless ``client_app`` is given, the org's app is the demo app with a key pair made now (for JWT logins)."""
+    Unless ``client_app`` is given, the org's app is the demo app with a key pair made now (for JWT logins). With
+    ``tls=True`` it serves HTTPS with a certificate made now, and every URL it answers with names 127.0.0.1:PORT."""
     private_key = ""
     if "client_app" not in options:
         options["client_app"], private_key = demo_app()
-    emulator, summary = build_emulator(**options)
+    tls = make_tls_files() if options.pop("tls", False) else None
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    if tls:
+        options["instance_host"] = f"127.0.0.1:{port}"
+    emulator, summary = build_emulator(**options)
     server = uvicorn.Server(uvicorn.Config(EmulatorApp(emulator), log_level="critical", lifespan="off",
-                                           access_log=False))
+                                           access_log=False, ssl_certfile=str(tls.certificate) if tls else None,
+                                           ssl_keyfile=str(tls.key) if tls else None))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -109,8 +123,9 @@ def running_emulator(**options: Any) -> Iterator[RunningEmulator]:
             raise RuntimeError("the emulator did not start")
         time.sleep(0.01)
     try:
-        yield RunningEmulator(f"http://127.0.0.1:{port}", options.get("credentials") or Credentials(), emulator,
-                              summary, private_key)
+        yield RunningEmulator(f"{'https' if tls else 'http'}://127.0.0.1:{port}",
+                              options.get("credentials") or Credentials(), emulator, summary, private_key,
+                              tls.certificate if tls else None)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -21,14 +21,15 @@ ORIGINAL_HOST_HEADER = "X-Emulator-Original-Host"
 class EmulatorAdapter(HTTPAdapter):
     """Send every request to one plain-HTTP netloc, remembering the host it was meant for."""
 
-    def __init__(self, target_netloc: str, **kwargs: Any) -> None:
+    def __init__(self, target_netloc: str, scheme: str = "http", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.target_netloc = target_netloc
+        self.scheme = scheme
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         parts = urlsplit(request.url or "")
         request.headers[ORIGINAL_HOST_HEADER] = parts.netloc
-        request.url = urlunsplit(("http", self.target_netloc, parts.path, parts.query, parts.fragment))
+        request.url = urlunsplit((self.scheme, self.target_netloc, parts.path, parts.query, parts.fragment))
         return super().send(request, **kwargs)
 
 
@@ -40,15 +41,19 @@ def read_retry() -> Retry:
                  allowed_methods=frozenset({"GET", "HEAD"}), raise_on_status=False)
 
 
-def emulator_session(base_url: str, *, retry: Retry | None = None) -> requests.Session:
-    """A session that sends all Salesforce traffic to the emulator at ``base_url`` (e.g. http://127.0.0.1:8765).
+def emulator_session(base_url: str, *, retry: Retry | None = None, verify: str | bool = True) -> requests.Session:
+    """A session that sends all Salesforce traffic to the emulator at ``base_url`` (e.g. http://127.0.0.1:8765, or
+    https://127.0.0.1:8443 with ``verify`` its certificate file).
 
     ``trust_env`` is off so proxy and CA-bundle variables of the machine cannot hijack loopback traffic.
     """
-    netloc = urlsplit(base_url).netloc or base_url
+    parts = urlsplit(base_url)
+    netloc, scheme = parts.netloc or base_url, parts.scheme or "http"
     session = requests.Session()
     session.trust_env = False
-    adapter = EmulatorAdapter(netloc, max_retries=retry) if retry is not None else EmulatorAdapter(netloc)
+    session.verify = verify
+    adapter = (EmulatorAdapter(netloc, scheme, max_retries=retry) if retry is not None
+               else EmulatorAdapter(netloc, scheme))
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
