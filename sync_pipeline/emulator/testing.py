@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 import threading
 import time
@@ -16,7 +17,7 @@ import uvicorn
 from simple_salesforce import Salesforce
 
 from sync_pipeline.emulator.app import Credentials, build_emulator, my_domain
-from sync_pipeline.emulator.oauth import demo_app
+from sync_pipeline.emulator.oauth import ClientApp, demo_app
 from sync_pipeline.emulator.server import Emulator, EmulatorApp
 from sync_pipeline.emulator.tls import make_tls_files
 from sync_pipeline.salesforce.auth import LoginCredentials
@@ -95,6 +96,12 @@ class RunningEmulator:
         return env
 
 
+@functools.cache
+def _demo_app() -> tuple[ClientApp, str]:
+    """The demo app with a key pair made once per process (the emulators of one test run or demo share it)."""
+    return demo_app()
+
+
 @contextmanager
 def running_emulator(**options: Any) -> Iterator[RunningEmulator]:
     """Build (see ``build_emulator``) and serve an emulator until the block ends.
@@ -103,7 +110,7 @@ def running_emulator(**options: Any) -> Iterator[RunningEmulator]:
     ``tls=True`` it serves HTTPS with a certificate made now, and every URL it answers with names 127.0.0.1:PORT."""
     private_key = ""
     if "client_app" not in options:
-        options["client_app"], private_key = demo_app()
+        options["client_app"], private_key = _demo_app()
     tls = make_tls_files() if options.pop("tls", False) else None
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -219,8 +219,9 @@ def test_get_deleted_once_a_day(emu: RunningEmulator, make_db) -> None:
     assert _calls(emu) - calls_before == 2  # COUNT() + getDeleted
 
 
-@pytest.mark.parametrize("options", [REST, BULK], ids=["rest", "bulk"])
-@pytest.mark.parametrize("mode", list(AuthMode))
+@pytest.mark.parametrize(("options", "mode"), [(REST, AuthMode.JWT), (BULK, AuthMode.JWT),
+                                               (BULK, AuthMode.CLIENT_CREDENTIALS), (BULK, AuthMode.PASSWORD)],
+                         ids=["rest-jwt", "bulk-jwt", "bulk-client_credentials", "bulk-password"])
 def test_session_expiry_mid_run_relogs_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: PullOptions,
                                             mode: AuthMode) -> None:
     """The session expires after the first page is written: the next page is asked again after one new login by
