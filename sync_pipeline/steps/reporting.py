@@ -132,8 +132,14 @@ def _publish(engine: Engine, inputs: StepInputs, run_id: str, table: sa.Table, f
     trend_png, trend_file = None, None
     if snapshot is not None:
         with engine.connect() as conn:
-            trend_png = snapshot.trend(read_history(conn, snapshot.table, snapshot.dimension))
-        trend_file = write_chart(trend_png, folder / f"{table.name}_trend.png")
+            history = read_history(conn, snapshot.table, snapshot.dimension)
+        trend_file = folder / f"{table.name}_trend.png"
+        if history["as_of"].nunique() >= 2:
+            trend_png = snapshot.trend(history)
+            write_chart(trend_png, trend_file)
+        else:  # a trend needs two days: none yet (or no more, after old days were dropped)
+            trend_file.unlink(missing_ok=True)
+            trend_file = None
     return Published(table.name, frame, table.name, written, parquet, chart_file, png, totals, trend_png, trend_file)
 
 
