@@ -15,7 +15,7 @@ from sync_pipeline.emulator.faults import parse_fault_spec
 from sync_pipeline.emulator.oauth import DEMO_CONSUMER_KEY, DEMO_CONSUMER_SECRET, ClientApp, demo_app, public_key_of
 from sync_pipeline.emulator.org import Org
 from sync_pipeline.emulator.seed import EVENTS_PEOPLE, generate, org_identity, write_events
-from sync_pipeline.emulator.server import DEFAULT_PAGE_SIZE, Emulator, EmulatorApp
+from sync_pipeline.emulator.server import DEFAULT_PAGE_SIZE, HTTP_PROTOCOL, Emulator, EmulatorApp
 from sync_pipeline.emulator.tls import make_tls_files
 
 DEFAULT_USERNAME = "integration@acme.example.com"
@@ -105,7 +105,7 @@ def serve(port: int, *, seed: int = 7, scale: str | int = "demo", faults: str | 
     else:
         print(f"  use it:   log in at https://127.0.0.1:{port} with any Salesforce client", flush=True)
     uvicorn.run(EmulatorApp(emulator), host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                access_log=False, ssl_certfile=str(tls_files.certificate) if tls_files else None,
+                access_log=False, http=HTTP_PROTOCOL, ssl_certfile=str(tls_files.certificate) if tls_files else None,
                 ssl_keyfile=str(tls_files.key) if tls_files else None)
 
 

@@ -43,6 +43,7 @@ from sync_pipeline.emulator.schema import OBJECTS, object_spec
 from sync_pipeline.emulator.soql import CompiledQuery, SoqlError, compile_query, datetime_to_storage
 
 MIN_VERSION, MAX_VERSION = 31.0, 68.0
+HTTP_PROTOCOL = "h11"  # keeps response header names as written (httptools lowers them); as fast here for Bulk pages
 FIRST_VERSION_WITHOUT_SOAP_LOGIN = 65.0
 DEFAULT_PAGE_SIZE = 2000
 CURSOR_IDLE_SECONDS = 15 * 60
@@ -1214,13 +1215,15 @@ class EmulatorApp:
         if reply == "reset":
             # Declare a body, send part of it, and end: the client sees the connection break mid-response.
             await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+                        "headers": [(b"Content-Type", b"application/json"), (b"Content-Length", b"4096")]})
             await send({"type": "http.response.body", "body": b"[", "more_body": True})
             raise ConnectionResetError("emulated connection reset")
         assert isinstance(reply, Reply)
-        response_headers = [(b"content-type", reply.content_type.encode())]
+        # Header names as Salesforce writes them (Title-Case): some clients read them case-sensitively. uvicorn keeps
+        # the case with its h11 protocol (HTTP_PROTOCOL), not with httptools.
+        response_headers = [(b"Content-Type", reply.content_type.encode())]
         response_headers += [(k.encode(), v.encode()) for k, v in reply.headers.items()]
         if reply.status != 204:
-            response_headers.append((b"content-length", str(len(reply.body)).encode()))
+            response_headers.append((b"Content-Length", str(len(reply.body)).encode()))
         await send({"type": "http.response.start", "status": reply.status, "headers": response_headers})
         await send({"type": "http.response.body", "body": reply.body if reply.status != 204 else b""})

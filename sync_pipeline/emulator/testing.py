@@ -18,7 +18,7 @@ from simple_salesforce import Salesforce
 
 from sync_pipeline.emulator.app import Credentials, build_emulator, my_domain
 from sync_pipeline.emulator.oauth import ClientApp, demo_app
-from sync_pipeline.emulator.server import Emulator, EmulatorApp
+from sync_pipeline.emulator.server import HTTP_PROTOCOL, Emulator, EmulatorApp
 from sync_pipeline.emulator.tls import make_tls_files
 from sync_pipeline.salesforce.auth import LoginCredentials
 from sync_pipeline.salesforce.transport import emulator_session
@@ -120,7 +120,8 @@ def running_emulator(**options: Any) -> Iterator[RunningEmulator]:
         options["instance_host"] = f"127.0.0.1:{port}"
     emulator, summary = build_emulator(**options)
     server = uvicorn.Server(uvicorn.Config(EmulatorApp(emulator), log_level="critical", lifespan="off",
-                                           access_log=False, ssl_certfile=str(tls.certificate) if tls else None,
+                                           access_log=False, http=HTTP_PROTOCOL,
+                                           ssl_certfile=str(tls.certificate) if tls else None,
                                            ssl_keyfile=str(tls.key) if tls else None))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

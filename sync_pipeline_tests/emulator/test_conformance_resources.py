@@ -151,3 +151,19 @@ def test_composite_batch_runs_each_subrequest_alone_and_can_halt(org: RunningEmu
     too_many = sf.session.post(f"{sf.base_url}composite/batch", headers=sf.headers, timeout=10, json={
         "batchRequests": [{"method": "GET", "url": "v62.0/limits"}] * 26})
     assert too_many.status_code == 400 and too_many.json()[0]["errorCode"] == "LIMIT_EXCEEDED"
+
+
+def test_header_names_are_written_as_salesforce_writes_them(org: RunningEmulator) -> None:
+    """Read from the raw response, before any library folds the case."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    target = urlsplit(org.url)
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+    connection.request("GET", "/services/data/")
+    names = [name for name, _ in connection.getresponse().getheaders()]
+    connection.close()
+    assert "Content-Type" in names and "Content-Length" in names
+    sf = org.salesforce()
+    answer = sf.session.get(f"{sf.base_url}limits", headers=sf.headers, timeout=10)
+    assert "Sforce-Limit-Info" in answer.raw.headers.keys()  # noqa: SIM118 (the raw names, not a case-folding lookup)
