@@ -40,7 +40,13 @@ from sync_pipeline.emulator.org import (
 )
 from sync_pipeline.emulator.reports import ReportDefinition, describe_report, run_report
 from sync_pipeline.emulator.schema import OBJECTS, object_spec
-from sync_pipeline.emulator.soql import CompiledQuery, SoqlError, compile_query, datetime_to_storage
+from sync_pipeline.emulator.soql import (
+    CompiledQuery,
+    SoqlError,
+    column_metadata,
+    compile_query,
+    datetime_to_storage,
+)
 
 MIN_VERSION, MAX_VERSION = 31.0, 68.0
 HTTP_PROTOCOL = "h11"  # keeps response header names as written (httptools lowers them); as fast here for Bulk pages
@@ -470,6 +476,8 @@ class Emulator:
             return self._query_more(locator[0], version)
         soql = params.get("q", [""])[0]
         compiled = compile_query(soql)
+        if params.get("columns", ["false"])[0].lower() == "true":  # the columns' metadata, no rows
+            return json_reply(column_metadata(compiled))
         if compiled.aggregate:
             if compiled.query.count_only:
                 total = self.org.count(compiled, include_deleted)

@@ -689,3 +689,41 @@ class _Compiler:
 def compile_query(soql: str, now: datetime | None = None) -> CompiledQuery:
     """Parse and compile; raises SoqlError with Salesforce's code and message."""
     return _Compiler(parse(soql), now or datetime.now(UTC)).compile()
+
+
+_APEX_TYPES = {"id": "Id", "reference": "Id", "boolean": "Boolean", "int": "Integer", "double": "Double",
+               "currency": "Decimal", "percent": "Double", "date": "Date", "datetime": "Datetime"}
+
+
+def column_metadata(compiled: CompiledQuery) -> dict[str, Any]:
+    """What ``query?columns=true`` answers: the selected columns, a relationship's fields nested under it."""
+    top: list[dict[str, Any]] = []
+    parents: dict[str, dict[str, Any]] = {}
+    for column in compiled.columns:
+        entry = _column_entry(column)
+        if not column.path:
+            top.append(entry)
+            continue
+        parent = parents.get(column.path[0])
+        if parent is None:
+            parent = {**_column_entry(None), "columnName": column.path[0], "displayName": column.path[0]}
+            parents[column.path[0]] = parent
+            top.append(parent)
+        parent["joinColumns"].append({**entry, "displayName": column.key})
+    spec = compiled.object
+    return {"columnMetadata": top, "entityName": spec.name, "groupBy": bool(compiled.query.group_by),
+            "idSelected": any(not c.path and c.spec is not None and c.spec.name == "Id" for c in compiled.columns),
+            "keyPrefix": spec.key_prefix}
+
+
+def _column_entry(column: OutputColumn | None) -> dict[str, Any]:
+    field = column.spec if column is not None else None
+    kind = field.type if field is not None else ""
+    name = field.name if field is not None else (column.key if column is not None else "")
+    return {"aggregate": column is not None and field is None, "apexType": _APEX_TYPES.get(kind, "String") if kind
+            else None, "booleanType": kind == "boolean", "columnName": name,
+            "custom": name.endswith("__c"), "displayName": name, "foreignKeyName": None,
+            "insertable": bool(field and field.createable), "joinColumns": [],
+            "numberType": kind in ("int", "double", "currency", "percent"),
+            "textType": bool(field and field.is_text and kind not in ("id", "reference")),
+            "updatable": bool(field and field.updateable)}

@@ -167,3 +167,18 @@ def test_header_names_are_written_as_salesforce_writes_them(org: RunningEmulator
     sf = org.salesforce()
     answer = sf.session.get(f"{sf.base_url}limits", headers=sf.headers, timeout=10)
     assert "Sforce-Limit-Info" in answer.raw.headers.keys()  # noqa: SIM118 (the raw names, not a case-folding lookup)
+
+
+def test_query_columns_describe_the_selected_columns_without_rows(org: RunningEmulator) -> None:
+    sf = org.salesforce()
+    answer = sf.restful("query", params={"q": "SELECT Id, Email, IsConverted, Owner.Name FROM Lead", "columns": "true"})
+    assert (answer["entityName"], answer["idSelected"], answer["keyPrefix"]) == ("Lead", True, "00Q")
+    assert "records" not in answer
+    columns = {column["columnName"]: column for column in answer["columnMetadata"]}
+    assert list(columns) == ["Id", "Email", "IsConverted", "Owner"]
+    assert (columns["Id"]["apexType"], columns["Id"]["updatable"]) == ("Id", False)
+    assert (columns["Email"]["apexType"], columns["Email"]["textType"], columns["Email"]["updatable"]) == (
+        "String", True, True)
+    assert columns["IsConverted"]["booleanType"] is True
+    owner = columns["Owner"]["joinColumns"]
+    assert [(c["columnName"], c["displayName"]) for c in owner] == [("Name", "Owner.Name")]
