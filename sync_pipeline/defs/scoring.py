@@ -19,9 +19,15 @@ def events_folder() -> Path:
     return Path(os.environ.get("ENGAGEMENT_EVENTS_DIR", DEFAULT_EVENTS_FOLDER))
 
 
+EVENTS_FOLDER = "events_folder"
+EVENTS_FOLDER_DESCRIPTION = ("the events folder (ENGAGEMENT_EVENTS_DIR) exists and holds event files: a missing or "
+                             "empty folder is not the same as a quiet day")
+
+
 @dg.asset(
     group_name=SCORING_GROUP,
     kinds={"sql"},
+    check_specs=[dg.AssetCheckSpec(EVENTS_FOLDER, asset="engagement_events", description=EVENTS_FOLDER_DESCRIPTION)],
     description=("Engagement events (email send, open, click, form submit, page visit, unsubscribe, hard bounce) "
                  "read from the drop folder's *.jsonl files, once each: a file read twice or an event seen twice "
                  "counts once. Malformed lines (not UTF-8, not JSON, bad values) go to the quarantine table with the "
@@ -30,8 +36,16 @@ def events_folder() -> Path:
 def engagement_events(context: dg.AssetExecutionContext, marketing_db: MarketingDatabase) -> dg.MaterializeResult:
     """Grain: one row per event (event_id); source: ENGAGEMENT_EVENTS_DIR (default data/events)."""
     result = ingest_events(marketing_db.engine(), events_folder(), context.run.run_id)
+    problem = result.folder_problem()
+    if problem:
+        context.log.warning(problem)
+    check = dg.AssetCheckResult(
+        check_name=EVENTS_FOLDER, passed=problem is None,
+        severity=dg.AssetCheckSeverity.ERROR if not result.folder_exists else dg.AssetCheckSeverity.WARN,
+        description=problem or f"{result.files_in_folder} event file(s) in {result.folder}")
     return dg.MaterializeResult(metadata={**result.as_metadata(),
-                                          "preview": dg.MetadataValue.md(markdown_preview(result.preview))})
+                                          "preview": dg.MetadataValue.md(markdown_preview(result.preview))},
+                                check_results=[check])
 
 
 @dg.asset(

@@ -21,6 +21,7 @@ from sync_pipeline.store.audience import changed_people, people_count, people_wi
 from sync_pipeline.store.engagement import (
     changed_event_emails,
     decaying_people,
+    drop_files,
     finish_scores,
     page_events,
     pending_files,
@@ -46,6 +47,8 @@ EVENT_PREVIEW_COLUMNS = ["event_id", "event_type", "email", "occurred_at"]
 @dataclass
 class EventsResult:
     folder: Path
+    folder_exists: bool = True
+    files_in_folder: int = 0  # *.jsonl files there now, read before or not
     files_read: int = 0
     new_events: int = 0
     quarantined: int = 0
@@ -58,8 +61,19 @@ class EventsResult:
             return pd.DataFrame(columns=EVENT_PREVIEW_COLUMNS)
         return pd.concat(self.first_events, ignore_index=True).head(PREVIEW_EVENTS)
 
+    def folder_problem(self) -> str | None:
+        """Why no event can arrive (a missing folder, or one without any event file), or None."""
+        if not self.folder_exists:
+            return (f"the events folder {self.folder} does not exist, so no engagement event can be read and every "
+                    "score stays as it is — create it, or set ENGAGEMENT_EVENTS_DIR to the drop folder")
+        if self.files_in_folder == 0:
+            return (f"the events folder {self.folder} holds no *.jsonl event file: no engagement event has arrived "
+                    "— check that the marketing side writes its event files there (ENGAGEMENT_EVENTS_DIR)")
+        return None
+
     def as_metadata(self) -> dict[str, Any]:
-        return {"table": "engagement_events", "folder": str(self.folder), "files_read": self.files_read,
+        return {"table": "engagement_events", "folder": str(self.folder), "folder_exists": self.folder_exists,
+                "files_in_folder": self.files_in_folder, "files_read": self.files_read,
                 "new_events": self.new_events, "rows_written": self.new_events,
                 "records_quarantined": self.quarantined, "malformed_events_quarantined": self.quarantined,
                 "duplicates_in_files": self.duplicates}
@@ -67,7 +81,7 @@ class EventsResult:
 
 def ingest_events(engine: Engine, folder: Path, run_id: str) -> EventsResult:
     """Every new or changed ``*.jsonl`` file of ``folder``, each in its own transaction."""
-    result = EventsResult(folder)
+    result = EventsResult(folder, folder.is_dir(), len(drop_files(folder)))
     with engine.connect() as conn:
         pending = pending_files(conn, folder)
     for file in pending:

@@ -125,3 +125,31 @@ def test_nul_characters_cost_their_line_on_every_backend(
     assert [row[2:4] for row in _quarantine(database_url)] == [("n1", "campaign"), ("nul.jsonl:2", "line")]
     assert query_rows(database_url, "SELECT value FROM quarantine WHERE record_id = 'n1'") == [("Spring\\x00",)]
     assert metadata["records_quarantined"] == 2
+
+
+def test_a_missing_or_empty_events_folder_fails_its_check_not_silently(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, instance: dg.DagsterInstance) -> None:
+    database_url = f"sqlite:///{tmp_path / 'marketing.db'}"
+    missing = tmp_path / "no-such-folder"
+    monkeypatch.setenv("ENGAGEMENT_EVENTS_DIR", str(missing))
+    result = dg.materialize([engagement_events], resources={"marketing_db": MarketingDatabase(url=database_url)},
+                            instance=instance)
+    [check] = result.get_asset_check_evaluations()
+    assert (check.check_name, check.passed, check.severity) == ("events_folder", False, dg.AssetCheckSeverity.ERROR)
+    assert check.description.startswith(f"the events folder {missing} does not exist")
+    assert "ENGAGEMENT_EVENTS_DIR" in check.description
+    warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == 30]  # logging.WARNING
+    assert any("does not exist" in message for message in warnings)
+
+    missing.mkdir()  # there now, but nothing has arrived
+    result = dg.materialize([engagement_events], resources={"marketing_db": MarketingDatabase(url=database_url)},
+                            instance=instance)
+    [check] = result.get_asset_check_evaluations()
+    assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert "holds no *.jsonl event file" in check.description
+
+    (missing / "day.jsonl").write_bytes(_event("e-1") + b"\n")
+    result = dg.materialize([engagement_events], resources={"marketing_db": MarketingDatabase(url=database_url)},
+                            instance=instance)
+    [check] = result.get_asset_check_evaluations()
+    assert check.passed and check.description == f"1 event file(s) in {missing}"

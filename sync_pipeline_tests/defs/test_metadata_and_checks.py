@@ -186,11 +186,12 @@ def test_each_declared_check_is_evaluated_with_the_expected_outcome(run: Run) ->
     declared = {(spec.asset_key.to_user_string(), spec.name) for a in run.assets for spec in a.check_specs}
     assert set(checks) == declared
     assert {name for _, name in declared} == {PUSH_REJECTIONS, PUSH_DELIVERED, API_BUDGET, REPORT_COMPLETE,
-                                              LIST_SOURCES, "quarantine_share"}
+                                              LIST_SOURCES, "quarantine_share", "events_folder"}
     # Only push_delivered fails a run (records that never reached Salesforce); the others warn.
     assert {key for key, e in checks.items() if e.severity != dg.AssetCheckSeverity.WARN} == {
         (asset, PUSH_DELIVERED) for asset in ("salesforce_push", "activity_tasks", "new_leads")}
     outcome = {key: e.passed for key, e in checks.items()}
+    assert outcome[("engagement_events", "events_folder")] is True  # the run's drop folder holds event files
     assert all(outcome[(asset, PUSH_DELIVERED)] for asset in ("salesforce_push", "activity_tasks", "new_leads"))
     assert outcome[("salesforce_connection", LIST_SOURCES)] is True  # the campaign and report exist
     assert outcome[("salesforce_push", PUSH_REJECTIONS)] is False
