@@ -185,6 +185,7 @@ class Emulator:
         self.cursors: dict[int, Cursor] = {}
         self.query_jobs: dict[str, QueryJob] = {}
         self.ingest_jobs: dict[str, IngestJob] = {}
+        self.report_instances: dict[str, dict[str, Any]] = {}  # instance id → its finished run, attributes first
         self.next_cursor = 1
         self.job_sequence = 0
         self.api_used = 0
@@ -309,7 +310,7 @@ class Emulator:
         if head == "jobs" and len(parts) >= 2 and parts[1] == "ingest":
             return self._ingest_jobs(method, version, parts[2:], headers, body, user)
         if head == "analytics" and len(parts) >= 2 and parts[1] == "reports":
-            return self._reports(method, version, parts[2:], params, body)
+            return self._reports(method, version, parts[2:], params, body, user)
         raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
 
     def _version_resources(self, version: str, parts: list[str], params: dict[str, list[str]]) -> Reply:
@@ -1004,7 +1005,7 @@ class Emulator:
     # --- Reports, limits, admin ------------------------------------------------------------------------------------
 
     def _reports(self, method: str, version: str, parts: list[str], params: dict[str, list[str]],
-                 body: bytes) -> Reply:
+                 body: bytes, user: str) -> Reply:
         base = f"/services/data/v{version}/analytics/reports"
         if not parts:
             return json_reply([{"id": r.id, "name": r.name, "url": f"{base}/{r.id}",
@@ -1015,6 +1016,8 @@ class Emulator:
             raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
         if len(parts) == 2 and parts[1] == "describe":
             return json_reply(describe_report(report, version))
+        if len(parts) >= 2 and parts[1] == "instances":
+            return self._report_instances(method, version, report, parts[2:], params, body, user)
         if len(parts) == 1:
             include = params.get("includeDetails", ["false"])[0].lower() == "true"
             filters: list[dict[str, Any]] = []
@@ -1026,6 +1029,36 @@ class Emulator:
                 return json_reply(run_report(self.org, report, version, include_details=include, filters=filters))
             except ValueError as error:
                 raise HttpError(400, "BAD_REQUEST", str(error)) from None
+        raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
+
+    def _report_instances(self, method: str, version: str, report: ReportDefinition, parts: list[str],
+                          params: dict[str, list[str]], body: bytes, user: str) -> Reply:
+        """Asynchronous runs: POST starts one (it runs at once, as of the request), GET lists them or reads one."""
+        base = f"/services/data/v{version}/analytics/reports/{report.id}/instances"
+        if method == "POST" and not parts:
+            payload = _json_body(body) if body else {}
+            filters = (payload.get("reportMetadata") or {}).get("reportFilters") or []
+            details = params.get("includeDetails", ["false"])[0].lower() == "true"
+            try:
+                result = run_report(self.org, report, version, include_details=details, filters=filters)
+            except ValueError as error:
+                raise HttpError(400, "BAD_REQUEST", str(error)) from None
+            self.job_sequence += 1
+            instance_id = ids.make_id("0LG", self.job_sequence)
+            now = storage_to_api_datetime(now_storage())
+            attributes = {"id": instance_id, "reportId": report.id, "reportName": report.name, "status": "Success",
+                          "ownerId": user, "requestDate": now, "completionDate": now, "type": "ReportInstance"}
+            self.report_instances[instance_id] = {**result, "attributes": attributes}
+            return json_reply({"id": instance_id, "status": "New", "requestDate": now, "completionDate": None,
+                               "hasDetailRows": details, "ownerId": user, "url": f"{base}/{instance_id}"})
+        if method == "GET" and not parts:
+            return json_reply([{**{k: v for k, v in run["attributes"].items() if k != "type"},
+                                "url": f"{base}/{iid}", "hasDetailRows": bool(run.get("hasDetailRows"))}
+                               for iid, run in self.report_instances.items()
+                               if run["attributes"]["reportId"] == report.id])
+        run = self.report_instances.get(ids.normalize(parts[0]) or "") if len(parts) == 1 else None
+        if method == "GET" and run is not None and run["attributes"]["reportId"] == report.id:
+            return json_reply(run)
         raise HttpError(404, "NOT_FOUND", "The requested resource does not exist")
 
     def _composite(self, is_batch: bool, body: bytes, user: str) -> Reply:

@@ -182,3 +182,21 @@ def test_query_columns_describe_the_selected_columns_without_rows(org: RunningEm
     assert columns["IsConverted"]["booleanType"] is True
     owner = columns["Owner"]["joinColumns"]
     assert [(c["columnName"], c["displayName"]) for c in owner] == [("Name", "Owner.Name")]
+
+
+def test_report_instances_run_asynchronously_and_are_read_back(org: RunningEmulator) -> None:
+    sf = org.salesforce()
+    report = sf.restful("analytics/reports")[0]
+    synchronous = sf.restful(f"analytics/reports/{report['id']}", params={"includeDetails": "true"})
+    started = sf.restful(f"analytics/reports/{report['id']}/instances", method="POST",
+                         params={"includeDetails": "true"})
+    assert started["status"] == "New" and started["url"].endswith(f"/instances/{started['id']}")
+    listed = sf.restful(f"analytics/reports/{report['id']}/instances")
+    assert [(item["id"], item["status"]) for item in listed] == [(started["id"], "Success")]
+    result = sf.restful(f"analytics/reports/{report['id']}/instances/{started['id']}")
+    assert result["attributes"]["status"] == "Success" and result["attributes"]["type"] == "ReportInstance"
+    assert result["factMap"]["T!T"]["aggregates"] == synchronous["factMap"]["T!T"]["aggregates"]
+    assert len(result["factMap"]["T!T"]["rows"]) == len(synchronous["factMap"]["T!T"]["rows"]) > 0
+    missing = sf.session.get(f"{sf.base_url}analytics/reports/{report['id']}/instances/0LG5e0000009999AAA",
+                             headers=sf.headers, timeout=10)
+    assert missing.status_code == 404
