@@ -8,12 +8,15 @@ API calls the asset made), ``records_pulled``, ``records_pushed``, ``records_rej
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 
+from sync_pipeline.rules.export_schemas import description
 from sync_pipeline.salesforce.push import (
     DEFERRED,
     LOCKED_KIND,
@@ -104,6 +107,31 @@ def preview_metadata(frame: pd.DataFrame) -> dg.MetadataValue:
 def table_preview(engine: Engine, table: str, columns: Sequence[str], order_by: str) -> dg.MetadataValue:
     """The first rows of a table by its key (cheap at any size), as a Markdown table."""
     return dg.MetadataValue.md(markdown_preview(first_rows(engine, table, columns, order_by, PREVIEW_ROWS)))
+
+
+def table_metadata(frame: pd.DataFrame) -> dg.TableMetadataValue:
+    """A small frame as Dagster table metadata (shown as a table in the UI, not behind a Markdown link)."""
+    kinds = {"b": "bool", "i": "int", "u": "int", "f": "float"}
+    schema = dg.TableSchema(columns=[dg.TableColumn(name, kinds.get(frame[name].dtype.kind, "string"))
+                                     for name in frame.columns])
+    records = [dg.TableRecord({name: _plain(value) for name, value in row.items()})
+               for row in frame.to_dict("records")]
+    return dg.MetadataValue.table(records, schema)
+
+
+def _plain(value: Any) -> str | int | float | bool | None:
+    """A cell as a JSON value: numpy scalars to Python, NaN and missing to None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    return value if isinstance(value, str | int | float | bool) else str(value)
+
+
+def column_schema(schema: pa.Schema) -> dg.TableSchema:
+    """Dagster's column schema of an Arrow schema: names, types and the fields' descriptions."""
+    return dg.TableSchema(columns=[dg.TableColumn(field.name, str(field.type), description=description(field))
+                                   for field in schema])
 
 
 # --- push outcomes ---------------------------------------------------------------------------------------------------

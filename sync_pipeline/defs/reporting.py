@@ -5,16 +5,14 @@ chart under the exports folder) and shows the chart and a preview in the UI.
 """
 
 import base64
-import math
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
 
-from sync_pipeline.defs.metadata import markdown_preview
+from sync_pipeline.defs.metadata import column_schema, markdown_preview, table_metadata
 from sync_pipeline.defs.names import list_asset_name
 from sync_pipeline.defs.resources import MarketingDatabase, SyncSettingsResource
-from sync_pipeline.rules.export_schemas import REPORT_SCHEMAS, description
+from sync_pipeline.rules.export_schemas import REPORT_SCHEMAS
 from sync_pipeline.settings import SyncSettings
 from sync_pipeline.steps.changes import Unchanged, report_checks
 from sync_pipeline.steps.reporting import (
@@ -43,44 +41,26 @@ REFRESH_AFTER_SYNC = dg.AutomationCondition.eager()
 def _shown(published: Published, title: str) -> dict[str, Any]:
     """The metadata every reporting asset shows: table, rows, files, the chart inline and a preview, and Dagster's
     standard table metadata (the catalog shows the columns and what they mean)."""
-    chart = base64.b64encode(published.png).decode("ascii")
-    schema = REPORT_SCHEMAS[published.name]
-    columns = dg.TableSchema(columns=[dg.TableColumn(field.name, str(field.type), description=description(field))
-                                      for field in schema])
     return {"dagster/table_name": published.table, "dagster/row_count": published.rows,
-            "dagster/column_schema": columns, "table": published.table, "rows": published.rows,
+            "dagster/column_schema": column_schema(REPORT_SCHEMAS[published.name]), "table": published.table,
+            "rows": published.rows,
             "parquet": dg.MetadataValue.path(str(published.parquet)),
             "chart_file": dg.MetadataValue.path(str(published.chart_file)),
-            "chart": dg.MetadataValue.md(f"![{title}](data:image/png;base64,{chart})"),
+            "chart": _inline_png(title, published.png),
             "preview": dg.MetadataValue.md(markdown_preview(published.frame)),
-            "key_figures": _table(key_figures(published.name, published.frame)), **_trend(published, title)}
+            "key_figures": table_metadata(key_figures(published.name, published.frame)), **_trend(published, title)}
 
 
-def _table(frame: pd.DataFrame) -> dg.TableMetadataValue:
-    """A small frame as Dagster table metadata (shown as a table in the UI, not behind a Markdown link)."""
-    kinds = {"b": "bool", "i": "int", "u": "int", "f": "float"}
-    schema = dg.TableSchema(columns=[dg.TableColumn(name, kinds.get(frame[name].dtype.kind, "string"))
-                                     for name in frame.columns])
-    records = [dg.TableRecord({name: _plain(value) for name, value in row.items()})
-               for row in frame.to_dict("records")]
-    return dg.MetadataValue.table(records, schema)
-
-
-def _plain(value: Any) -> str | int | float | bool | None:
-    """A cell as a JSON value: numpy scalars to Python, NaN and missing to None."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    return value if isinstance(value, str | int | float | bool) else str(value)
+def _inline_png(title: str, png: bytes) -> dg.MetadataValue:
+    """A chart shown in the UI itself: the PNG inline in Markdown."""
+    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})")
 
 
 def _trend(published: Published, title: str) -> dict[str, Any]:
     """The trend over the daily snapshots, inline and as its file (funnel and ROI)."""
     if published.trend_png is None or published.trend_file is None:
         return {}
-    chart = base64.b64encode(published.trend_png).decode("ascii")
-    return {"trend_chart": dg.MetadataValue.md(f"![{title} over time](data:image/png;base64,{chart})"),
+    return {"trend_chart": _inline_png(f"{title} over time", published.trend_png),
             "trend_file": dg.MetadataValue.path(str(published.trend_file))}
 
 

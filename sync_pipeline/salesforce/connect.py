@@ -27,7 +27,7 @@ from simple_salesforce.exceptions import SalesforceAuthenticationFailed, Salesfo
 from sync_pipeline.salesforce.auth import LoginCredentials
 from sync_pipeline.salesforce.errors import SalesforceDisconnected, login_refused
 from sync_pipeline.salesforce.transport import emulator_session, read_retry
-from sync_pipeline.settings.login import PASSWORD_API_VERSION, AuthMode, login_api_version
+from sync_pipeline.settings.login import AuthMode, login_api_version
 
 # Paths that are logins, not API calls: Salesforce does not count them against the daily allocation.
 _LOGIN_PATHS = ("/services/Soap/u/", "/services/oauth2/token")
@@ -86,8 +86,8 @@ class SalesforceConnection:
     org_name: str
     is_sandbox: bool
     instance_host: str
-    auth_mode: AuthMode = AuthMode.PASSWORD
-    api_version: str = PASSWORD_API_VERSION
+    auth_mode: AuthMode
+    api_version: str
     _describes: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def describe(self, object_name: str) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def choose_auth_mode(explicit: str, *, consumer_key: bool, private_key: bool, co
     return AuthMode.PASSWORD
 
 
-def login_api_version(mode: AuthMode, configured: str | None, *, source: str = "the settings") -> str:
+def login_api_version(mode: AuthMode, configured: str | None, *, source: str = "the settings file") -> str:
     """The API version a run uses: ``salesforce.api_version`` when set, else the mode's default.
 
     Raises :class:`SettingsError` for password mode at a version without SOAP ``login()``."""
